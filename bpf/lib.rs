@@ -1,0 +1,1 @@
+//! `ktape-bpf`: the kernel side of ktape. Placeholder until skeletons land.

@@ -1,0 +1,57 @@
+//! `ktape-format`: the one source of truth for what a ktape recording is.
+//!
+//! A recording is a directory (its name often ends in `.parquet`) with one
+//! folder per table; each folder holds segment files `NNNNNN.parquet` that
+//! share one schema. Every file carries the key-value metadata listed in
+//! [`meta`], so a single file is self-describing.
+//!
+//! ```text
+//! out.parquet/
+//!   bio/000000.parquet        one row per completed block request
+//!   loss/000000.parquet       events the kernel could not hand over
+//!   process/000000.parquet    processes seen (a /proc snapshot at start)
+//! ```
+//!
+//! This crate has no BPF dependency and builds on any OS. It holds:
+//!
+//! * [`schema`]: how a table and its columns are described (type, unit,
+//!   doc); [`tables()`] lists every table. `formats/*.md` is checked
+//!   against these descriptions by a test.
+//! * one module per table family ([`bio`], [`loss`], [`process`]) with its
+//!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
+//! * [`write`]: segment writers (write to `.tmp`, rename when complete,
+//!   owner-only permissions);
+//! * [`read`]: opening recordings, validating files and planning parallel
+//!   scans over files and row groups.
+
+pub mod bio;
+pub mod error;
+pub mod layout;
+pub mod loss;
+pub mod meta;
+pub mod process;
+pub mod read;
+pub mod schema;
+pub mod write;
+
+pub use error::{Error, Result};
+pub use schema::{ColumnSpec, ColumnType, TableSpec};
+
+/// Version of the on-disk format this crate writes. Readers accept every
+/// version listed in [`SUPPORTED_FORMAT_VERSIONS`]; `formats/CHANGELOG.md`
+/// says what changed between versions.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Format versions this crate can read.
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
+
+/// Every table ktape can write, in the order reports list them.
+pub fn tables() -> &'static [&'static TableSpec] {
+    static TABLES: [&TableSpec; 3] = [&bio::TABLE, &loss::TABLE, &process::TABLE];
+    &TABLES
+}
+
+/// Looks a table up by its folder name.
+pub fn table(name: &str) -> Option<&'static TableSpec> {
+    tables().iter().copied().find(|t| t.name == name)
+}

@@ -1,0 +1,27 @@
+//! The `loss` table: what the kernel could not hand over, per second,
+//! family and CPU.
+//!
+//! A row is written only for a second in which something was lost, so an
+//! empty `loss` table means nothing was lost. Every recording has this
+//! table, and the analyzer shows loss beside any result it affects.
+
+use crate::schema::{ColumnSpec, ColumnType::*, TableSpec};
+
+/// The `loss` table.
+pub static TABLE: TableSpec = TableSpec {
+    name: "loss",
+    family: "recorder",
+    row: "events of one family lost on one CPU during one second",
+    columns: &[
+        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "Start of the one-second interval (UTC)." },
+        ColumnSpec { name: "family", ty: DictString, unit: "-", nullable: false, doc: "Event family that lost events (`bio`, …)." },
+        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the events were lost." },
+        ColumnSpec { name: "reason", ty: DictString, unit: "-", nullable: false, doc: "Why: `ringbuf_full` (no room to reserve a record) or `map_full` (no room to track an operation in flight)." },
+        ColumnSpec { name: "lost", ty: Int64, unit: "count", nullable: false, doc: "Events lost in that second." },
+    ],
+};
+
+/// A ring-buffer reservation failed: the record was dropped.
+pub const REASON_RINGBUF_FULL: &str = "ringbuf_full";
+/// A pairing map was full: the operation could not be tracked.
+pub const REASON_MAP_FULL: &str = "map_full";

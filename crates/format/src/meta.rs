@@ -1,0 +1,148 @@
+//! Key-value metadata in every segment file's Parquet footer.
+//!
+//! Every file repeats the recording-wide keys, so a single file copied out
+//! of a recording still says where and when it was recorded. Times are
+//! wall-clock nanoseconds since the Unix epoch (UTC), written as decimal
+//! strings.
+
+/// Format version of the file (`"1"`).
+pub const FORMAT_VERSION: &str = "ktape.format_version";
+/// Version of the `ktape-record` that wrote the file.
+pub const RECORDER_VERSION: &str = "ktape.recorder_version";
+/// Table (folder) name the file belongs to.
+pub const TABLE: &str = "ktape.table";
+/// Host name of the recorded machine.
+pub const HOST: &str = "ktape.host";
+/// Kernel release (`uname -r`) of the recorded machine.
+pub const KERNEL: &str = "ktape.kernel";
+/// `/proc/sys/kernel/random/boot_id` of the recorded machine: two files
+/// with the same boot id share one monotonic clock.
+pub const BOOT_ID: &str = "ktape.boot_id";
+/// Wall clock minus monotonic clock at start, in ns: `ts` columns were
+/// computed as `monotonic + offset`.
+pub const CLOCK_OFFSET_NS: &str = "ktape.clock_offset_ns";
+/// The recorder's command line, arguments joined by spaces.
+pub const COMMAND_LINE: &str = "ktape.command_line";
+/// Event families recorded, comma-separated (`bio,sched`).
+pub const FAMILIES: &str = "ktape.families";
+/// Number of possible CPUs on the recorded machine.
+pub const NCPUS: &str = "ktape.ncpus";
+/// When the recording started (ns since the epoch).
+pub const RECORDING_START_NS: &str = "ktape.recording_start_ns";
+/// Segment number of this file within its table (0, 1, …).
+pub const SEGMENT: &str = "ktape.segment";
+/// Start of the time range this segment covers (ns since the epoch).
+pub const SEGMENT_START_NS: &str = "ktape.segment_start_ns";
+/// End of the time range this segment covers (ns since the epoch).
+pub const SEGMENT_END_NS: &str = "ktape.segment_end_ns";
+
+/// Every key, with the sentence `formats/README.md` documents it with.
+pub const KEYS: &[(&str, &str)] = &[
+    (FORMAT_VERSION, "Format version of the file, e.g. `1`."),
+    (RECORDER_VERSION, "Version of the `ktape-record` that wrote the file."),
+    (TABLE, "Table (folder) the file belongs to."),
+    (HOST, "Host name of the recorded machine."),
+    (KERNEL, "Kernel release (`uname -r`) of the recorded machine."),
+    (BOOT_ID, "Boot id of the recorded machine; files with one boot id share a monotonic clock."),
+    (CLOCK_OFFSET_NS, "Wall clock minus monotonic clock at start, ns: `ts = monotonic + offset`."),
+    (COMMAND_LINE, "The recorder's command line."),
+    (FAMILIES, "Event families recorded, comma-separated."),
+    (NCPUS, "Number of possible CPUs of the recorded machine."),
+    (RECORDING_START_NS, "When the recording started, ns since the Unix epoch."),
+    (SEGMENT, "Segment number of the file within its table."),
+    (SEGMENT_START_NS, "Start of the time range the segment covers, ns since the Unix epoch."),
+    (SEGMENT_END_NS, "End of the time range the segment covers, ns since the Unix epoch."),
+];
+
+/// Recording-wide facts, the same in every file of one recording.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingInfo {
+    /// Host name.
+    pub host: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Boot id.
+    pub boot_id: String,
+    /// Wall clock minus monotonic clock, ns.
+    pub clock_offset_ns: i64,
+    /// The recorder's command line.
+    pub command_line: String,
+    /// Recorder version.
+    pub recorder_version: String,
+    /// Event families recorded.
+    pub families: Vec<String>,
+    /// Possible CPUs.
+    pub ncpus: u32,
+    /// Recording start, ns since the epoch.
+    pub start_ns: i64,
+}
+
+impl RecordingInfo {
+    /// The key-value pairs this info contributes to every file.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        vec![
+            (FORMAT_VERSION.into(), crate::FORMAT_VERSION.to_string()),
+            (RECORDER_VERSION.into(), self.recorder_version.clone()),
+            (HOST.into(), self.host.clone()),
+            (KERNEL.into(), self.kernel.clone()),
+            (BOOT_ID.into(), self.boot_id.clone()),
+            (CLOCK_OFFSET_NS.into(), self.clock_offset_ns.to_string()),
+            (COMMAND_LINE.into(), self.command_line.clone()),
+            (FAMILIES.into(), self.families.join(",")),
+            (NCPUS.into(), self.ncpus.to_string()),
+            (RECORDING_START_NS.into(), self.start_ns.to_string()),
+        ]
+    }
+
+    /// Reads the info back from a file's key-value metadata; missing keys
+    /// stay at their defaults.
+    pub fn from_pairs(kv: &std::collections::BTreeMap<String, String>) -> Self {
+        let s = |k: &str| kv.get(k).cloned().unwrap_or_default();
+        let n = |k: &str| kv.get(k).and_then(|v| v.parse().ok()).unwrap_or_default();
+        RecordingInfo {
+            host: s(HOST),
+            kernel: s(KERNEL),
+            boot_id: s(BOOT_ID),
+            clock_offset_ns: n(CLOCK_OFFSET_NS),
+            command_line: s(COMMAND_LINE),
+            recorder_version: s(RECORDER_VERSION),
+            families: s(FAMILIES)
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect(),
+            ncpus: n(NCPUS) as u32,
+            start_ns: n(RECORDING_START_NS),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_round_trips() {
+        let info = RecordingInfo {
+            host: "h".into(),
+            kernel: "6.18".into(),
+            boot_id: "b".into(),
+            clock_offset_ns: -5,
+            command_line: "ktape-record -e bio x".into(),
+            recorder_version: "0.1.0".into(),
+            families: vec!["bio".into(), "sched".into()],
+            ncpus: 2,
+            start_ns: 42,
+        };
+        let kv = info.to_pairs().into_iter().collect();
+        assert_eq!(RecordingInfo::from_pairs(&kv), info);
+    }
+
+    #[test]
+    fn every_written_key_is_documented() {
+        let info = RecordingInfo::default();
+        for (k, _) in info.to_pairs() {
+            assert!(KEYS.iter().any(|(d, _)| *d == k), "{k} is not in KEYS");
+        }
+    }
+}
