@@ -18,7 +18,7 @@ pub static TABLE: TableSpec = TableSpec {
     columns: &[
         ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "Completion time (UTC), from the kernel's monotonic clock." },
         ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the completion ran." },
-        ColumnSpec { name: "dev", ty: Int64, unit: "-", nullable: false, doc: "Device number of the disk, `major << 20 | first_minor` (as bcc prints it)." },
+        ColumnSpec { name: "dev", ty: Int64, unit: "-", nullable: false, doc: "Device number of the disk, `(major << 20) + first_minor`, as bcc forms it." },
         ColumnSpec { name: "disk", ty: DictString, unit: "-", nullable: false, doc: "Disk name from `/proc/partitions` at record time (`?` if unknown)." },
         ColumnSpec { name: "op", ty: DictString, unit: "-", nullable: false, doc: "Operation and flags as the kernel's rwbs letters (`R`, `W`, `WS`, `FWFS`, `RA` …), bcc's `T` column." },
         ColumnSpec { name: "flags", ty: DictString, unit: "-", nullable: false, doc: "Flag set and operation as bcc's `biolatency -F` names it (`Sync-Write`, `ReadAhead-Read` …)." },
