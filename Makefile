@@ -1,0 +1,45 @@
+# ktape: `make demo` and `make test` work on a fresh Debian machine, as root,
+# with nothing else typed: both install what is missing first.
+
+CARGO   ?= cargo
+BIN     := target/release
+PYTHON  := .venv/bin/python
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all deps build test test-rust test-e2e demo bench lint fmt clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --workspace --bins
+
+# Rust tests run in the release profile so they reuse the dependencies that
+# `build` compiled (a second, debug build of arrow/parquet costs minutes).
+test-rust: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --release --workspace
+
+test-e2e: build
+	KTAPE_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -v -rA tests/
+
+test: test-rust test-e2e
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@scripts/bench.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv demo.parquet bench-out

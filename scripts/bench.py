@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""`make bench`: drives the recorder with a reproducible load and prints,
+per family, what recording costs.
+
+For each family the same load runs twice in one invocation, first with no
+recorder and then under `ktape-record`, so the slowdown is a ratio from one
+run. Printed per family: rows recorded, rows/s, lost events, the recorder's
+user+sys CPU ns per row (getrusage of the child), in-kernel ns per BPF
+program run (kernel.bpf_stats_enabled: run_time_ns / run_cnt summed over
+ktape's programs), bytes per row on disk and the recorder's peak RSS.
+
+This is a benchmark, not a test: it asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("KTAPE_BIN", REPO / "target" / "release"))
+
+
+def bio_load(scratch, scale):
+    """Parallel 4 KiB O_DIRECT reads of a file: many small requests."""
+    f = scratch / "bio-load"
+    if not f.exists():
+        subprocess.run(["dd", "if=/dev/zero", f"of={f}", "bs=1M", "count=64", "conv=fsync",
+                        "status=none"], check=True)
+    n = int(20000 * scale)
+    procs = [subprocess.Popen(["dd", f"if={f}", "of=/dev/null", "bs=4k", f"count={n}",
+                               "iflag=direct", f"skip={i * 7}", "status=none"])
+             for i in range(2)]
+    for p in procs:
+        p.wait()
+
+
+FAMILIES = {
+    # family: (load function, table whose rows count as events)
+    "bio": (bio_load, "bio"),
+}
+
+
+def bpf_stats():
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
+    run_ns = cnt = 0
+    for p in json.loads(out or "[]"):
+        if p.get("name", "").startswith("ktape_"):
+            run_ns += p.get("run_time_ns", 0)
+            cnt += p.get("run_cnt", 0)
+    return run_ns, cnt
+
+
+def wait_attached(proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"ktape-record exited early with {proc.returncode}")
+        if bpf_stats()[1] or any(n.startswith("ktape_") for n in prog_names()):
+            time.sleep(0.3)
+            return
+        time.sleep(0.05)
+    sys.exit("ktape-record did not attach")
+
+
+def prog_names():
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
+    return [p.get("name", "") for p in json.loads(out or "[]")]
+
+
+def bench(family, scale, scratch):
+    load, table = FAMILIES[family]
+    load(scratch, scale * 0.1)  # warm up: create files, fill caches
+    t0 = time.monotonic()
+    load(scratch, scale)
+    base = time.monotonic() - t0
+
+    out = scratch / f"{family}.parquet"
+    rec = subprocess.Popen([str(BIN / "ktape-record"), "-e", family, "--force", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_attached(rec)
+    k0 = bpf_stats()
+    t0 = time.monotonic()
+    load(scratch, scale)
+    loaded = time.monotonic() - t0
+    k1 = bpf_stats()
+    rec.send_signal(signal.SIGINT)
+    _, status, ru = os.wait4(rec.pid, 0)
+    if status != 0:
+        sys.exit(f"ktape-record failed: status {status}")
+    rows = pq.read_table(out / table).num_rows
+    lost = pq.read_table(out / "loss").to_pandas()["lost"].sum()
+    size = sum(f.stat().st_size for f in (out / table).iterdir())
+    cpu_ns = (ru.ru_utime + ru.ru_stime) * 1e9
+    kns, kcnt = k1[0] - k0[0], k1[1] - k0[1]
+    return {
+        "family": family,
+        "rows": rows,
+        "rows_per_s": rows / loaded if loaded else 0,
+        "lost": int(lost),
+        "user_sys_ns_per_row": cpu_ns / rows if rows else float("nan"),
+        "kernel_ns_per_run": kns / kcnt if kcnt else float("nan"),
+        "bpf_runs": kcnt,
+        "bytes_per_row": size / rows if rows else float("nan"),
+        "peak_rss_mib": ru.ru_maxrss / 1024,
+        "load_s_without": base,
+        "load_s_with": loaded,
+        "slowdown": loaded / base if base else float("nan"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("families", nargs="*", default=list(FAMILIES), help="families to bench (default: all)")
+    ap.add_argument("--scale", type=float, default=1.0, help="load size multiplier (default 1)")
+    ap.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("make bench records with BPF: run it as root")
+    old = Path("/proc/sys/kernel/bpf_stats_enabled").read_text().strip()
+    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
+    try:
+        with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ktape-bench.") as d:
+            results = [bench(f, args.scale, Path(d)) for f in args.families]
+    finally:
+        Path("/proc/sys/kernel/bpf_stats_enabled").write_text(old)
+    if args.json:
+        for r in results:
+            print(json.dumps(r))
+        return
+    cols = [("family", "{}"), ("rows", "{}"), ("rows_per_s", "{:.0f}"), ("lost", "{}"),
+            ("user_sys_ns_per_row", "{:.0f}"), ("kernel_ns_per_run", "{:.0f}"),
+            ("bytes_per_row", "{:.2f}"), ("peak_rss_mib", "{:.1f}"),
+            ("load_s_without", "{:.2f}"), ("load_s_with", "{:.2f}"), ("slowdown", "{:.3f}")]
+    for r in results:
+        print(f"== {r['family']}")
+        for k, fmt in cols[1:]:
+            print(f"  {k:<22} {fmt.format(r[k])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make demo`: records 10 s of this machine's block I/O (with a little load
+# of our own so the histograms are not empty), then shows the reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release
+OUT=${OUT:-demo.parquet}
+SECS=${SECS:-10}
+scratch=$(mktemp -d /var/tmp/ktape-demo.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "make demo records with BPF: run it as root (sudo make demo)" >&2
+  exit 1
+fi
+
+echo "==> ktape-record -e bio -d $SECS --force $OUT   (plus some direct I/O of our own)"
+"$BIN/ktape-record" -e bio -d "$SECS" --force "$OUT" &
+rec=$!
+sleep 1
+# Background load: direct writes and reads of 4 KiB and 64 KiB, so several
+# latency buckets and both operations show up.
+( for i in 1 2 3; do
+    dd if=/dev/zero of="$scratch/a" bs=4k count=2000 oflag=direct status=none
+    dd if="$scratch/a" of=/dev/null bs=4k iflag=direct status=none
+    dd if=/dev/zero of="$scratch/b" bs=64k count=200 oflag=direct conv=fsync status=none
+    sleep 1
+  done ) || true
+wait "$rec"
+
+echo
+echo "==> ktape-analyze summary $OUT"
+"$BIN/ktape-analyze" summary "$OUT"
+echo
+echo "==> ktape-analyze biolatency -D $OUT"
+"$BIN/ktape-analyze" biolatency -D "$OUT"
+echo
+echo "==> ktape-analyze biolatency -F $OUT"
+"$BIN/ktape-analyze" biolatency -F "$OUT"
+echo
+echo "==> ktape-analyze biosnoop --min-latency 1ms $OUT | head -15"
+"$BIN/ktape-analyze" biosnoop --min-latency 1ms "$OUT" | head -15
+echo
+echo "==> pandas: pd.read_parquet('$OUT/bio').describe()"
+.venv/bin/python -c "import pandas as pd; print(pd.read_parquet('$OUT/bio')[['bytes','latency_ns','queue_ns']].describe())"
+echo
+echo "==> DuckDB: p50/p99 latency per disk and op"
+.venv/bin/python - "$OUT" <<'PY'
+import sys, duckdb
+print(duckdb.sql(f"""
+  SELECT disk, op, count(*) AS n,
+         round(quantile_cont(latency_ns, 0.5) / 1e3, 1) AS p50_us,
+         round(quantile_cont(latency_ns, 0.99) / 1e3, 1) AS p99_us
+  FROM '{sys.argv[1]}/bio/*.parquet' GROUP BY ALL ORDER BY n DESC"""))
+PY
