@@ -1,1 +1,216 @@
-fn main() {}
+//! `ktape-analyze`: bcc-style reports from ktape recordings, anywhere, no
+//! root, no BPF.
+//!
+//! ```text
+//! ktape-analyze summary out.parquet
+//! ktape-analyze biolatency -D -m out.parquet
+//! ktape-analyze biolatency -T --interval 10s --count 6 'recs/host=*/out.parquet'
+//! ktape-analyze biosnoop -Q --min-latency 5ms --from +30s --to +1m out.parquet
+//! ktape-analyze biolatency --json -p 1234 out.parquet | jq .
+//! ```
+//!
+//! This file is only the command line: clap parses flags into the
+//! library's plain option structs (`ktape_analyze::*Options`), and errors
+//! become one `error: …` line (`{:#}`, so the file name that the library
+//! put in the message shows) and exit status 1. A closed pipe
+//! (`… | head`) is success.
+
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ktape_analyze::biolatency::{self, BiolatencyOptions};
+use ktape_analyze::biosnoop::{self, BiosnoopOptions};
+use ktape_analyze::common::open_recordings;
+use ktape_analyze::output::{is_broken_pipe, Out};
+use ktape_analyze::summary::{self, SummaryOptions};
+use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
+use ktape_analyze::{Filter, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "ktape-analyze",
+    version,
+    about = "Reports from ktape recordings (bcc-style output, no root needed)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Where, when and how a recording was made; rows and bytes per table; lost events.
+    Summary {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Block I/O latency as a log2 histogram (bcc biolatency).
+    Biolatency(BiolatencyArgs),
+    /// One line per block I/O request (bcc biosnoop).
+    Biosnoop(BiosnoopArgs),
+}
+
+/// Options every report takes.
+#[derive(Args)]
+struct CommonArgs {
+    /// Recordings (directories such as out.parquet); glob patterns are expanded.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Start of the time window: RFC 3339 (2025-01-31T12:00:00Z) or an offset from the recording's start (+10s, +1m30s; plain numbers are seconds).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    from: Option<TimeSpec>,
+    /// End of the time window (exclusive), same forms as --from.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    to: Option<TimeSpec>,
+    /// Only this process id (tgid).
+    #[arg(short = 'p', long, value_name = "PID")]
+    pid: Option<i32>,
+    /// Only this thread name (exact match on the kernel's 15-byte comm).
+    #[arg(long, value_name = "COMM")]
+    comm: Option<String>,
+    /// Only this cgroup v2 id (the cgroup directory's inode number).
+    #[arg(long, value_name = "ID")]
+    cgroup: Option<i64>,
+}
+
+impl CommonArgs {
+    fn options(&self) -> Options {
+        Options {
+            from: self.from,
+            to: self.to,
+            filter: Filter {
+                pid: self.pid,
+                comm: self.comm.clone(),
+                cgroup_id: self.cgroup,
+            },
+            json: self.json,
+        }
+    }
+}
+
+#[derive(Args)]
+struct BiolatencyArgs {
+    /// Millisecond histogram.
+    #[arg(short = 'm', long = "milliseconds")]
+    millis: bool,
+    /// Include OS queued time (queue_ns + latency_ns).
+    #[arg(short = 'Q', long)]
+    queued: bool,
+    /// A histogram per disk.
+    #[arg(short = 'D', long = "disks")]
+    per_disk: bool,
+    /// A histogram per set of I/O flags.
+    #[arg(short = 'F', long = "flags")]
+    per_flag: bool,
+    /// Print the time (HH:MM:SS, UTC unless --localtime) before each histogram.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Only this disk (e.g. vda).
+    #[arg(short = 'd', long, value_name = "DISK")]
+    disk: Option<String>,
+    /// One histogram per interval of recorded time (plain numbers are seconds; 500ms, 1m …); times are printed.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many intervals (needs --interval).
+    #[arg(long, value_name = "N", requires = "interval")]
+    count: Option<u64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct BiosnoopArgs {
+    /// Include OS queued time (QUE(ms) column).
+    #[arg(short = 'Q', long)]
+    queued: bool,
+    /// Only this disk (e.g. vda).
+    #[arg(short = 'd', long, value_name = "DISK")]
+    disk: Option<String>,
+    /// Only requests whose LAT is at least this long: 500us, 5ms, 1.5s; a plain number is milliseconds.
+    #[arg(long, value_name = "DUR", value_parser = parse_ms_arg)]
+    min_latency: Option<i64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn parse_time_arg(s: &str) -> Result<TimeSpec, String> {
+    parse_time_spec(s).map_err(|e| e.to_string())
+}
+
+fn parse_secs_arg(s: &str) -> Result<i64, String> {
+    parse_duration(s, DefaultUnit::Seconds).map_err(|e| e.to_string())
+}
+
+fn parse_ms_arg(s: &str) -> Result<i64, String> {
+    parse_duration(s, DefaultUnit::Millis).map_err(|e| e.to_string())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut stdout = BufWriter::new(stdout.lock());
+    let stderr = io::stderr();
+    let mut stderr = stderr.lock();
+    let mut out = Out::new(&mut stdout, &mut stderr);
+    match cli.command {
+        Command::Summary { common } => {
+            let recs = open_recordings(&common.paths)?;
+            summary::run(
+                &recs,
+                &SummaryOptions {
+                    common: common.options(),
+                },
+                &mut out,
+            )
+            .context("summary")?;
+        }
+        Command::Biolatency(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = BiolatencyOptions {
+                common: a.common.options(),
+                millis: a.millis,
+                queued: a.queued,
+                per_disk: a.per_disk,
+                per_flag: a.per_flag,
+                timestamp: a.timestamp,
+                localtime: a.localtime,
+                disk: a.disk,
+                interval_ns: a.interval,
+                count: a.count,
+            };
+            biolatency::run(&recs, &opts, &mut out).context("biolatency")?;
+        }
+        Command::Biosnoop(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = BiosnoopOptions {
+                common: a.common.options(),
+                queued: a.queued,
+                disk: a.disk,
+                min_latency_ns: a.min_latency.unwrap_or(0),
+            };
+            biosnoop::run(&recs, &opts, &mut out).context("biosnoop")?;
+        }
+    }
+    out.out.flush()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

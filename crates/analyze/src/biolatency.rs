@@ -1,0 +1,410 @@
+//! `biolatency`: block I/O latency as a log2 histogram, like bcc's
+//! libbpf-tools `biolatency`.
+//!
+//! The value is `latency_ns` (issue → completion, the device's time), or
+//! with `-Q` `queue_ns + latency_ns` (insert → completion; a null
+//! `queue_ns`, a request that bypassed the scheduler queue, counts as 0),
+//! divided (integer division, as bcc's BPF side does) into µs, or ms with
+//! `-m`. Slot `i` holds `floor(log2(value))`, the same bucket DuckDB's
+//! `floor(log2(latency_ns // 1000))` gives (0 for values below 1).
+//!
+//! Text output is bcc's block: for each interval a blank line, the time
+//! (`-T`, or always when `--interval` is given) and for each histogram
+//! bcc's header (`\ndisk = vda\t`, `flags = Sync-Write`, newline) and the
+//! histogram. Groups print in sorted order (bcc prints in hash-map order).
+//!
+//! Memory is bounded: one 64-slot histogram per (interval, disk, flags)
+//! and thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_array::Array;
+use ktape_format::read::Recording;
+use serde::Serialize;
+
+use crate::columns::{self, Strings};
+use crate::common::{missing_table_note, scan, Options, Window};
+use crate::error::{Error, Result};
+use crate::hist::{Bucket, Log2Hist};
+use crate::loss::Loss;
+use crate::output::Out;
+use crate::time::{format_hms, format_rfc3339, NS_PER_MS, NS_PER_US};
+
+/// Options of `biolatency`. The default prints one µs histogram of device
+/// latency over the whole recording.
+#[derive(Debug, Clone, Default)]
+pub struct BiolatencyOptions {
+    /// Common options (`--from/--to`, `-p`, `--comm`, `--json`).
+    pub common: Options,
+    /// `-m`: milliseconds instead of microseconds. Default: µs.
+    pub millis: bool,
+    /// `-Q`: include the time queued in the OS (`queue_ns + latency_ns`).
+    /// Default: device time only.
+    pub queued: bool,
+    /// `-D`: one histogram per disk. Default: all disks together.
+    pub per_disk: bool,
+    /// `-F`: one histogram per set of I/O flags. Default: all together.
+    pub per_flag: bool,
+    /// `-T`: print the time (`HH:MM:SS`, end of the interval) before each
+    /// histogram set. Default: off, but always on with `interval_ns`.
+    pub timestamp: bool,
+    /// Print `-T` times in the analyzing machine's local time zone.
+    /// Default: UTC (the recording's host may be anywhere).
+    pub localtime: bool,
+    /// `-d`: only this disk. Default: every disk.
+    pub disk: Option<String>,
+    /// `--interval`: one histogram set per interval of recorded time, ns.
+    /// Default: one for the whole window.
+    pub interval_ns: Option<i64>,
+    /// `--count`: at most this many intervals. Default: all.
+    pub count: Option<u64>,
+}
+
+/// One histogram of one interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Disk name with `-D`.
+    pub disk: Option<Arc<str>>,
+    /// Flag set name with `-F`.
+    pub flags: Option<Arc<str>>,
+    /// The histogram.
+    pub hist: Log2Hist,
+}
+
+/// One interval's histograms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End (exclusive), ns since the epoch.
+    pub end_ns: i64,
+    /// Histograms, sorted by disk then flags.
+    pub groups: Vec<Group>,
+    /// Events of the `bio` family lost in seconds overlapping the interval.
+    pub lost: u64,
+}
+
+/// The computed report.
+#[derive(Debug, Clone)]
+pub struct Biolatency {
+    /// The window covered.
+    pub window: Window,
+    /// Intervals in time order (one without `--interval`).
+    pub intervals: Vec<Interval>,
+    /// Lost `bio` events overlapping the window.
+    pub loss: Loss,
+}
+
+type Key = (i64, Option<Arc<str>>, Option<Arc<str>>);
+
+/// Computes the histograms.
+pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Biolatency> {
+    if matches!(opts.interval_ns, Some(i) if i <= 0) {
+        return Err(Error::Usage("--interval must be positive".into()));
+    }
+    if opts.count.is_some() && opts.interval_ns.is_none() {
+        return Err(Error::Usage("--count needs --interval".into()));
+    }
+    let mut window = Window::resolve(&opts.common, recordings)?;
+    let base = window.start_ns;
+    if let (Some(iv), Some(n)) = (opts.interval_ns, opts.count) {
+        let limit = base.saturating_add(iv.saturating_mul(n as i64));
+        window.range.to_ns = Some(window.range.to_ns.map_or(limit, |t| t.min(limit)));
+        window.end_ns = window.end_ns.min(limit);
+    }
+    let range = window.range;
+
+    let mut cols = vec!["ts", "latency_ns"];
+    if opts.queued {
+        cols.push("queue_ns");
+    }
+    if opts.per_disk || opts.disk.is_some() {
+        cols.push("disk");
+    }
+    if opts.per_flag {
+        cols.push("flags");
+    }
+    for c in opts.common.filter.columns() {
+        if !cols.contains(&c) {
+            cols.push(c);
+        }
+    }
+    let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
+    let table = ktape_format::bio::TABLE.name;
+
+    let acc: BTreeMap<Key, Log2Hist> = scan(
+        recordings,
+        table,
+        range,
+        &cols,
+        BTreeMap::new,
+        |acc: &mut BTreeMap<Key, Log2Hist>, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let lat = columns::i64s(batch, "latency_ns", path)?;
+            let queue = if opts.queued {
+                Some(columns::i64_array(batch, "queue_ns", path)?)
+            } else {
+                None
+            };
+            let disk = if opts.per_disk || opts.disk.is_some() {
+                Some(Strings::from_batch(batch, "disk", path)?)
+            } else {
+                None
+            };
+            let disk_ok = match (&disk, &opts.disk) {
+                (Some(d), Some(want)) => Some(d.matching(|v| v == want)),
+                _ => None,
+            };
+            let flags = if opts.per_flag {
+                Some(Strings::from_batch(batch, "flags", path)?)
+            } else {
+                None
+            };
+            let filter = opts.common.filter.prepare(batch, path)?;
+            // Group by dictionary codes within the batch; strings are
+            // attached once per group when merging into the accumulator.
+            let mut local: HashMap<(i64, u32, u32), Log2Hist> = HashMap::new();
+            for i in 0..batch.num_rows() {
+                if !range.contains(ts[i]) || !filter.keep(i) {
+                    continue;
+                }
+                if let (Some(ok), Some(d)) = (&disk_ok, &disk) {
+                    if !ok[d.codes[i] as usize] {
+                        continue;
+                    }
+                }
+                let mut v = lat[i].max(0);
+                if let Some(q) = queue {
+                    if !q.is_null(i) {
+                        v = v.saturating_add(q.value(i).max(0));
+                    }
+                }
+                let iv = opts.interval_ns.map_or(0, |n| (ts[i] - base).div_euclid(n));
+                let dc = if opts.per_disk {
+                    disk.as_ref().map_or(0, |d| d.codes[i])
+                } else {
+                    0
+                };
+                let fc = flags.as_ref().map_or(0, |f| f.codes[i]);
+                local
+                    .entry((iv, dc, fc))
+                    .or_default()
+                    .add((v / scale) as u64);
+            }
+            for ((iv, dc, fc), h) in local {
+                let d = if opts.per_disk {
+                    disk.as_ref().map(|d| d.values[dc as usize].clone())
+                } else {
+                    None
+                };
+                let f = flags.as_ref().map(|f| f.values[fc as usize].clone());
+                acc.entry((iv, d, f)).or_default().merge(&h);
+            }
+            Ok(())
+        },
+        |mut a, b| {
+            for (k, h) in b {
+                a.entry(k).or_default().merge(&h);
+            }
+            a
+        },
+    )?;
+
+    let loss = Loss::read(recordings, ktape_format::bio::TABLE.family, range)?;
+
+    // Every interval of the window is shown, empty ones too (bcc prints
+    // its blank line and time even when nothing happened).
+    let mut by_iv: BTreeMap<i64, Vec<Group>> = BTreeMap::new();
+    let n = match opts.interval_ns {
+        Some(iv) => {
+            let span = (window.end_ns - base).max(0);
+            let mut n = ((span + iv - 1) / iv).max(1);
+            if let Some(c) = opts.count {
+                n = n.min(c as i64);
+            }
+            n
+        }
+        None => 1,
+    };
+    for k in 0..n {
+        by_iv.insert(k, Vec::new());
+    }
+    for ((iv, disk, flags), hist) in acc {
+        by_iv
+            .entry(iv)
+            .or_default()
+            .push(Group { disk, flags, hist });
+    }
+    let intervals = by_iv
+        .into_iter()
+        .map(|(k, groups)| {
+            let (start_ns, end_ns) = match opts.interval_ns {
+                Some(iv) => (base + k * iv, base + (k + 1) * iv),
+                None => (window.start_ns, window.end_ns),
+            };
+            let lost = if loss.total() > 0 {
+                loss.lost_between(start_ns, end_ns)
+            } else {
+                0
+            };
+            Interval {
+                start_ns,
+                end_ns,
+                groups,
+                lost,
+            }
+        })
+        .collect();
+    Ok(Biolatency {
+        window,
+        intervals,
+        loss,
+    })
+}
+
+/// Runs the report and prints it.
+pub fn run(recordings: &[Recording], opts: &BiolatencyOptions, out: &mut Out<'_>) -> Result<()> {
+    let r = compute(recordings, opts)?;
+    if opts.common.json {
+        out.json(&to_json(&r, opts))?;
+    } else {
+        write_text(&r, opts, out)?;
+    }
+    if let Some(note) = missing_table_note(
+        recordings,
+        ktape_format::bio::TABLE.name,
+        "recorded without -e bio?",
+    ) {
+        out.warn(&note)?;
+    }
+    if r.intervals.iter().all(|i| i.groups.is_empty()) {
+        out.warn("note: no block I/O matches the window and filters")?;
+    }
+    Ok(())
+}
+
+fn unit_label(opts: &BiolatencyOptions) -> &'static str {
+    if opts.millis {
+        "msecs"
+    } else {
+        "usecs"
+    }
+}
+
+/// Prints the report as libbpf-tools `biolatency` does.
+pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -> Result<()> {
+    writeln!(
+        out.out,
+        "Block device I/O recorded {} .. {} (UTC).",
+        format_rfc3339(r.window.start_ns),
+        format_rfc3339(r.window.end_ns)
+    )?;
+    let label_times = opts.timestamp || opts.interval_ns.is_some();
+    for iv in &r.intervals {
+        writeln!(out.out)?;
+        if label_times {
+            // bcc prints the time when the interval ends.
+            let t = iv.end_ns.min(r.window.end_ns).max(iv.start_ns);
+            writeln!(out.out, "{:<8}", format_hms(t, opts.localtime))?;
+        }
+        for g in &iv.groups {
+            if opts.per_disk {
+                write!(
+                    out.out,
+                    "\ndisk = {}\t",
+                    g.disk.as_deref().unwrap_or("Unknown")
+                )?;
+            }
+            if opts.per_flag {
+                write!(
+                    out.out,
+                    "flags = {}",
+                    g.flags.as_deref().unwrap_or("Unknown")
+                )?;
+            }
+            writeln!(out.out)?;
+            g.hist.write_text(out.out, unit_label(opts))?;
+        }
+        if iv.lost > 0 && opts.interval_ns.is_some() {
+            out.warn(&format!(
+                "WARNING: the interval {} .. {} includes seconds with {} lost bio events",
+                format_rfc3339(iv.start_ns),
+                format_rfc3339(iv.end_ns),
+                iv.lost
+            ))?;
+        }
+    }
+    if let Some(w) = r.loss.warning() {
+        out.warn(&w)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonHist<'a> {
+    disk: Option<&'a str>,
+    flags: Option<&'a str>,
+    total: u64,
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+struct JsonInterval<'a> {
+    start: String,
+    end: String,
+    lost_events: u64,
+    incomplete: bool,
+    histograms: Vec<JsonHist<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    report: &'static str,
+    unit: &'static str,
+    value: &'static str,
+    from: String,
+    to: String,
+    interval_ns: Option<i64>,
+    intervals: Vec<JsonInterval<'a>>,
+    loss: serde_json::Value,
+}
+
+/// The JSON form: intervals of histograms as `{slot, low, high, count}`
+/// arrays (the rows bcc prints), with group keys, totals and loss.
+pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serialize + 'a {
+    JsonReport {
+        report: "biolatency",
+        unit: unit_label(opts),
+        value: if opts.queued {
+            "queue_ns + latency_ns"
+        } else {
+            "latency_ns"
+        },
+        from: format_rfc3339(r.window.start_ns),
+        to: format_rfc3339(r.window.end_ns),
+        interval_ns: opts.interval_ns,
+        intervals: r
+            .intervals
+            .iter()
+            .map(|iv| JsonInterval {
+                start: format_rfc3339(iv.start_ns),
+                end: format_rfc3339(iv.end_ns),
+                lost_events: iv.lost,
+                incomplete: iv.lost > 0,
+                histograms: iv
+                    .groups
+                    .iter()
+                    .map(|g| JsonHist {
+                        disk: g.disk.as_deref(),
+                        flags: g.flags.as_deref(),
+                        total: g.hist.total(),
+                        buckets: g.hist.buckets(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        loss: r.loss.to_json(),
+    }
+}

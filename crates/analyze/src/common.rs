@@ -1,0 +1,226 @@
+//! What every report shares: the common options, opening recordings,
+//! the time window, and the parallel scan.
+
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use ktape_format::read::{scan_units, Recording, ScanUnit, TimeRange};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::time::TimeSpec;
+
+/// Rows per batch when scanning: big enough to amortize per-batch work
+/// (string dictionaries, filter preparation), small enough to stay in cache.
+pub const BATCH_ROWS: usize = 64 * 1024;
+
+/// Options every report takes. The default analyzes everything and prints
+/// text.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep rows at or after this time (`--from`). Default: the start.
+    pub from: Option<TimeSpec>,
+    /// Keep rows before this time (`--to`, exclusive). Default: the end.
+    pub to: Option<TimeSpec>,
+    /// Row filters (`-p`, `--comm`, `--cgroup`). Default: none.
+    pub filter: Filter,
+    /// Print JSON instead of text (`--json`). Default: text.
+    pub json: bool,
+}
+
+/// Expands the PATH arguments: a path that exists is taken as is; one with
+/// glob characters (`*?[`) that does not exist is expanded (sorted). A
+/// pattern that matches nothing is an error naming it; a plain path that
+/// does not exist is left for [`Recording::open`] to report.
+pub fn expand_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        let s = a.to_string_lossy();
+        let is_glob = s.contains(['*', '?', '[']);
+        if !is_glob || a.exists() {
+            out.push(a.clone());
+            continue;
+        }
+        let mut matches: Vec<PathBuf> = glob::glob(&s)
+            .map_err(|source| Error::Glob {
+                pattern: s.to_string(),
+                source,
+            })?
+            .filter_map(|r| r.ok())
+            .collect();
+        if matches.is_empty() {
+            return Err(Error::NoMatch {
+                pattern: s.to_string(),
+            });
+        }
+        matches.sort();
+        out.extend(matches);
+    }
+    Ok(out)
+}
+
+/// Expands PATHs and opens every recording (in parallel: each opening
+/// reads every segment's footer). The first failure, in argument order, is
+/// returned; it names the file.
+pub fn open_recordings(args: &[PathBuf]) -> Result<Vec<Recording>> {
+    let paths = expand_paths(args)?;
+    paths
+        .par_iter()
+        .map(|p| Recording::open(p).map_err(Error::from))
+        .collect()
+}
+
+/// When the recordings start and end, ns since the epoch: the earliest
+/// recording start (or segment start) and the latest segment end.
+pub fn span(recordings: &[Recording]) -> (Option<i64>, Option<i64>) {
+    let mut lo: Option<i64> = None;
+    let mut hi: Option<i64> = None;
+    for r in recordings {
+        let (a, b) = r.time_range();
+        let a = match (r.info.start_ns, a) {
+            (s, Some(a)) if s > 0 => Some(s.min(a)),
+            (s, None) if s > 0 => Some(s),
+            (_, a) => a,
+        };
+        lo = match (lo, a) {
+            (Some(l), Some(a)) => Some(l.min(a)),
+            (l, a) => l.or(a),
+        };
+        hi = match (hi, b) {
+            (Some(h), Some(b)) => Some(h.max(b)),
+            (h, b) => h.or(b),
+        };
+    }
+    (lo, hi)
+}
+
+/// The time window a report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// What rows must fall in (`[from, to)`, unbounded where no option
+    /// was given).
+    pub range: TimeRange,
+    /// First instant shown: `--from`, else the recordings' start (ns).
+    pub start_ns: i64,
+    /// Last instant shown: `--to`, else the recordings' end (ns).
+    pub end_ns: i64,
+}
+
+impl Window {
+    /// Resolves `--from/--to` against the recordings (offsets count from
+    /// the earliest start).
+    pub fn resolve(opts: &Options, recordings: &[Recording]) -> Result<Window> {
+        let (lo, hi) = span(recordings);
+        let base = lo.unwrap_or(0);
+        let from = opts.from.map(|t| t.resolve(base));
+        let to = opts.to.map(|t| t.resolve(base));
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err(Error::Usage(format!(
+                    "--from ({}) is not before --to ({})",
+                    crate::time::format_rfc3339(f),
+                    crate::time::format_rfc3339(t)
+                )));
+            }
+        }
+        let start_ns = from.unwrap_or(base);
+        let end_ns = to.unwrap_or(hi.unwrap_or(start_ns)).max(start_ns);
+        Ok(Window {
+            range: TimeRange {
+                from_ns: from,
+                to_ns: to,
+            },
+            start_ns,
+            end_ns,
+        })
+    }
+}
+
+/// Scans `columns` of `table` over every row group that can hold rows of
+/// `range`, in parallel: each rayon task folds its batches into its own
+/// accumulator (`init`, `fold`), and the accumulators are merged pairwise
+/// (`merge`), so no row outlives its batch unless `fold` keeps it.
+pub fn scan<A, I, F, M>(
+    recordings: &[Recording],
+    table: &str,
+    range: TimeRange,
+    columns: &[&str],
+    init: I,
+    fold: F,
+    merge: M,
+) -> Result<A>
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, &ScanUnit<'_>, &RecordBatch) -> Result<()> + Sync + Send,
+    M: Fn(A, A) -> A + Sync + Send,
+{
+    let units = scan_units(recordings, table, range);
+    units
+        .par_iter()
+        .try_fold(&init, |mut acc, unit| {
+            for batch in unit.read(columns, BATCH_ROWS)? {
+                let batch = batch.map_err(|source| Error::Arrow {
+                    path: unit.segment.path.clone(),
+                    source,
+                })?;
+                fold(&mut acc, unit, &batch)?;
+            }
+            Ok(acc)
+        })
+        .try_reduce(&init, |a, b| Ok(merge(a, b)))
+}
+
+/// Names the recordings lacking a table, for a note on stderr
+/// (`None` when all have it).
+pub fn missing_table_note(recordings: &[Recording], table: &str, hint: &str) -> Option<String> {
+    let missing: Vec<String> = recordings
+        .iter()
+        .filter(|r| !r.has_table(table))
+        .map(|r| r.root.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "note: no `{table}` table in {} ({hint})",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// The path shown for a file inside a recording: relative to the
+/// recording when possible (`bio/000001.parquet.tmp`).
+pub fn rel_path(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_pass_through_and_globs_expand() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["b.parquet", "a.parquet", "c.txt"] {
+            std::fs::create_dir(dir.path().join(n)).unwrap();
+        }
+        let missing = dir.path().join("nope.parquet");
+        assert_eq!(
+            expand_paths(std::slice::from_ref(&missing)).unwrap(),
+            vec![missing]
+        );
+        let pat = dir.path().join("*.parquet");
+        let got = expand_paths(&[pat]).unwrap();
+        assert_eq!(
+            got,
+            vec![dir.path().join("a.parquet"), dir.path().join("b.parquet")]
+        );
+        let none = dir.path().join("*.nothing");
+        let err = expand_paths(std::slice::from_ref(&none))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&*none.to_string_lossy()), "{err}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Errors of the analyzer library. Anything about a file names the file:
+//! with many recordings of many segments, "truncated file" alone is useless.
+
+use std::path::PathBuf;
+
+/// Result alias for the analyzer library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while analyzing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Opening or reading a recording failed (missing, truncated, not
+    /// ktape, unsupported version …); the message names the file.
+    #[error(transparent)]
+    Format(#[from] ktape_format::Error),
+
+    /// Decoding a batch of a named file failed.
+    #[error("{}: {source}", path.display())]
+    Arrow {
+        path: PathBuf,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+
+    /// A column has a type this build does not expect.
+    #[error("{}: column `{column}` has type {found}, expected {expected}", path.display())]
+    ColumnType {
+        path: PathBuf,
+        column: String,
+        found: String,
+        expected: &'static str,
+    },
+
+    /// A glob pattern matched nothing.
+    #[error("{pattern}: no such file or directory (the pattern matches nothing)")]
+    NoMatch { pattern: String },
+
+    /// A glob pattern is malformed.
+    #[error("{pattern}: bad pattern: {source}")]
+    Glob {
+        pattern: String,
+        #[source]
+        source: glob::PatternError,
+    },
+
+    /// A `--from/--to` value could not be parsed or makes no sense.
+    #[error("invalid time `{input}`: {reason}")]
+    BadTime { input: String, reason: String },
+
+    /// A duration could not be parsed.
+    #[error("invalid duration `{input}`: {reason}")]
+    BadDuration { input: String, reason: String },
+
+    /// Options that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Writing the report failed (a closed pipe ends up here too; the
+    /// binary treats that one as success).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Output(std::io::Error::from(e))
+    }
+}

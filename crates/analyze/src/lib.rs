@@ -1,0 +1,43 @@
+//! `ktape-analyze`: bcc-style reports from ktape recordings, on any machine,
+//! without root or BPF.
+//!
+//! A recording is plain Parquet (see `ktape-format`); each report here reads
+//! only the columns and row groups it needs, in parallel over
+//! (segment, row group) scan units with rayon, and folds rows into small
+//! per-thread accumulators that are merged at the end, so memory stays
+//! bounded however large the recording is (biosnoop is the exception by
+//! nature: it sorts the rows it prints, keeping only the printed columns).
+//!
+//! Layout, one module per report plus shared pieces:
+//!
+//! * [`summary`], [`biolatency`], [`biosnoop`]: the reports;
+//! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
+//!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
+//! * [`common`]: the options every report takes ([`common::Options`]),
+//!   opening recordings (paths and globs), time windows and parallel scans;
+//! * [`filter`]: the row filters (`-p`, `--comm`, `--cgroup`);
+//! * [`loss`]: reading the `loss` table so that no result hides lost events;
+//! * [`time`]: parsing `--from/--to` and durations, formatting times;
+//! * [`columns`]: typed access to Arrow columns by name;
+//! * [`output`]: small helpers for text and JSON output.
+//!
+//! Text output matches the bcc tool a report replaces, byte for byte in the
+//! histogram and table blocks; `--json` gives machine output. Warnings
+//! (lost events, empty results) go to the second writer (stderr in the
+//! binary) so stdout stays what bcc would print.
+
+pub mod biolatency;
+pub mod biosnoop;
+pub mod columns;
+pub mod common;
+pub mod error;
+pub mod filter;
+pub mod hist;
+pub mod loss;
+pub mod output;
+pub mod summary;
+pub mod time;
+
+pub use common::Options;
+pub use error::{Error, Result};
+pub use filter::Filter;

@@ -1,0 +1,337 @@
+//! `summary`: what a recording is — where and when it was recorded, how
+//! it was recorded, what each table holds and costs on disk, and whether
+//! events were lost.
+//!
+//! Table sizes come from the footers alone. With `--from/--to`, `-p`,
+//! `--comm` or `--cgroup`, a `matching` column counts the rows that pass
+//! (tables lacking a filtered column show `-`), and lost events are
+//! counted within the window.
+
+use std::collections::BTreeMap;
+
+use ktape_format::read::{Recording, TimeRange};
+use serde::Serialize;
+
+use crate::columns::{self, Strings};
+use crate::common::{rel_path, scan, span, Options, Window};
+use crate::error::Result;
+use crate::output::Out;
+use crate::time::{format_rfc3339, format_secs};
+
+/// Options of `summary`: only the common ones.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryOptions {
+    /// Common options; the time window and filters only change the
+    /// `matching` counts and the loss counts.
+    pub common: Options,
+}
+
+/// One table of a recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSummary {
+    /// Table (folder) name.
+    pub table: String,
+    /// Complete segment files.
+    pub segments: usize,
+    /// Rows, from the footers.
+    pub rows: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Bytes on disk per row (0 for an empty table).
+    pub bytes_per_row: f64,
+    /// Rows passing the window and filters, when any was given; `None`
+    /// also when the table lacks a filtered column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching: Option<u64>,
+}
+
+/// One recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingSummary {
+    /// The recording's directory.
+    pub path: String,
+    /// Host name.
+    pub host: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Boot id.
+    pub boot_id: String,
+    /// The recorder's command line.
+    pub command_line: String,
+    /// Recorder version.
+    pub recorder_version: String,
+    /// Event families recorded.
+    pub families: Vec<String>,
+    /// Possible CPUs.
+    pub ncpus: u32,
+    /// Start (RFC 3339, UTC).
+    pub start: Option<String>,
+    /// End (RFC 3339, UTC).
+    pub end: Option<String>,
+    /// Length in seconds.
+    pub duration_s: Option<f64>,
+    /// Tables in name order.
+    pub tables: Vec<TableSummary>,
+    /// Events lost, in total.
+    pub lost_events: u64,
+    /// Events lost per family.
+    pub lost_by_family: BTreeMap<String, u64>,
+    /// `.tmp` segments the recorder never finished (not read), relative to
+    /// the recording.
+    pub incomplete: Vec<String>,
+}
+
+/// The computed report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Always `summary`.
+    pub report: &'static str,
+    /// Start of the window when `--from/--to` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<(String, String)>,
+    /// One entry per recording, in argument order.
+    pub recordings: Vec<RecordingSummary>,
+}
+
+fn filtered(opts: &Options) -> bool {
+    opts.from.is_some() || opts.to.is_some() || !opts.filter.is_empty()
+}
+
+/// Computes the summary of each recording.
+pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summary> {
+    let window = Window::resolve(&opts.common, recordings)?;
+    let range = window.range;
+    let mut out = Vec::new();
+    for rec in recordings {
+        let one = std::slice::from_ref(rec);
+        let (lo, hi) = span(one);
+        let mut tables = Vec::new();
+        for (name, segs) in &rec.tables {
+            let rows: u64 = segs.iter().map(|s| s.rows().max(0) as u64).sum();
+            let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+            let matching = if filtered(&opts.common) {
+                count_matching(one, name, range, opts)?
+            } else {
+                None
+            };
+            tables.push(TableSummary {
+                table: name.clone(),
+                segments: segs.len(),
+                rows,
+                bytes,
+                bytes_per_row: if rows == 0 {
+                    0.0
+                } else {
+                    bytes as f64 / rows as f64
+                },
+                matching,
+            });
+        }
+        let lost_by_family = if rec.has_table(ktape_format::loss::TABLE.name) {
+            lost_by_family(one, range)?
+        } else {
+            BTreeMap::new()
+        };
+        out.push(RecordingSummary {
+            path: rec.root.display().to_string(),
+            host: rec.info.host.clone(),
+            kernel: rec.info.kernel.clone(),
+            boot_id: rec.info.boot_id.clone(),
+            command_line: rec.info.command_line.clone(),
+            recorder_version: rec.info.recorder_version.clone(),
+            families: rec.info.families.clone(),
+            ncpus: rec.info.ncpus,
+            start: lo.map(format_rfc3339),
+            end: hi.map(format_rfc3339),
+            duration_s: lo.zip(hi).map(|(a, b)| (b - a) as f64 / 1e9),
+            tables,
+            lost_events: lost_by_family.values().sum(),
+            lost_by_family,
+            incomplete: rec
+                .incomplete
+                .iter()
+                .map(|p| rel_path(&rec.root, p))
+                .collect(),
+        });
+    }
+    let window = (opts.common.from.is_some() || opts.common.to.is_some()).then(|| {
+        (
+            format_rfc3339(window.start_ns),
+            format_rfc3339(window.end_ns),
+        )
+    });
+    Ok(Summary {
+        report: "summary",
+        window,
+        recordings: out,
+    })
+}
+
+/// Rows of one table passing the window and filters; `None` when the
+/// table lacks a column the filter needs.
+fn count_matching(
+    one: &[Recording],
+    table: &str,
+    range: TimeRange,
+    opts: &SummaryOptions,
+) -> Result<Option<u64>> {
+    let filter = &opts.common.filter;
+    let mut cols = vec!["ts"];
+    cols.extend(filter.columns());
+    let schema = one[0].segments(table).first().map(|s| s.schema().clone());
+    if let Some(schema) = schema {
+        if cols.iter().any(|c| schema.index_of(c).is_err()) {
+            return Ok(None);
+        }
+    }
+    let n = scan(
+        one,
+        table,
+        range,
+        &cols,
+        || 0u64,
+        |acc, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let f = filter.prepare(batch, path)?;
+            *acc += (0..batch.num_rows())
+                .filter(|&i| range.contains(ts[i]) && f.keep(i))
+                .count() as u64;
+            Ok(())
+        },
+        |a, b| a + b,
+    )?;
+    Ok(Some(n))
+}
+
+/// Lost events per family in the window (a second counts when its start
+/// lies in the window).
+fn lost_by_family(one: &[Recording], range: TimeRange) -> Result<BTreeMap<String, u64>> {
+    scan(
+        one,
+        ktape_format::loss::TABLE.name,
+        range,
+        &["ts", "family", "lost"],
+        BTreeMap::new,
+        |acc: &mut BTreeMap<String, u64>, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let fam = Strings::from_batch(batch, "family", path)?;
+            let lost = columns::i64s(batch, "lost", path)?;
+            for i in 0..batch.num_rows() {
+                if range.contains(ts[i]) && lost[i] > 0 {
+                    *acc.entry(fam.get(i).to_string()).or_default() += lost[i] as u64;
+                }
+            }
+            Ok(())
+        },
+        |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        },
+    )
+}
+
+/// Runs the report and prints it.
+pub fn run(recordings: &[Recording], opts: &SummaryOptions, out: &mut Out<'_>) -> Result<()> {
+    let s = compute(recordings, opts)?;
+    if opts.common.json {
+        out.json(&s)?;
+        return Ok(());
+    }
+    write_text(&s, out)?;
+    for r in &s.recordings {
+        if r.lost_events > 0 {
+            out.warn(&format!(
+                "WARNING: {}: {} events were lost by the recorder; reports over the affected seconds are incomplete",
+                r.path, r.lost_events
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the summary as aligned `key value` lines and a table of tables.
+pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
+    let w = &mut *out.out;
+    for (n, r) in s.recordings.iter().enumerate() {
+        if n > 0 {
+            writeln!(w)?;
+        }
+        let or_unknown = |v: &str| {
+            if v.is_empty() {
+                "unknown".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        writeln!(w, "recording    {}", r.path)?;
+        writeln!(w, "host         {}", or_unknown(&r.host))?;
+        writeln!(w, "kernel       {}", or_unknown(&r.kernel))?;
+        writeln!(w, "boot id      {}", or_unknown(&r.boot_id))?;
+        writeln!(w, "command      {}", or_unknown(&r.command_line))?;
+        writeln!(
+            w,
+            "recorder     ktape-record {}",
+            or_unknown(&r.recorder_version)
+        )?;
+        writeln!(w, "families     {}", or_unknown(&r.families.join(",")))?;
+        writeln!(w, "cpus         {}", r.ncpus)?;
+        match (&r.start, &r.end) {
+            (Some(a), Some(b)) => writeln!(w, "time (UTC)   {a} .. {b}")?,
+            _ => writeln!(w, "time (UTC)   unknown")?,
+        }
+        match r.duration_s {
+            Some(d) => writeln!(w, "duration     {}", format_secs((d * 1e9).round() as i64))?,
+            None => writeln!(w, "duration     unknown")?,
+        }
+        if let Some((a, b)) = &s.window {
+            writeln!(w, "window       {a} .. {b}")?;
+        }
+        writeln!(w)?;
+        let with_matching = r.tables.iter().any(|t| t.matching.is_some());
+        write!(
+            w,
+            "{:<16} {:>8} {:>12} {:>14} {:>10}",
+            "table", "segments", "rows", "bytes", "bytes/row"
+        )?;
+        if with_matching {
+            write!(w, " {:>12}", "matching")?;
+        }
+        writeln!(w)?;
+        for t in &r.tables {
+            write!(
+                w,
+                "{:<16} {:>8} {:>12} {:>14} {:>10.1}",
+                t.table, t.segments, t.rows, t.bytes, t.bytes_per_row
+            )?;
+            if with_matching {
+                match t.matching {
+                    Some(m) => write!(w, " {m:>12}")?,
+                    None => write!(w, " {:>12}", "-")?,
+                }
+            }
+            writeln!(w)?;
+        }
+        writeln!(w)?;
+        if r.lost_events == 0 {
+            writeln!(w, "lost events  none")?;
+        } else {
+            let per: Vec<String> = r
+                .lost_by_family
+                .iter()
+                .map(|(f, v)| format!("{f} {v}"))
+                .collect();
+            writeln!(w, "lost events  {} ({})", r.lost_events, per.join(", "))?;
+        }
+        for p in &r.incomplete {
+            writeln!(
+                w,
+                "incomplete   {p} (a segment the recorder did not finish; not read)"
+            )?;
+        }
+    }
+    Ok(())
+}
