@@ -24,7 +24,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{missing_table_note, scan, Options, Window};
+use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
 use crate::error::{Error, Result};
 use crate::hist::{Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -277,6 +277,9 @@ pub fn run(recordings: &[Recording], opts: &BiolatencyOptions, out: &mut Out<'_>
         ktape_format::bio::TABLE.name,
         "recorded without -e bio?",
     ) {
+        out.warn(&note)?;
+    }
+    if let Some(note) = incomplete_note(recordings, ktape_format::bio::TABLE.name) {
         out.warn(&note)?;
     }
     if r.intervals.iter().all(|i| i.groups.is_empty()) {

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{missing_table_note, scan, Options, Window};
+use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -179,6 +179,9 @@ pub fn run(recordings: &[Recording], opts: &BiosnoopOptions, out: &mut Out<'_>) 
         ktape_format::bio::TABLE.name,
         "recorded without -e bio?",
     ) {
+        out.warn(&note)?;
+    }
+    if let Some(note) = incomplete_note(recordings, ktape_format::bio::TABLE.name) {
         out.warn(&note)?;
     }
     Ok(())

@@ -190,6 +190,29 @@ pub fn missing_table_note(recordings: &[Recording], table: &str, hint: &str) -> 
     }
 }
 
+/// Names unfinished `.tmp` segments of a table (a recorder killed before
+/// it could finish them): their rows are not read, so say so.
+pub fn incomplete_note(recordings: &[Recording], table: &str) -> Option<String> {
+    let files: Vec<String> = recordings
+        .iter()
+        .flat_map(|r| r.incomplete.iter())
+        .filter(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d == table)
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    if files.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "note: not read: unfinished segment(s) left by a recorder that was stopped abruptly: {}",
+            files.join(", ")
+        ))
+    }
+}
+
 /// The path shown for a file inside a recording: relative to the
 /// recording when possible (`bio/000001.parquet.tmp`).
 pub fn rel_path(root: &Path, p: &Path) -> String {

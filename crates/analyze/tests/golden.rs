@@ -1,0 +1,256 @@
+//! Golden-file tests: each report's output on the fixture recordings is
+//! compared with `tests/golden/<name>.txt` (stdout, then stderr after a
+//! `--- stderr ---` line when there is any). The fixture's path reads as
+//! `$REC` (and its folder as `$DIR`) so goldens do not depend on where the
+//! test runs. `KTAPE_BLESS=1 cargo test -p ktape-analyze` rewrites them.
+
+mod fixture;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+struct Fixtures {
+    dir: PathBuf,
+    main: PathBuf,
+}
+
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = fixture::scratch("golden");
+        let main = dir.join("fixture.parquet");
+        fixture::write(&main, &fixture::MAIN);
+        fixture::write(&dir.join("other.parquet"), &fixture::OTHER);
+        Fixtures { dir, main }
+    })
+}
+
+/// Runs the binary; `$REC` and `$DIR` in arguments expand to the fixture.
+fn run(args: &[&str]) -> (bool, String) {
+    let f = fixtures();
+    let rec = f.main.to_string_lossy().to_string();
+    let dir = f.dir.to_string_lossy().to_string();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("$REC", &rec).replace("$DIR", &dir))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_ktape-analyze"))
+        .args(&args)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run ktape-analyze");
+    let mut text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    if !err.is_empty() {
+        text.push_str("--- stderr ---\n");
+        text.push_str(&err);
+    }
+    (
+        out.status.success(),
+        text.replace(&rec, "$REC").replace(&dir, "$DIR"),
+    )
+}
+
+fn golden(name: &str, args: &[&str]) {
+    let (ok, got) = run(args);
+    assert!(ok, "ktape-analyze {args:?} failed:\n{got}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("KTAPE_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with KTAPE_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        got == want,
+        "output of ktape-analyze {args:?} differs from {}\n--- got ---\n{got}\n--- want ---\n{want}\n(KTAPE_BLESS=1 rewrites goldens)",
+        path.display()
+    );
+}
+
+#[test]
+fn summary() {
+    golden("summary", &["summary", "$REC"]);
+}
+
+#[test]
+fn summary_window_and_pid() {
+    golden(
+        "summary_window_pid",
+        &["summary", "--from", "+10s", "-p", "1234", "$REC"],
+    );
+}
+
+#[test]
+fn summary_json() {
+    golden("summary_json", &["summary", "--json", "$REC"]);
+}
+
+#[test]
+fn biolatency() {
+    golden("biolatency", &["biolatency", "$REC"]);
+}
+
+#[test]
+fn biolatency_millis() {
+    golden("biolatency_m", &["biolatency", "-m", "$REC"]);
+}
+
+#[test]
+fn biolatency_per_disk() {
+    golden("biolatency_D", &["biolatency", "-D", "$REC"]);
+}
+
+#[test]
+fn biolatency_per_flag() {
+    golden("biolatency_F", &["biolatency", "-F", "$REC"]);
+}
+
+#[test]
+fn biolatency_per_disk_and_flag() {
+    golden(
+        "biolatency_DF",
+        &["biolatency", "-D", "-F", "-d", "vdb", "$REC"],
+    );
+}
+
+#[test]
+fn biolatency_queued() {
+    golden("biolatency_Q", &["biolatency", "-Q", "$REC"]);
+}
+
+#[test]
+fn biolatency_timestamp() {
+    golden("biolatency_T", &["biolatency", "-T", "-m", "$REC"]);
+}
+
+#[test]
+fn biolatency_interval() {
+    golden(
+        "biolatency_interval",
+        &[
+            "biolatency",
+            "-m",
+            "--interval",
+            "5",
+            "--count",
+            "3",
+            "$REC",
+        ],
+    );
+}
+
+#[test]
+fn biolatency_json() {
+    golden("biolatency_json", &["biolatency", "--json", "-m", "$REC"]);
+}
+
+#[test]
+fn biolatency_window() {
+    golden(
+        "biolatency_window",
+        &[
+            "biolatency",
+            "--from",
+            "+8s",
+            "--to",
+            "2023-11-14T22:13:32Z",
+            "$REC",
+        ],
+    );
+}
+
+#[test]
+fn biolatency_pid() {
+    golden("biolatency_pid", &["biolatency", "-p", "1234", "$REC"]);
+}
+
+#[test]
+fn biolatency_comm() {
+    golden("biolatency_comm", &["biolatency", "--comm", "dd", "$REC"]);
+}
+
+#[test]
+fn biolatency_glob_of_two_recordings() {
+    golden("biolatency_glob", &["biolatency", "-m", "$DIR/*.parquet"]);
+}
+
+#[test]
+fn biosnoop() {
+    golden("biosnoop", &["biosnoop", "$REC"]);
+}
+
+#[test]
+fn biosnoop_queued_one_disk() {
+    golden("biosnoop_Q", &["biosnoop", "-Q", "-d", "vdb", "$REC"]);
+}
+
+#[test]
+fn biosnoop_min_latency() {
+    golden(
+        "biosnoop_min_latency",
+        &["biosnoop", "--min-latency", "20ms", "$REC"],
+    );
+}
+
+#[test]
+fn biosnoop_window_comm() {
+    golden(
+        "biosnoop_window_comm",
+        &[
+            "biosnoop", "--comm", "postgres", "--from", "+6s", "--to", "+9s", "$REC",
+        ],
+    );
+}
+
+#[test]
+fn biosnoop_json() {
+    golden(
+        "biosnoop_json",
+        &["biosnoop", "--json", "-Q", "--min-latency", "50ms", "$REC"],
+    );
+}
+
+#[test]
+fn same_result_through_the_library() {
+    // The binary is a thin shell: the library gives the same text.
+    let f = fixtures();
+    let recs = ktape_analyze::common::open_recordings(std::slice::from_ref(&f.main)).unwrap();
+    let opts = ktape_analyze::biolatency::BiolatencyOptions {
+        per_disk: true,
+        ..Default::default()
+    };
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    ktape_analyze::biolatency::run(
+        &recs,
+        &opts,
+        &mut ktape_analyze::output::Out::new(&mut o, &mut e),
+    )
+    .unwrap();
+    let (_, bin) = run(&["biolatency", "-D", "$REC"]);
+    assert!(bin.starts_with(&String::from_utf8(o).unwrap()));
+}
+
+#[test]
+fn histogram_totals_match_row_counts() {
+    // Every bio row lands in exactly one slot.
+    let f = fixtures();
+    let recs = ktape_analyze::common::open_recordings(std::slice::from_ref(&f.main)).unwrap();
+    let r = ktape_analyze::biolatency::compute(&recs, &Default::default()).unwrap();
+    let total: u64 = r
+        .intervals
+        .iter()
+        .flat_map(|i| &i.groups)
+        .map(|g| g.hist.total())
+        .sum();
+    let rows: i64 = recs[0].segments("bio").iter().map(|s| s.rows()).sum();
+    assert_eq!(total, rows as u64);
+    assert_eq!(r.loss.total(), 17);
+}
