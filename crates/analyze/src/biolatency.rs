@@ -369,14 +369,42 @@ struct JsonReport<'a> {
     value: &'static str,
     from: String,
     to: String,
+    /// Without `--interval`: the histograms of the whole window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    histograms: Option<Vec<JsonHist<'a>>>,
+    /// Without `--interval`: events lost in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete: Option<bool>,
+    /// With `--interval`: one entry per interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
     interval_ns: Option<i64>,
-    intervals: Vec<JsonInterval<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intervals: Option<Vec<JsonInterval<'a>>>,
     loss: serde_json::Value,
 }
 
-/// The JSON form: intervals of histograms as `{slot, low, high, count}`
-/// arrays (the rows bcc prints), with group keys, totals and loss.
+fn json_hists(iv: &Interval) -> Vec<JsonHist<'_>> {
+    iv.groups
+        .iter()
+        .map(|g| JsonHist {
+            disk: g.disk.as_deref(),
+            flags: g.flags.as_deref(),
+            total: g.hist.total(),
+            buckets: g.hist.buckets(),
+        })
+        .collect()
+}
+
+/// The JSON form. Histograms are `{disk, flags, total, buckets}` with
+/// buckets `{slot, low, high, count}` (the rows bcc prints; `disk`/`flags`
+/// are null unless `-D`/`-F`). Without `--interval` they sit in a top-level
+/// `histograms` array beside `lost_events`; with it, in `intervals[]`
+/// (`start`, `end`, `lost_events`, `incomplete`, `histograms`). `loss`
+/// lists the lossy seconds of the window.
 pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serialize + 'a {
+    let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
     JsonReport {
         report: "biolatency",
         unit: unit_label(opts),
@@ -387,27 +415,22 @@ pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serializ
         },
         from: format_rfc3339(r.window.start_ns),
         to: format_rfc3339(r.window.end_ns),
+        histograms: whole.map(json_hists),
+        lost_events: whole.map(|iv| iv.lost),
+        incomplete: whole.map(|iv| iv.lost > 0),
         interval_ns: opts.interval_ns,
-        intervals: r
-            .intervals
-            .iter()
-            .map(|iv| JsonInterval {
-                start: format_rfc3339(iv.start_ns),
-                end: format_rfc3339(iv.end_ns),
-                lost_events: iv.lost,
-                incomplete: iv.lost > 0,
-                histograms: iv
-                    .groups
-                    .iter()
-                    .map(|g| JsonHist {
-                        disk: g.disk.as_deref(),
-                        flags: g.flags.as_deref(),
-                        total: g.hist.total(),
-                        buckets: g.hist.buckets(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        intervals: opts.interval_ns.map(|_| {
+            r.intervals
+                .iter()
+                .map(|iv| JsonInterval {
+                    start: format_rfc3339(iv.start_ns),
+                    end: format_rfc3339(iv.end_ns),
+                    lost_events: iv.lost,
+                    incomplete: iv.lost > 0,
+                    histograms: json_hists(iv),
+                })
+                .collect()
+        }),
         loss: r.loss.to_json(),
     }
 }

@@ -30,7 +30,7 @@ pub struct SummaryOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct TableSummary {
     /// Table (folder) name.
-    pub table: String,
+    pub name: String,
     /// Complete segment files.
     pub segments: usize,
     /// Rows, from the footers.
@@ -73,7 +73,7 @@ pub struct RecordingSummary {
     /// Tables in name order.
     pub tables: Vec<TableSummary>,
     /// Events lost, in total.
-    pub lost_events: u64,
+    pub lost: u64,
     /// Events lost per family.
     pub lost_by_family: BTreeMap<String, u64>,
     /// `.tmp` segments the recorder never finished (not read), relative to
@@ -81,16 +81,62 @@ pub struct RecordingSummary {
     pub incomplete: Vec<String>,
 }
 
-/// The computed report.
+/// The computed report: totals over every recording given, then each
+/// recording.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// Always `summary`.
     pub report: &'static str,
-    /// Start of the window when `--from/--to` was given.
+    /// Window `[from, to)` (RFC 3339) when `--from/--to` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<(String, String)>,
+    /// Each table summed over all recordings, in name order.
+    pub tables: Vec<TableSummary>,
+    /// Events lost over all recordings (in the window).
+    pub lost: u64,
+    /// Events lost per family over all recordings.
+    pub lost_by_family: BTreeMap<String, u64>,
     /// One entry per recording, in argument order.
     pub recordings: Vec<RecordingSummary>,
+}
+
+/// Sums the per-recording tables and loss.
+fn totals(recs: &[RecordingSummary]) -> (Vec<TableSummary>, BTreeMap<String, u64>) {
+    let mut tables: BTreeMap<String, TableSummary> = BTreeMap::new();
+    let mut lost: BTreeMap<String, u64> = BTreeMap::new();
+    for r in recs {
+        for t in &r.tables {
+            let e = tables
+                .entry(t.name.clone())
+                .or_insert_with(|| TableSummary {
+                    name: t.name.clone(),
+                    segments: 0,
+                    rows: 0,
+                    bytes: 0,
+                    bytes_per_row: 0.0,
+                    matching: t.matching.map(|_| 0),
+                });
+            e.segments += t.segments;
+            e.rows += t.rows;
+            e.bytes += t.bytes;
+            e.matching = e.matching.zip(t.matching).map(|(a, b)| a + b);
+        }
+        for (f, v) in &r.lost_by_family {
+            *lost.entry(f.clone()).or_default() += v;
+        }
+    }
+    let tables = tables
+        .into_values()
+        .map(|mut t| {
+            t.bytes_per_row = if t.rows == 0 {
+                0.0
+            } else {
+                t.bytes as f64 / t.rows as f64
+            };
+            t
+        })
+        .collect();
+    (tables, lost)
 }
 
 fn filtered(opts: &Options) -> bool {
@@ -115,7 +161,7 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
                 None
             };
             tables.push(TableSummary {
-                table: name.clone(),
+                name: name.clone(),
                 segments: segs.len(),
                 rows,
                 bytes,
@@ -145,7 +191,7 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             end: hi.map(format_rfc3339),
             duration_s: lo.zip(hi).map(|(a, b)| (b - a) as f64 / 1e9),
             tables,
-            lost_events: lost_by_family.values().sum(),
+            lost: lost_by_family.values().sum(),
             lost_by_family,
             incomplete: rec
                 .incomplete
@@ -160,9 +206,13 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             format_rfc3339(window.end_ns),
         )
     });
+    let (tables, lost_by_family) = totals(&out);
     Ok(Summary {
         report: "summary",
         window,
+        tables,
+        lost: lost_by_family.values().sum(),
+        lost_by_family,
         recordings: out,
     })
 }
@@ -243,10 +293,10 @@ pub fn run(recordings: &[Recording], opts: &SummaryOptions, out: &mut Out<'_>) -
     }
     write_text(&s, out)?;
     for r in &s.recordings {
-        if r.lost_events > 0 {
+        if r.lost > 0 {
             out.warn(&format!(
                 "WARNING: {}: {} events were lost by the recorder; reports over the affected seconds are incomplete",
-                r.path, r.lost_events
+                r.path, r.lost
             ))?;
         }
     }
@@ -305,7 +355,7 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
             write!(
                 w,
                 "{:<16} {:>8} {:>12} {:>14} {:>10.1}",
-                t.table, t.segments, t.rows, t.bytes, t.bytes_per_row
+                t.name, t.segments, t.rows, t.bytes, t.bytes_per_row
             )?;
             if with_matching {
                 match t.matching {
@@ -316,7 +366,7 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
             writeln!(w)?;
         }
         writeln!(w)?;
-        if r.lost_events == 0 {
+        if r.lost == 0 {
             writeln!(w, "lost events  none")?;
         } else {
             let per: Vec<String> = r
@@ -324,7 +374,7 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
                 .iter()
                 .map(|(f, v)| format!("{f} {v}"))
                 .collect();
-            writeln!(w, "lost events  {} ({})", r.lost_events, per.join(", "))?;
+            writeln!(w, "lost events  {} ({})", r.lost, per.join(", "))?;
         }
         for p in &r.incomplete {
             writeln!(

@@ -153,6 +153,14 @@ fn biolatency_json() {
 }
 
 #[test]
+fn biolatency_interval_json() {
+    golden(
+        "biolatency_interval_json",
+        &["biolatency", "--json", "-D", "-m", "-i", "10s", "$REC"],
+    );
+}
+
+#[test]
 fn biolatency_window() {
     golden(
         "biolatency_window",
