@@ -59,20 +59,20 @@ def bpf_stats():
 
 
 def wait_attached(proc, timeout=30):
+    """Waits until the recorder holds BPF links, i.e. its hooks are attached."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.exit(f"ktape-record exited early with {proc.returncode}")
-        if bpf_stats()[1] or any(n.startswith("ktape_") for n in prog_names()):
-            time.sleep(0.3)
-            return
-        time.sleep(0.05)
+        fds = Path(f"/proc/{proc.pid}/fd")
+        try:
+            if any("bpf_link" in os.readlink(fd) for fd in fds.iterdir()):
+                time.sleep(0.3)
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
     sys.exit("ktape-record did not attach")
-
-
-def prog_names():
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
-    return [p.get("name", "") for p in json.loads(out or "[]")]
 
 
 def bench(family, scale, scratch):

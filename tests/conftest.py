@@ -22,10 +22,39 @@ ANALYZE = BIN / "ktape-analyze"
 
 def bpf_programs(prefix="ktape_"):
     """Names of loaded BPF programs that start with `prefix`."""
+    return [p["name"] for p in _progs() if p.get("name", "").startswith(prefix)]
+
+
+def _progs():
     out = subprocess.run(["bpftool", "prog", "show", "-j"], check=True,
                          capture_output=True, text=True).stdout
-    return [p.get("name", "") for p in json.loads(out or "[]")
-            if p.get("name", "").startswith(prefix)]
+    return json.loads(out or "[]")
+
+
+def prog_ids_alive(ids):
+    """The subset of BPF program ids that are still loaded."""
+    loaded = {p["id"] for p in _progs()}
+    return sorted(set(ids) & loaded)
+
+
+def bpf_fds(pid):
+    """(program ids, number of attached links) held by a process's fds."""
+    progs, links = set(), 0
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in list(fd_dir.iterdir()) if fd_dir.exists() else []:
+        try:
+            target = os.readlink(fd)
+            if "bpf" not in target:
+                continue
+            info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        if "prog_id" in fields:
+            progs.add(int(fields["prog_id"]))
+        if "bpf_link" in target:
+            links += 1
+    return progs, links
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,9 +67,6 @@ def bpf_available():
         pytest.fail("the end-to-end tests record with BPF and must run as root")
     if not Path("/sys/kernel/btf/vmlinux").exists():
         pytest.fail("no /sys/kernel/btf/vmlinux: this kernel has no BTF, BPF tests cannot run")
-    leftovers = bpf_programs()
-    if leftovers:
-        pytest.fail(f"ktape BPF programs are already loaded before the tests: {leftovers}")
 
 
 class Recorder:
@@ -49,6 +75,7 @@ class Recorder:
     def __init__(self, out, events="bio", extra=(), env=None):
         self.out = Path(out)
         self.log = self.out.parent / (self.out.name + ".stderr")
+        self.prog_ids = set()
         self.args = [str(RECORD), "-e", events, *extra, str(self.out)]
         self._log = open(self.log, "wb")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
@@ -57,16 +84,20 @@ class Recorder:
         self._wait_attached()
 
     def _wait_attached(self, timeout=30.0):
-        # The recorder's programs are attached right after they are loaded;
-        # once they show up (and a moment passes) events are being captured.
+        # Attached means the recorder holds BPF links (one per hook); they
+        # are created one after another within milliseconds, so once the
+        # first appears a short pause covers the rest. Looking at our own
+        # process's fds keeps other recorders on the machine out of it.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"ktape-record exited early ({self.proc.returncode}): {self.stderr()}")
-            if bpf_programs():
+            progs, links = bpf_fds(self.proc.pid)
+            if links:
                 time.sleep(0.3)
+                self.prog_ids = bpf_fds(self.proc.pid)[0] | progs
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
         self.proc.kill()
         raise AssertionError(f"ktape-record did not attach within {timeout}s: {self.stderr()}")
 
@@ -79,7 +110,18 @@ class Recorder:
         rc = self.proc.wait(timeout=timeout)
         self._log.close()
         assert rc == 0, f"ktape-record exited {rc} after {sig!r}: {self.stderr()}"
+        self.assert_nothing_left()
         return self.stderr()
+
+    def wait(self, timeout=120):
+        rc = self.proc.wait(timeout=timeout)
+        self._log.close()
+        self.assert_nothing_left()
+        return rc
+
+    def assert_nothing_left(self):
+        left = prog_ids_alive(self.prog_ids)
+        assert not left, f"BPF programs {left} of ktape-record stay loaded after it exited"
 
 
 def analyze(*args, check=True):

@@ -11,7 +11,7 @@ from conftest import Recorder, analyze
 def recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("err") / "out.parquet"
     rec = Recorder(out, "bio", extra=["-d", "1"])
-    assert rec.proc.wait(timeout=60) == 0, rec.stderr()
+    assert rec.wait() == 0, rec.stderr()
     return out
 
 
