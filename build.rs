@@ -30,7 +30,12 @@ mod linux {
             .collect();
         sources.sort();
         for src in sources {
-            let stem = src.file_name().unwrap().to_string_lossy().trim_end_matches(".bpf.c").to_string();
+            let stem = src
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches(".bpf.c")
+                .to_string();
             let skel = out.join(format!("{stem}.skel.rs"));
             SkeletonBuilder::new()
                 .source(&src)

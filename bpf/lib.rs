@@ -1,1 +1,26 @@
-//! `ktape-bpf`: the kernel side of ktape. Placeholder until skeletons land.
+//! `ktape-bpf`: the kernel side of ktape, as libbpf-rs skeletons.
+//!
+//! `build.rs` compiles every `bpf/<family>.bpf.c` into `<family>.skel.rs`;
+//! each is exposed here as a module named after its family. The shared
+//! definitions (record kinds, loss reasons, normalized codes, record
+//! layouts) live in `bpf/ktape.h`, which [`KTAPE_H`] carries so the
+//! recorder's tests can check it against `ktape-format`.
+//!
+//! On hosts other than Linux this crate is empty.
+
+/// The text of `bpf/ktape.h`, for the recorder's header/constant sync test.
+pub const KTAPE_H: &str = include_str!("ktape.h");
+
+/// Skeleton of `bpf/bio.bpf.c`: block requests, paired in the kernel.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod bio {
+    include!(concat!(env!("OUT_DIR"), "/bio.skel.rs"));
+}

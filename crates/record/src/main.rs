@@ -1,1 +1,298 @@
-fn main() {}
+//! `ktape-record`: records kernel events with eBPF into a Parquet recording.
+//!
+//! # The event path
+//!
+//! ```text
+//! kernel hook ──► BPF program ──► per-CPU ring ──► drain thread ──► channel ──► writer thread ──► OUT/<table>/000000.parquet
+//!                 (filter, pair,   (one per CPU,    (decode into     (bounded:    (Parquet + zstd,
+//!                  normalize,       no wakeup per    Arrow builders,  back-       .tmp then rename)
+//!                  reserve)         event)           sort, batch)     pressure)
+//! ```
+//!
+//! * BPF programs ([`ktape_bpf`]) filter (`-p`) and pair in the kernel, so a
+//!   block request is one record, and write into this CPU's ring without
+//!   waking us; a failed reservation is counted per family, reason and CPU.
+//! * The drain thread ([`drain`]) wakes every 10 ms (or early when a ring
+//!   passes half full), empties every ring into each family's [`family::Decoder`],
+//!   and hands finished Arrow batches to a bounded channel. It never touches
+//!   disk, so a slow disk shows up as counted loss, not as a stalled kernel.
+//! * The writer thread ([`writer`]) owns every segment file.
+//! * The main thread attaches and detaches, reads the loss counters every
+//!   second ([`loss`]), shows the live status line, and handles signals.
+//!
+//! # Shutdown
+//!
+//! On SIGINT/SIGTERM or when `-d` expires: detach every program, drain the
+//! rings one last time, flush the decoders, write the `loss` rows, let the
+//! writer finish every file (footer, fsync, rename), print the summary, then
+//! drop the BPF objects. Nothing is pinned, so nothing outlives the process.
+
+#[cfg(target_os = "linux")]
+mod abi;
+#[cfg(target_os = "linux")]
+mod bio;
+#[cfg(target_os = "linux")]
+mod bpf;
+#[cfg(target_os = "linux")]
+mod cli;
+#[cfg(target_os = "linux")]
+mod clock;
+#[cfg(target_os = "linux")]
+mod drain;
+#[cfg(target_os = "linux")]
+mod family;
+#[cfg(target_os = "linux")]
+mod loss;
+#[cfg(target_os = "linux")]
+mod procfs;
+#[cfg(target_os = "linux")]
+mod rings;
+#[cfg(target_os = "linux")]
+mod status;
+#[cfg(target_os = "linux")]
+mod tracefs;
+#[cfg(target_os = "linux")]
+mod writer;
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("error: ktape-record records with eBPF and runs on Linux only");
+    std::process::exit(1);
+}
+
+#[cfg(target_os = "linux")]
+fn main() {
+    use clap::Parser;
+
+    let args = cli::Args::parse();
+    match run(args) {
+        Ok(()) => {}
+        Err(e) => {
+            status::clear_live_if_tty();
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+use linux::run;
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{bail, Context};
+    use ktape_format::meta::RecordingInfo;
+
+    use crate::family::{DecodeCtx, LoadCtx, Loaded};
+    use crate::writer::{Msg, Writer};
+    use crate::{bpf, cli, clock, drain, loss, procfs, rings, status, tracefs};
+
+    /// Set by SIGINT/SIGTERM.
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    fn install_signal_handlers() {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// Rows per batch handed to the writer: big enough for good
+    /// compression per page, small enough to bound the drain thread's
+    /// memory.
+    const BATCH_ROWS: usize = 64 * 1024;
+
+    pub fn run(args: cli::Args) -> anyhow::Result<()> {
+        let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+        let cfg = args.validate()?;
+        bpf::check_privileges()?;
+        if cfg.out.symlink_metadata().is_ok() && !cfg.force {
+            bail!(
+                "{}: already exists (use --force to replace it)",
+                cfg.out.display()
+            );
+        }
+        install_signal_handlers();
+        bpf::raise_memlock();
+        bpf::capture_libbpf_log();
+        if cfg.families.iter().any(|f| f.needs_tracefs()) {
+            tracefs::ensure_tracefs()?;
+        }
+
+        let ncpus = libbpf_rs::num_possible_cpus().context("counting possible CPUs")?;
+        let offset = clock::measure();
+        let start_mono = clock::mono_now_ns();
+        let start_ns = start_mono + offset.offset_ns;
+        let info = RecordingInfo {
+            host: procfs::hostname(),
+            kernel: procfs::kernel_release(),
+            boot_id: procfs::boot_id(),
+            clock_offset_ns: offset.offset_ns,
+            command_line,
+            recorder_version: env!("CARGO_PKG_VERSION").to_string(),
+            families: cfg.families.iter().map(|f| f.name().to_string()).collect(),
+            ncpus: ncpus as u32,
+            start_ns,
+        };
+
+        // Load everything before creating the output, so a refused program
+        // leaves no half-made recording behind.
+        let mut rings = rings::Rings::create(ncpus, cfg.ring_size)?;
+        let mut loaded: Vec<Box<dyn Loaded>> = Vec::new();
+        {
+            let ctx = LoadCtx {
+                rings: &rings,
+                targ_tgid: cfg.pid.unwrap_or(0),
+            };
+            for f in &cfg.families {
+                loaded.push(f.load(&ctx)?);
+            }
+        }
+
+        ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
+        let mut tables = Vec::new();
+        for f in &cfg.families {
+            tables.extend_from_slice(f.tables());
+        }
+        tables.push(&ktape_format::loss::TABLE);
+        tables.push(&ktape_format::process::TABLE);
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
+        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx)?;
+
+        let dctx = DecodeCtx {
+            clock_offset_ns: offset.offset_ns,
+            disks: procfs::disk_names(),
+            batch_rows: BATCH_ROWS,
+        };
+        let decoders = cfg
+            .families
+            .iter()
+            .map(|f| (f.kinds(), f.decoder(&dctx)))
+            .collect();
+        let stats = Arc::new(drain::DrainStats::default());
+        let drain = drain::Drain::spawn(rings.take_rings(), decoders, tx.clone(), stats.clone())
+            .context("starting the drain thread")?;
+
+        let mut attach_result = Ok(());
+        for l in loaded.iter_mut() {
+            if let Err(e) = l.attach() {
+                attach_result = Err(e);
+                break;
+            }
+        }
+        let started = Instant::now();
+        if !cfg.quiet && attach_result.is_ok() {
+            let what: Vec<String> = cfg
+                .families
+                .iter()
+                .zip(&loaded)
+                .map(|(f, l)| format!("{} ({})", f.name(), l.hooks()))
+                .collect();
+            eprintln!(
+                "ktape-record: recording {} on {ncpus} CPUs ({} ring per CPU) into {}; Ctrl-C to stop",
+                what.join(", "),
+                status::human_bytes(rings.ring_size as u64),
+                cfg.out.display()
+            );
+        }
+
+        // The snapshot is taken after attaching, so every process that
+        // submits I/O from now on either is in it or was born later.
+        let snap = procfs::snapshot(clock::mono_now_ns() + offset.offset_ns);
+        let _ = tx.send(Msg::Batch(&ktape_format::process::TABLE, snap));
+
+        let live = !cfg.quiet && std::io::stderr().is_terminal();
+        let mut losses = loss::LossTracker::new(
+            &cfg.families
+                .iter()
+                .map(|f| (f.name(), f.id()))
+                .collect::<Vec<_>>(),
+        );
+        let mut interval_start = start_ns;
+        let mut next_tick = started + Duration::from_secs(1);
+        let mut last_events = 0u64;
+        let mut failure: Option<anyhow::Error> = attach_result.err().map(Into::into);
+
+        while failure.is_none() && !STOP.load(Ordering::SeqCst) {
+            if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+            if drain.is_finished() || writer.is_finished() {
+                break; // their errors surface when joined below
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() >= next_tick {
+                next_tick += Duration::from_secs(1);
+                let now = clock::mono_now_ns() + offset.offset_ns;
+                if let Err(e) = losses.sample(interval_start, |id| rings.read_loss(id)) {
+                    failure = Some(anyhow::Error::new(e).context("reading the loss counters"));
+                }
+                interval_start = now;
+                if losses.rows() >= 4096 {
+                    let _ = tx.send(Msg::Batch(&ktape_format::loss::TABLE, losses.take_batch()));
+                }
+                if live {
+                    let events = stats.events.load(Ordering::Relaxed);
+                    status::show_live(&status::status_line(
+                        started.elapsed(),
+                        events - last_events,
+                        events,
+                        losses.total(),
+                    ));
+                    last_events = events;
+                }
+            }
+        }
+        if live {
+            status::clear_live();
+        }
+
+        // Stop the producers first, so the last drain really is the last.
+        for l in loaded.iter_mut() {
+            l.detach();
+        }
+        let drained = drain.finish();
+        if let Err(e) = losses.sample(interval_start, |id| rings.read_loss(id)) {
+            failure.get_or_insert(anyhow::Error::new(e).context("reading the loss counters"));
+        }
+        let _ = tx.send(Msg::Batch(&ktape_format::loss::TABLE, losses.take_batch()));
+        drop(tx);
+        let written = writer.finish();
+        let elapsed = started.elapsed();
+        drop(loaded);
+        drop(rings);
+
+        let segments = written.context("writing the recording")?;
+        let lost: Vec<(&'static str, u64)> = losses.by_family().collect();
+        eprint!(
+            "{}",
+            status::summary(
+                &cfg.out,
+                elapsed,
+                &segments,
+                &lost,
+                stats.malformed.load(Ordering::Relaxed)
+            )
+        );
+        drained.context("draining the ring buffers")?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Definitions shared by every ktape BPF program and mirrored in Rust.
+ *
+ * The numeric codes below are ktape's stable on-disk vocabulary; they are
+ * defined once in crates/format (Rust) and mirrored here. A unit test in
+ * crates/record parses this file and checks every KTAPE_* define against
+ * the Rust constant, so the two cannot drift apart silently.
+ *
+ * Every family's object declares the same two shared maps (ktape_rings and
+ * ktape_loss); user space creates them once and hands the same fds to each
+ * object (reuse_fd), so all families share one set of per-CPU rings.
+ */
+#ifndef KTAPE_H
+#define KTAPE_H
+
+/* ---- record kinds: the first u32 of every ring record ---------------- */
+#define KTAPE_KIND_BIO 1
+
+/* ---- families and loss reasons: index of the loss counter array ------ */
+#define KTAPE_FAMILY_BIO 0
+#define KTAPE_MAX_FAMILIES 16
+
+#define KTAPE_LOSS_RINGBUF_FULL 0
+#define KTAPE_LOSS_MAP_FULL 1
+#define KTAPE_LOSS_REASONS 2
+
+/* ---- bio: normalized operations (ktape_format::bio::op) -------------- */
+#define KTAPE_OP_READ 0
+#define KTAPE_OP_WRITE 1
+#define KTAPE_OP_FLUSH 2
+#define KTAPE_OP_DISCARD 3
+#define KTAPE_OP_SECURE_ERASE 4
+#define KTAPE_OP_WRITE_ZEROES 5
+#define KTAPE_OP_ZONE_OPEN 6
+#define KTAPE_OP_ZONE_CLOSE 7
+#define KTAPE_OP_ZONE_FINISH 8
+#define KTAPE_OP_ZONE_APPEND 9
+#define KTAPE_OP_ZONE_RESET 10
+#define KTAPE_OP_ZONE_RESET_ALL 11
+#define KTAPE_OP_DRV_IN 12
+#define KTAPE_OP_DRV_OUT 13
+#define KTAPE_OP_UNKNOWN 255
+
+/* ---- bio: normalized flag bits (ktape_format::bio::flag) ------------- */
+#define KTAPE_FLAG_SYNC (1 << 0)
+#define KTAPE_FLAG_META (1 << 1)
+#define KTAPE_FLAG_PRIO (1 << 2)
+#define KTAPE_FLAG_NOMERGE (1 << 3)
+#define KTAPE_FLAG_IDLE (1 << 4)
+#define KTAPE_FLAG_INTEGRITY (1 << 5)
+#define KTAPE_FLAG_FUA (1 << 6)
+#define KTAPE_FLAG_PREFLUSH (1 << 7)
+#define KTAPE_FLAG_RAHEAD (1 << 8)
+#define KTAPE_FLAG_BACKGROUND (1 << 9)
+#define KTAPE_FLAG_NOWAIT (1 << 10)
+
+/* bio_event.has_queue: insert was seen, so queue_ns is meaningful. */
+#define KTAPE_BIO_HAS_QUEUE 1
+/* bio_event.has_queue: the submitter (io_start) was seen. */
+#define KTAPE_BIO_HAS_SUBMITTER 2
+
+#define KTAPE_COMM_LEN 16
+
+/*
+ * One completed block request. Layout is mirrored by
+ * crates/record/src/bio.rs (BioEvent); fields are ordered by size so that
+ * there is no padding on any ABI, and the size is checked on both sides.
+ */
+struct ktape_bio_event {
+	__u32 kind;        /* KTAPE_KIND_BIO */
+	__u32 cpu;         /* CPU the completion ran on */
+	__u64 ts;          /* completion, CLOCK_MONOTONIC ns */
+	__u64 sector;      /* first sector, 512-byte units */
+	__u64 latency_ns;  /* issue -> complete */
+	__u64 queue_ns;    /* insert -> issue; valid with KTAPE_BIO_HAS_QUEUE */
+	__u64 cgroup_id;   /* submitter's cgroup v2 id, 0 if unknown */
+	__u32 dev;         /* major << 20 | first_minor */
+	__u32 bytes;       /* nr_bytes of the completion */
+	__u32 pid;         /* submitter thread id, 0 if unknown */
+	__u32 tgid;        /* submitter process id, 0 if unknown */
+	__s32 error;       /* blk_status_t */
+	__u16 flags;       /* KTAPE_FLAG_* */
+	__u8 op;           /* KTAPE_OP_* */
+	__u8 has;          /* KTAPE_BIO_HAS_* bits */
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_BIO_EVENT_SIZE 88
+
+#ifdef __BPF__
+/* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
+
+_Static_assert(sizeof(struct ktape_bio_event) == KTAPE_BIO_EVENT_SIZE,
+	       "struct ktape_bio_event changed size: update KTAPE_BIO_EVENT_SIZE and bio.rs");
+
+/*
+ * The inner map type of ktape_rings. User space creates one ring per
+ * possible CPU with its own size and sets the outer map's inner-map
+ * template to the first of them, so the size declared here does not
+ * matter.
+ */
+struct ktape_ring_inner {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+/* Per-CPU rings, indexed by bpf_get_smp_processor_id(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__type(key, __u32);
+	__array(values, struct ktape_ring_inner);
+} ktape_rings SEC(".maps");
+
+/* Lost records per (family, reason), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KTAPE_MAX_FAMILIES * KTAPE_LOSS_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} ktape_loss SEC(".maps");
+
+static __always_inline void ktape_count_loss(__u32 family, __u32 reason)
+{
+	__u32 key = family * KTAPE_LOSS_REASONS + reason;
+	__u64 *n = bpf_map_lookup_elem(&ktape_loss, &key);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/*
+ * Reserves a record on this CPU's ring; counts the failure as lost.
+ * Returns the ring in *ring for ktape_submit().
+ */
+static __always_inline void *ktape_reserve(__u32 family, __u64 size, void **ring)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *rb = bpf_map_lookup_elem(&ktape_rings, &cpu);
+	void *rec;
+
+	if (!rb) {
+		ktape_count_loss(family, KTAPE_LOSS_RINGBUF_FULL);
+		return NULL;
+	}
+	rec = bpf_ringbuf_reserve(rb, size, 0);
+	if (!rec) {
+		ktape_count_loss(family, KTAPE_LOSS_RINGBUF_FULL);
+		return NULL;
+	}
+	*ring = rb;
+	return rec;
+}
+
+/*
+ * Submits without waking the reader (a wakeup per event costs over a
+ * microsecond on this CPU; the reader drains on a timer), unless the ring
+ * is more than half full, when waiting for the timer risks losing records.
+ */
+static __always_inline void ktape_submit(void *ring, void *rec)
+{
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+
+	bpf_ringbuf_submit(rec, avail > size / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+#endif /* __BPF__ */
+#endif /* KTAPE_H */

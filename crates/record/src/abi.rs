@@ -1,0 +1,163 @@
+//! The Rust side of `bpf/ktape.h`: record kinds, family ids and loss
+//! reasons. The normalized bio codes live in `ktape_format::bio`; the test
+//! below checks every `#define` of the header against its Rust twin.
+
+/// First u32 of a ring record: which family's record it is.
+pub const KIND_BIO: u32 = 1;
+
+/// Loss-counter index of the bio family.
+pub const FAMILY_BIO: u32 = 0;
+/// Size of the family dimension of the loss counters.
+pub const MAX_FAMILIES: u32 = 16;
+
+/// A ring reservation failed.
+pub const LOSS_RINGBUF_FULL: u32 = 0;
+/// A pairing map was full.
+pub const LOSS_MAP_FULL: u32 = 1;
+/// Size of the reason dimension of the loss counters.
+pub const LOSS_REASONS: u32 = 2;
+
+/// Loss reasons by index, with their `loss.reason` names.
+pub const REASONS: [(u32, &str); LOSS_REASONS as usize] = [
+    (LOSS_RINGBUF_FULL, ktape_format::loss::REASON_RINGBUF_FULL),
+    (LOSS_MAP_FULL, ktape_format::loss::REASON_MAP_FULL),
+];
+
+/// Index of a (family, reason) counter in the `ktape_loss` map.
+pub fn loss_key(family: u32, reason: u32) -> u32 {
+    family * LOSS_REASONS + reason
+}
+
+/// The kind of a ring record (its first four bytes).
+#[inline]
+pub fn record_kind(rec: &[u8]) -> Option<u32> {
+    rec.get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ktape_format::bio::{flag, op};
+
+    /// `#define KTAPE_NAME value` lines, with `value` an integer or
+    /// `(1 << n)`.
+    fn header_defines() -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for line in ktape_bpf::KTAPE_H.lines() {
+            let Some(rest) = line.trim().strip_prefix("#define ") else {
+                continue;
+            };
+            let Some((name, value)) = rest.split_once(char::is_whitespace) else {
+                continue;
+            };
+            if !name.starts_with("KTAPE_") {
+                continue;
+            }
+            let v = value.trim();
+            let parsed = if let Some(inner) = v.strip_prefix('(').and_then(|v| v.strip_suffix(')'))
+            {
+                let (a, b) = inner.split_once("<<").expect("only (a << b) expressions");
+                a.trim().parse::<i64>().unwrap() << b.trim().parse::<i64>().unwrap()
+            } else {
+                v.parse::<i64>()
+                    .unwrap_or_else(|_| panic!("cannot read {name} = {v}"))
+            };
+            out.push((name.to_string(), parsed));
+        }
+        out
+    }
+
+    fn rust_value(name: &str) -> Option<i64> {
+        let ops = [
+            ("READ", op::READ),
+            ("WRITE", op::WRITE),
+            ("FLUSH", op::FLUSH),
+            ("DISCARD", op::DISCARD),
+            ("SECURE_ERASE", op::SECURE_ERASE),
+            ("WRITE_ZEROES", op::WRITE_ZEROES),
+            ("ZONE_OPEN", op::ZONE_OPEN),
+            ("ZONE_CLOSE", op::ZONE_CLOSE),
+            ("ZONE_FINISH", op::ZONE_FINISH),
+            ("ZONE_APPEND", op::ZONE_APPEND),
+            ("ZONE_RESET", op::ZONE_RESET),
+            ("ZONE_RESET_ALL", op::ZONE_RESET_ALL),
+            ("DRV_IN", op::DRV_IN),
+            ("DRV_OUT", op::DRV_OUT),
+            ("UNKNOWN", op::UNKNOWN),
+        ];
+        let flags = [
+            ("SYNC", flag::SYNC),
+            ("META", flag::META),
+            ("PRIO", flag::PRIO),
+            ("NOMERGE", flag::NOMERGE),
+            ("IDLE", flag::IDLE),
+            ("INTEGRITY", flag::INTEGRITY),
+            ("FUA", flag::FUA),
+            ("PREFLUSH", flag::PREFLUSH),
+            ("RAHEAD", flag::RAHEAD),
+            ("BACKGROUND", flag::BACKGROUND),
+            ("NOWAIT", flag::NOWAIT),
+        ];
+        if let Some(o) = name.strip_prefix("KTAPE_OP_") {
+            return ops.iter().find(|(n, _)| *n == o).map(|(_, v)| *v as i64);
+        }
+        if let Some(f) = name.strip_prefix("KTAPE_FLAG_") {
+            return flags.iter().find(|(n, _)| *n == f).map(|(_, v)| *v as i64);
+        }
+        Some(match name {
+            "KTAPE_KIND_BIO" => KIND_BIO as i64,
+            "KTAPE_FAMILY_BIO" => FAMILY_BIO as i64,
+            "KTAPE_MAX_FAMILIES" => MAX_FAMILIES as i64,
+            "KTAPE_LOSS_RINGBUF_FULL" => LOSS_RINGBUF_FULL as i64,
+            "KTAPE_LOSS_MAP_FULL" => LOSS_MAP_FULL as i64,
+            "KTAPE_LOSS_REASONS" => LOSS_REASONS as i64,
+            "KTAPE_BIO_HAS_QUEUE" => crate::bio::HAS_QUEUE as i64,
+            "KTAPE_BIO_HAS_SUBMITTER" => crate::bio::HAS_SUBMITTER as i64,
+            "KTAPE_COMM_LEN" => 16,
+            "KTAPE_BIO_EVENT_SIZE" => std::mem::size_of::<crate::bio::BioEvent>() as i64,
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn header_matches_rust() {
+        let defines = header_defines();
+        assert!(defines.len() > 30, "parsed only {} defines", defines.len());
+        for (name, value) in &defines {
+            let want = rust_value(name).unwrap_or_else(|| {
+                panic!("bpf/ktape.h defines {name}, which has no Rust twin in this test")
+            });
+            assert_eq!(
+                *value, want,
+                "bpf/ktape.h {name} = {value}, Rust says {want}"
+            );
+        }
+        // And the other way: every Rust code is in the header.
+        for o in 0..=255u8 {
+            if ktape_format::bio::op::name(o) != "Unknown" {
+                assert!(
+                    defines
+                        .iter()
+                        .any(|(n, v)| n.starts_with("KTAPE_OP_") && *v == o as i64),
+                    "op {o} missing"
+                );
+            }
+        }
+        for (bit, _) in flag::NAMES {
+            assert!(
+                defines
+                    .iter()
+                    .any(|(n, v)| n.starts_with("KTAPE_FLAG_") && *v == *bit as i64),
+                "flag {bit:#x} missing"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(record_kind(&KIND_BIO.to_ne_bytes()), Some(KIND_BIO));
+        assert_eq!(record_kind(&[1, 2]), None);
+        assert_eq!(loss_key(FAMILY_BIO, LOSS_MAP_FULL), 1);
+    }
+}

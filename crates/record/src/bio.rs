@@ -1,0 +1,535 @@
+//! The `bio` family: one row per completed block I/O request.
+//!
+//! The kernel side (`bpf/bio.bpf.c`) pairs a request's io_start, insert,
+//! issue and completion by request pointer and hands over one
+//! [`BioEvent`] at completion, with op and flags already normalized to
+//! ktape's codes; here the events become rows of the `bio` table.
+
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use ktape_bpf::bio::{BioSkel, BioSkelBuilder, OpenBioSkel};
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink};
+use crate::procfs::DiskNames;
+
+/// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
+pub const HAS_QUEUE: u8 = 1;
+/// `BioEvent::has`: the submitter was seen.
+pub const HAS_SUBMITTER: u8 = 2;
+
+/// `struct ktape_bio_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BioEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// Completion, CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub sector: u64,
+    pub latency_ns: u64,
+    pub queue_ns: u64,
+    pub cgroup_id: u64,
+    pub dev: u32,
+    pub bytes: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    pub error: i32,
+    pub flags: u16,
+    pub op: u8,
+    pub has: u8,
+    pub comm: [u8; 16],
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for BioEvent {}
+
+/// The `bio` family.
+pub struct Bio;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static BIO: Bio = Bio;
+
+static TABLES: [&TableSpec; 1] = [&ktape_format::bio::TABLE];
+
+impl Family for Bio {
+    fn name(&self) -> &'static str {
+        "bio"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_BIO
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_BIO]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        // tp_btf gives typed, trusted arguments and is cheaper; raw_tp is
+        // the fallback for kernels that refuse it.
+        match load_flavour(ctx, Flavour::TpBtf) {
+            Ok(l) => Ok(Box::new(l)),
+            Err(first) => match load_flavour(ctx, Flavour::RawTp) {
+                Ok(l) => Ok(Box::new(l)),
+                Err(_) => Err(first),
+            },
+        }
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(BioDecoder::new(ctx))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    TpBtf,
+    RawTp,
+}
+
+impl Flavour {
+    fn name(self) -> &'static str {
+        match self {
+            Flavour::TpBtf => "tp_btf",
+            Flavour::RawTp => "raw_tp",
+        }
+    }
+}
+
+/// A loaded bio object.
+struct BioLoaded {
+    skel: BioSkel<'static>,
+    links: Vec<Link>,
+    flavour: Flavour,
+}
+
+fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<BioLoaded, BpfError> {
+    let fam = "bio";
+    // The skeleton borrows its object storage for as long as it lives; the
+    // recorder keeps it until exit, so the (tiny) storage is leaked rather
+    // than threaded through every owner. Dropping the skeleton still
+    // closes the BPF object.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open: OpenBioSkel<'static> =
+        BioSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    let btf = flavour == Flavour::TpBtf;
+    open.progs.ktape_bio_start.set_autoload(btf);
+    open.progs.ktape_bio_insert.set_autoload(btf);
+    open.progs.ktape_bio_issue.set_autoload(btf);
+    open.progs.ktape_bio_done.set_autoload(btf);
+    open.progs.ktape_bio_start_raw.set_autoload(!btf);
+    open.progs.ktape_bio_insert_raw.set_autoload(!btf);
+    open.progs.ktape_bio_issue_raw.set_autoload(!btf);
+    open.progs.ktape_bio_done_raw.set_autoload(!btf);
+    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+        ro.targ_tgid = ctx.targ_tgid;
+    }
+    {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    }
+    bpf::take_log();
+    let skel = open.load().map_err(|source| {
+        let log = bpf::take_log();
+        BpfError::Load {
+            family: fam,
+            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+            hooks: flavour.name(),
+            log,
+            source,
+        }
+    })?;
+    Ok(BioLoaded {
+        skel,
+        links: Vec::new(),
+        flavour,
+    })
+}
+
+impl Loaded for BioLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let p = &self.skel.progs;
+        let progs = match self.flavour {
+            Flavour::TpBtf => [
+                &p.ktape_bio_start,
+                &p.ktape_bio_insert,
+                &p.ktape_bio_issue,
+                &p.ktape_bio_done,
+            ],
+            Flavour::RawTp => [
+                &p.ktape_bio_start_raw,
+                &p.ktape_bio_insert_raw,
+                &p.ktape_bio_issue_raw,
+                &p.ktape_bio_done_raw,
+            ],
+        };
+        for prog in progs {
+            bpf::take_log();
+            let link = prog.attach().map_err(|source| BpfError::Attach {
+                family: "bio",
+                program: prog.name().to_string_lossy().into_owned(),
+                log: bpf::take_log(),
+                source,
+            })?;
+            self.links.push(link);
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        self.flavour.name()
+    }
+}
+
+/// The rwbs and `-F` names of one (op, flags) pair, computed once.
+struct OpNames {
+    rwbs: String,
+    flags: String,
+}
+
+/// Builders of the `bio` table, in column order.
+struct Columns {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    dev: Int64Builder,
+    disk: StringDictionaryBuilder<Int32Type>,
+    op: StringDictionaryBuilder<Int32Type>,
+    flags: StringDictionaryBuilder<Int32Type>,
+    sector: Int64Builder,
+    bytes: Int64Builder,
+    latency_ns: Int64Builder,
+    queue_ns: Int64Builder,
+    error: Int32Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    comm: StringDictionaryBuilder<Int32Type>,
+    cgroup_id: Int64Builder,
+}
+
+impl Columns {
+    fn new(cap: usize) -> Self {
+        Columns {
+            ts: TimestampNanosecondBuilder::with_capacity(cap).with_timezone(UTC),
+            cpu: Int32Builder::with_capacity(cap),
+            dev: Int64Builder::with_capacity(cap),
+            disk: StringDictionaryBuilder::new(),
+            op: StringDictionaryBuilder::new(),
+            flags: StringDictionaryBuilder::new(),
+            sector: Int64Builder::with_capacity(cap),
+            bytes: Int64Builder::with_capacity(cap),
+            latency_ns: Int64Builder::with_capacity(cap),
+            queue_ns: Int64Builder::with_capacity(cap),
+            error: Int32Builder::with_capacity(cap),
+            pid: Int32Builder::with_capacity(cap),
+            tgid: Int32Builder::with_capacity(cap),
+            comm: StringDictionaryBuilder::new(),
+            cgroup_id: Int64Builder::with_capacity(cap),
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.dev.finish()),
+            Arc::new(self.disk.finish()),
+            Arc::new(self.op.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.sector.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.latency_ns.finish()),
+            Arc::new(self.queue_ns.finish()),
+            Arc::new(self.error.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.tgid.finish()),
+            Arc::new(self.comm.finish()),
+            Arc::new(self.cgroup_id.finish()),
+        ];
+        RecordBatch::try_new(ktape_format::bio::TABLE.schema(), cols)
+            .expect("bio builders match the bio table")
+    }
+}
+
+/// Decodes bio records into `bio` batches.
+pub struct BioDecoder {
+    offset_ns: i64,
+    disks: DiskNames,
+    names: HashMap<(u8, u16), OpNames>,
+    /// This drain cycle's events, sorted by time before they are appended.
+    cycle: Vec<BioEvent>,
+    cols: Columns,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl BioDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        BioDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            disks: ctx.disks.clone(),
+            names: HashMap::new(),
+            cycle: Vec::with_capacity(64 * 1024),
+            cols: Columns::new(ctx.batch_rows),
+            rows: 0,
+            batch_rows: ctx.batch_rows,
+        }
+    }
+
+    fn append(&mut self, e: &BioEvent) {
+        let c = &mut self.cols;
+        c.ts.append_value(e.ts as i64 + self.offset_ns);
+        c.cpu.append_value(e.cpu as i32);
+        c.dev.append_value(e.dev as i64);
+        c.disk
+            .append_value(self.disks.get(&e.dev).map(String::as_str).unwrap_or("?"));
+        let names = self
+            .names
+            .entry((e.op, e.flags))
+            .or_insert_with(|| OpNames {
+                rwbs: ktape_format::bio::rwbs(e.op, e.flags),
+                flags: ktape_format::bio::flag_set_name(e.op, e.flags),
+            });
+        c.op.append_value(&names.rwbs);
+        c.flags.append_value(&names.flags);
+        c.sector.append_value(e.sector as i64);
+        c.bytes.append_value(e.bytes as i64);
+        c.latency_ns.append_value(e.latency_ns as i64);
+        if e.has & HAS_QUEUE != 0 {
+            c.queue_ns.append_value(e.queue_ns as i64);
+        } else {
+            c.queue_ns.append_null();
+        }
+        c.error.append_value(e.error);
+        let known = e.has & HAS_SUBMITTER != 0;
+        c.pid.append_value(if known { e.pid as i32 } else { 0 });
+        c.tgid.append_value(if known { e.tgid as i32 } else { 0 });
+        let n = if known {
+            e.comm.iter().position(|&b| b == 0).unwrap_or(e.comm.len())
+        } else {
+            0
+        };
+        match std::str::from_utf8(&e.comm[..n]) {
+            Ok(s) => c.comm.append_value(s),
+            Err(_) => c.comm.append_value(String::from_utf8_lossy(&e.comm[..n])),
+        }
+        c.cgroup_id.append_value(e.cgroup_id as i64);
+    }
+}
+
+impl Decoder for BioDecoder {
+    #[inline]
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = BioEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "bio",
+            got: rec.len(),
+            want: std::mem::size_of::<BioEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        if self.cycle.is_empty() {
+            return;
+        }
+        // Rows from different CPUs interleave; sorted timestamps make the
+        // delta encoding of `ts` far smaller, and readers expect order.
+        let mut cycle = std::mem::take(&mut self.cycle);
+        cycle.sort_unstable_by_key(|e| e.ts);
+        for e in &cycle {
+            self.append(e);
+            self.rows += 1;
+            if self.rows >= self.batch_rows {
+                self.flush(sink);
+            }
+        }
+        cycle.clear();
+        self.cycle = cycle;
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.rows == 0 {
+            return;
+        }
+        self.rows = 0;
+        sink(&ktape_format::bio::TABLE, self.cols.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampNanosecondType};
+    use arrow_array::Array;
+    use ktape_format::bio::{flag, op};
+
+    fn event(ts: u64, pid: u32) -> BioEvent {
+        let mut comm = [0u8; 16];
+        comm[..2].copy_from_slice(b"dd");
+        BioEvent {
+            kind: abi::KIND_BIO,
+            cpu: 1,
+            ts,
+            sector: 2048,
+            latency_ns: 150_000,
+            queue_ns: 5_000,
+            cgroup_id: 77,
+            dev: 254 << 20,
+            bytes: 4096,
+            pid,
+            tgid: pid,
+            error: 0,
+            flags: flag::SYNC,
+            op: op::WRITE,
+            has: HAS_QUEUE | HAS_SUBMITTER,
+            comm,
+        }
+    }
+
+    fn bytes_of(e: &BioEvent) -> Vec<u8> {
+        // SAFETY: BioEvent is Plain.
+        unsafe { plain::as_bytes(e) }.to_vec()
+    }
+
+    fn ctx(batch_rows: usize) -> DecodeCtx {
+        let mut disks = DiskNames::new();
+        disks.insert(254 << 20, "vda".into());
+        DecodeCtx {
+            clock_offset_ns: 1_000_000_000_000,
+            disks,
+            batch_rows,
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<BioEvent>(), 88);
+        assert_eq!(std::mem::offset_of!(BioEvent, ts), 8);
+        assert_eq!(std::mem::offset_of!(BioEvent, dev), 48);
+        assert_eq!(std::mem::offset_of!(BioEvent, flags), 68);
+        assert_eq!(std::mem::offset_of!(BioEvent, comm), 72);
+    }
+
+    #[test]
+    fn events_become_sorted_rows() {
+        let mut d = BioDecoder::new(&ctx(1000));
+        let mut no_queue = event(300, 42);
+        no_queue.has = HAS_SUBMITTER;
+        no_queue.dev = 7 << 20;
+        no_queue.flags = flag::RAHEAD;
+        no_queue.op = op::READ;
+        for e in [event(500, 42), no_queue, event(100, 43)] {
+            d.decode(&bytes_of(&e)).unwrap();
+        }
+        assert!(
+            d.decode(&[1, 0, 0, 0, 9]).is_err(),
+            "short records are refused"
+        );
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        assert!(out.is_empty(), "below batch_rows nothing is cut");
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        let [(name, b)] = &out[..] else {
+            panic!("one batch expected")
+        };
+        assert_eq!(*name, "bio");
+        assert_eq!(b.schema(), ktape_format::bio::TABLE.schema());
+        let ts: Vec<i64> = b
+            .column(0)
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(
+            ts,
+            vec![1_000_000_000_100, 1_000_000_000_300, 1_000_000_000_500]
+        );
+        let strs = |i: usize| -> Vec<String> {
+            let dict = b.column(i).as_dictionary::<Int32Type>();
+            let vals = dict.values().as_string::<i32>();
+            dict.keys()
+                .values()
+                .iter()
+                .map(|&k| vals.value(k as usize).to_string())
+                .collect()
+        };
+        assert_eq!(strs(3), vec!["vda", "?", "vda"]);
+        assert_eq!(strs(4), vec!["WS", "RA", "WS"]);
+        assert_eq!(strs(5), vec!["Sync-Write", "ReadAhead-Read", "Sync-Write"]);
+        assert_eq!(strs(13), vec!["dd", "dd", "dd"]);
+        let q = b.column(9).as_primitive::<Int64Type>();
+        assert_eq!(
+            (q.is_null(0), q.is_null(1), q.value(0)),
+            (false, true, 5_000)
+        );
+        let pid = b.column(11).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(pid.values().to_vec(), vec![43, 42, 42]);
+        // A request whose submitter was not seen has no pid or comm.
+        let mut anon = event(600, 42);
+        anon.has = HAS_QUEUE;
+        d.decode(&bytes_of(&anon)).unwrap();
+        let mut out = Vec::new();
+        d.end_cycle(&mut |_, _| unreachable!());
+        d.flush(&mut |_, b| out.push(b));
+        let b = &out[0];
+        assert_eq!(
+            b.column(11)
+                .as_primitive::<arrow_array::types::Int32Type>()
+                .value(0),
+            0
+        );
+        let comm = b.column(13).as_dictionary::<Int32Type>();
+        assert_eq!(
+            comm.values()
+                .as_string::<i32>()
+                .value(comm.keys().value(0) as usize),
+            ""
+        );
+        let mut after = Vec::new();
+        d.flush(&mut |t, b| after.push((t.name, b)));
+        assert!(after.is_empty(), "nothing left to flush");
+    }
+
+    #[test]
+    fn batches_are_cut_at_batch_rows() {
+        let mut d = BioDecoder::new(&ctx(2));
+        for i in 0..5 {
+            d.decode(&bytes_of(&event(i, 1))).unwrap();
+        }
+        let mut out = Vec::new();
+        d.end_cycle(&mut |_, b| out.push(b.num_rows()));
+        assert_eq!(out, vec![2, 2]);
+        d.flush(&mut |_, b| out.push(b.num_rows()));
+        assert_eq!(out, vec![2, 2, 1]);
+    }
+}

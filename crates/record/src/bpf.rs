@@ -1,0 +1,166 @@
+//! What loading BPF needs around libbpf: the privilege check, the memlock
+//! limit, and libbpf's own log, captured so that a refusal can be
+//! explained in the error instead of as pages of stderr.
+
+use std::sync::Mutex;
+
+/// Why a family's BPF object could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("opening the {family} BPF object failed: {source}")]
+    Open {
+        family: &'static str,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("the kernel refused BPF program `{program}` of family {family} ({hooks}): {source}{}", log_suffix(.log))]
+    Load {
+        family: &'static str,
+        program: String,
+        hooks: &'static str,
+        log: String,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("attaching BPF program `{program}` of family {family} failed: {source}{}", log_suffix(.log))]
+    Attach {
+        family: &'static str,
+        program: String,
+        log: String,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("creating BPF map {map} failed: {source}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+}
+
+fn log_suffix(log: &str) -> String {
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!("\nlibbpf said:\n{log}")
+    }
+}
+
+/// libbpf's recent warnings (bounded: a verifier log can be megabytes).
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+const LOG_LINES: usize = 40;
+
+fn capture(level: libbpf_rs::PrintLevel, msg: String) {
+    if std::env::var_os("KTAPE_LIBBPF_DEBUG").is_some() {
+        eprint!("{msg}");
+    }
+    if level != libbpf_rs::PrintLevel::Warn {
+        return;
+    }
+    let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    for line in msg.lines() {
+        if log.len() >= LOG_LINES {
+            log.remove(0);
+        }
+        log.push(line.to_string());
+    }
+}
+
+/// Routes libbpf's messages into the capture buffer (or to stderr when
+/// `KTAPE_LIBBPF_DEBUG` is set).
+pub fn capture_libbpf_log() {
+    let level = if std::env::var_os("KTAPE_LIBBPF_DEBUG").is_some() {
+        libbpf_rs::PrintLevel::Debug
+    } else {
+        libbpf_rs::PrintLevel::Warn
+    };
+    libbpf_rs::set_print(Some((level, capture)));
+}
+
+/// Takes the captured log.
+pub fn take_log() -> String {
+    let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    let s = log.join("\n");
+    log.clear();
+    s
+}
+
+/// The program libbpf blamed in its log (`prog 'NAME': ...`), if any.
+pub fn blamed_program(log: &str) -> Option<String> {
+    let i = log.find("prog '")? + "prog '".len();
+    let end = log[i..].find('\'')?;
+    Some(log[i..i + end].to_string())
+}
+
+/// The effective capability set from `/proc/self/status`.
+pub fn parse_cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Whether a capability set may load and attach tracing programs.
+pub fn caps_suffice(cap_eff: u64) -> bool {
+    let has = |c: u32| cap_eff & (1u64 << c) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+}
+
+/// Refuses early, in one sentence, when we cannot load BPF at all.
+pub fn check_privileges() -> anyhow::Result<()> {
+    let caps = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_cap_eff(&s));
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ok = match caps {
+        Some(c) => caps_suffice(c),
+        None => root,
+    };
+    if !ok {
+        anyhow::bail!(
+            "ktape-record needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs; run it with sudo"
+        );
+    }
+    Ok(())
+}
+
+/// Lifts RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps against it,
+/// and per-CPU rings are large.
+pub fn raise_memlock() {
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid rlimit; failure only matters on old kernels, where
+    // map creation then reports it.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps() {
+        let root = "Name:\tx\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(root), Some(0x1ff_ffff_ffff));
+        assert!(caps_suffice(0x1ff_ffff_ffff));
+        assert!(!caps_suffice(0));
+        assert!(caps_suffice((1 << CAP_BPF) | (1 << CAP_PERFMON)));
+        assert!(!caps_suffice(1 << CAP_BPF));
+        assert!(caps_suffice(1 << CAP_SYS_ADMIN));
+        assert_eq!(parse_cap_eff("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn blame() {
+        let log = "libbpf: prog 'ktape_bio_done': BPF program load failed: Permission denied\nlibbpf: prog 'ktape_bio_done': -- BEGIN PROG LOAD LOG --";
+        assert_eq!(blamed_program(log).as_deref(), Some("ktape_bio_done"));
+        assert_eq!(blamed_program("nothing"), None);
+    }
+}

@@ -1,0 +1,280 @@
+//! Command line: parsed by clap, then validated into a [`Config`] before
+//! anything touches the output directory or the kernel.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::family::{self, Family};
+
+const EXAMPLES: &str = "\
+Examples:
+  ktape-record -e bio -d 60 out.parquet      record block I/O for a minute
+  ktape-record -e bio -p 1234 out.parquet    only I/O submitted by process 1234, until Ctrl-C
+  ktape-record -e bio --force out.parquet    replace an existing recording
+
+Then, anywhere (no root needed):
+  ktape-analyze biolatency out.parquet
+  duckdb -c \"SELECT disk, count(*) FROM 'out.parquet/bio/*.parquet' GROUP BY 1\"";
+
+/// Record kernel events with eBPF into a Parquet recording.
+///
+/// Creates the directory OUT with one folder of Parquet files per table
+/// (e.g. OUT/bio/000000.parquet), plus OUT/loss (events the kernel could not
+/// hand over) and OUT/process (a /proc snapshot). Stops after -d seconds or
+/// on Ctrl-C / SIGTERM, finishing every file. Needs root (or CAP_BPF and
+/// CAP_PERFMON).
+#[derive(Debug, Parser)]
+#[command(name = "ktape-record", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// Event families to record, comma-separated. Valid: bio (block I/O
+    /// requests, one row per completion).
+    #[arg(short = 'e', long = "events", value_name = "LIST")]
+    pub events: String,
+
+    /// Stop after this many seconds (decimals allowed). Default: until
+    /// Ctrl-C or SIGTERM.
+    #[arg(short = 'd', long = "duration", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Only record events of this process (its tgid); filtered in the
+    /// kernel.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Replace OUT if it is an existing ktape recording (never anything
+    /// else).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Size of each per-CPU ring buffer: a power of two of at least 4K,
+    /// with an optional K/M/G suffix.
+    #[arg(long, value_name = "SIZE", default_value = "4M")]
+    pub ring_size: String,
+
+    /// Print no live status line (the closing summary is always printed).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Recording directory to create (its name may end in .parquet).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+}
+
+/// A validated command line.
+#[derive(Debug)]
+pub struct Config {
+    pub families: Vec<&'static dyn Family>,
+    pub duration: Option<Duration>,
+    pub pid: Option<u32>,
+    pub force: bool,
+    /// Bytes per per-CPU ring.
+    pub ring_size: u32,
+    pub quiet: bool,
+    pub out: PathBuf,
+}
+
+/// A command line that parses but makes no sense.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CliError {
+    #[error("unknown event family `{0}`; valid families are: {valid}", valid = family::names().join(", "))]
+    UnknownFamily(String),
+    #[error("-e needs at least one event family; valid families are: {valid}", valid = family::names().join(", "))]
+    NoFamily,
+    #[error("-d must be a positive number of seconds, not {0}")]
+    BadDuration(String),
+    #[error("-p {0}: no such process")]
+    NoProcess(u32),
+    #[error("-p {0}: that is a thread of process {1}; -p takes a process id")]
+    ThreadNotProcess(u32, i32),
+    #[error("-p must be a positive process id")]
+    ZeroPid,
+    #[error("--ring-size {0}: {1}")]
+    BadRingSize(String, &'static str),
+}
+
+/// Parses a size such as `4M`, `512K`, `4MiB` or `65536`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.char_indices().last()? {
+        (i, 'k' | 'K') => (&t[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&t[..i], 1 << 20),
+        (i, 'g' | 'G') => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+impl Args {
+    /// Checks everything that can be checked without the kernel.
+    pub fn validate(self) -> Result<Config, CliError> {
+        let mut families: Vec<&'static dyn Family> = Vec::new();
+        for name in self
+            .events
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let f =
+                family::by_name(name).ok_or_else(|| CliError::UnknownFamily(name.to_string()))?;
+            if !families.iter().any(|g| g.name() == f.name()) {
+                families.push(f);
+            }
+        }
+        if families.is_empty() {
+            return Err(CliError::NoFamily);
+        }
+        let duration = match self.duration {
+            None => None,
+            Some(d) if d.is_finite() && d > 0.0 && d < 1e9 => Some(Duration::from_secs_f64(d)),
+            Some(d) => return Err(CliError::BadDuration(d.to_string())),
+        };
+        if let Some(pid) = self.pid {
+            if pid == 0 {
+                return Err(CliError::ZeroPid);
+            }
+            match crate::procfs::process_exists(pid) {
+                Ok(true) => {}
+                Ok(false) => return Err(CliError::NoProcess(pid)),
+                Err(tgid) => return Err(CliError::ThreadNotProcess(pid, tgid)),
+            }
+        }
+        let ring_size = match parse_size(&self.ring_size) {
+            None => return Err(CliError::BadRingSize(self.ring_size, "not a size (try 4M)")),
+            Some(n) if !n.is_power_of_two() => {
+                return Err(CliError::BadRingSize(
+                    self.ring_size,
+                    "must be a power of two",
+                ))
+            }
+            Some(n) if n < 4096 => {
+                return Err(CliError::BadRingSize(self.ring_size, "must be at least 4K"))
+            }
+            Some(n) if n > 1 << 30 => {
+                return Err(CliError::BadRingSize(self.ring_size, "must be at most 1G"))
+            }
+            Some(n) => n as u32,
+        };
+        Ok(Config {
+            families,
+            duration,
+            pid: self.pid,
+            force: self.force,
+            ring_size,
+            quiet: self.quiet,
+            out: self.out,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, CliError> {
+        let mut v = vec!["ktape-record"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v).expect("clap accepts it").validate()
+    }
+
+    #[test]
+    fn minimal() {
+        let c = parse(&["-e", "bio", "out.parquet"]).unwrap();
+        assert_eq!(c.families.len(), 1);
+        assert_eq!(c.families[0].name(), "bio");
+        assert_eq!(c.duration, None);
+        assert_eq!(c.ring_size, 4 << 20);
+        assert!(!c.force && !c.quiet);
+        assert_eq!(c.out, PathBuf::from("out.parquet"));
+    }
+
+    #[test]
+    fn full() {
+        let pid = std::process::id().to_string();
+        let c = parse(&[
+            "-e",
+            "bio,bio",
+            "-d",
+            "1.5",
+            "-p",
+            &pid,
+            "--force",
+            "--ring-size",
+            "256K",
+            "-q",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(c.families.len(), 1, "duplicates collapse");
+        assert_eq!(c.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(c.pid, Some(std::process::id()));
+        assert_eq!(c.ring_size, 256 << 10);
+        assert!(c.force && c.quiet);
+    }
+
+    #[test]
+    fn unknown_family_lists_valid_ones() {
+        let e = parse(&["-e", "bio,nosuch", "x"]).unwrap_err();
+        assert_eq!(e, CliError::UnknownFamily("nosuch".into()));
+        let msg = e.to_string();
+        assert!(msg.contains("nosuch") && msg.contains("bio"), "{msg}");
+        assert_eq!(parse(&["-e", ",", "x"]).unwrap_err(), CliError::NoFamily);
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(matches!(
+            parse(&["-e", "bio", "-d", "0", "x"]),
+            Err(CliError::BadDuration(_))
+        ));
+        assert!(matches!(
+            parse(&["-e", "bio", "-d=-3", "x"]),
+            Err(CliError::BadDuration(_))
+        ));
+        assert!(matches!(
+            parse(&["-e", "bio", "-d", "nan", "x"]),
+            Err(CliError::BadDuration(_))
+        ));
+        assert_eq!(
+            parse(&["-e", "bio", "-p", "0", "x"]).unwrap_err(),
+            CliError::ZeroPid
+        );
+        assert_eq!(
+            parse(&["-e", "bio", "-p", "999999999", "x"]).unwrap_err(),
+            CliError::NoProcess(999999999)
+        );
+        for bad in ["3M", "1K", "huge", "2G"] {
+            assert!(
+                matches!(
+                    parse(&["-e", "bio", "--ring-size", bad, "x"]),
+                    Err(CliError::BadRingSize(..))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            Args::try_parse_from(["ktape-record", "x"]).is_err(),
+            "-e is required"
+        );
+        assert!(
+            Args::try_parse_from(["ktape-record", "-e", "bio"]).is_err(),
+            "OUT is required"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4M"), Some(4 << 20));
+        assert_eq!(parse_size("4MiB"), Some(4 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

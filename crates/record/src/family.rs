@@ -1,0 +1,150 @@
+//! What an event family is, and the table of families `-e` accepts.
+//!
+//! A family has two halves that live on different threads: its BPF object
+//! ([`Loaded`], owned by the main thread, which attaches and detaches it)
+//! and its [`Decoder`] (owned by the drain thread, which turns ring records
+//! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c`, a
+//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`].
+
+use std::fmt;
+
+use arrow_array::RecordBatch;
+use ktape_format::TableSpec;
+
+use crate::bpf::BpfError;
+use crate::procfs::DiskNames;
+use crate::rings::Rings;
+
+/// Where a decoder puts a finished batch.
+pub type Sink<'a> = dyn FnMut(&'static TableSpec, RecordBatch) + 'a;
+
+/// One `-e` event family.
+pub trait Family: Sync {
+    /// The `-e` name, also the name of its table(s) and modules.
+    fn name(&self) -> &'static str;
+    /// Index of the family's loss counters (`KTAPE_FAMILY_*` in ktape.h).
+    fn id(&self) -> u32;
+    /// The record kind(s) it writes into the rings (`KTAPE_KIND_*`).
+    fn kinds(&self) -> &'static [u32];
+    /// The tables it writes.
+    fn tables(&self) -> &'static [&'static TableSpec];
+    /// Whether its hooks are classic tracepoints, which need tracefs.
+    fn needs_tracefs(&self) -> bool {
+        false
+    }
+    /// Opens and loads its BPF object (not yet attached): this is where
+    /// the kernel may refuse it.
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError>;
+    /// A decoder for the drain thread.
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder>;
+}
+
+impl fmt::Debug for dyn Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What loading needs.
+pub struct LoadCtx<'a> {
+    /// The shared per-CPU rings and loss counters.
+    pub rings: &'a Rings,
+    /// `-p`: only this process (0: all).
+    pub targ_tgid: u32,
+}
+
+/// A loaded BPF object. Dropping it closes every program and map it owns.
+pub trait Loaded {
+    /// Attaches every program.
+    fn attach(&mut self) -> Result<(), BpfError>;
+    /// Detaches every program; maps stay readable until drop.
+    fn detach(&mut self);
+    /// Which hook flavour loaded (`tp_btf`, `raw_tp` …), for the log.
+    fn hooks(&self) -> &'static str;
+}
+
+/// What decoding needs.
+#[derive(Debug, Clone)]
+pub struct DecodeCtx {
+    /// Wall clock minus monotonic, ns.
+    pub clock_offset_ns: i64,
+    /// Disk names at record time.
+    pub disks: DiskNames,
+    /// Cut a batch once this many rows are buffered.
+    pub batch_rows: usize,
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("{family} record of {got} bytes, expected {want}")]
+    Short {
+        family: &'static str,
+        got: usize,
+        want: usize,
+    },
+}
+
+/// Turns one family's ring records into Arrow batches, on the drain thread.
+pub trait Decoder: Send {
+    /// Takes one record (called from the ring callback: must not block or
+    /// allocate).
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError>;
+    /// End of one drain cycle: sort the cycle's rows by time, append them
+    /// to the builders, and hand over a batch if enough rows are buffered.
+    fn end_cycle(&mut self, sink: &mut Sink<'_>);
+    /// Hands over whatever is buffered (once a second and at exit).
+    fn flush(&mut self, sink: &mut Sink<'_>);
+}
+
+/// Every family, in the order `--help` lists them.
+pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO];
+
+/// A family by `-e` name.
+pub fn by_name(name: &str) -> Option<&'static dyn Family> {
+    FAMILIES.iter().copied().find(|f| f.name() == name)
+}
+
+/// The valid `-e` names.
+pub fn names() -> Vec<&'static str> {
+    FAMILIES.iter().map(|f| f.name()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_consistent() {
+        let mut ids = Vec::new();
+        let mut kinds = Vec::new();
+        for f in FAMILIES {
+            assert!(by_name(f.name()).is_some());
+            assert!(!f.tables().is_empty());
+            for t in f.tables() {
+                assert_eq!(
+                    t.family,
+                    f.name(),
+                    "table {} of family {}",
+                    t.name,
+                    f.name()
+                );
+                assert!(
+                    ktape_format::table(t.name).is_some(),
+                    "{} is not a ktape-format table",
+                    t.name
+                );
+            }
+            assert!(f.id() < crate::abi::MAX_FAMILIES);
+            ids.push(f.id());
+            kinds.extend_from_slice(f.kinds());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), FAMILIES.len(), "family ids are unique");
+        let n = kinds.len();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), n, "record kinds are unique");
+    }
+}
