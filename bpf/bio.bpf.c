@@ -134,8 +134,14 @@ static __always_inline int on_io_start(struct request *rq)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct bio_track t = {};
 
-	if (targ_tgid && (id >> 32) != targ_tgid)
+	if (targ_tgid && (id >> 32) != targ_tgid) {
+		/* A stale entry for this recycled request must not be
+		 * attributed to the new one. */
+		__u64 key = (__u64)rq;
+
+		bpf_map_delete_elem(&ktape_bio_rq, &key);
 		return 0;
+	}
 	t.pid = (__u32)id;
 	t.tgid = id >> 32;
 	t.cgroup_id = bpf_get_current_cgroup_id();
@@ -175,6 +181,11 @@ static __always_inline int stamp(struct request *rq, bool issue)
 	return 0;
 }
 
+/*
+ * One record per request: a request completed in parts (several
+ * block_rq_complete calls) is reported at its first part, with that part's
+ * nr_bytes, as bcc's biosnoop does; the later parts find no entry.
+ */
 static __always_inline int on_complete(struct request *rq, int error, unsigned int nr_bytes)
 {
 	__u64 key = (__u64)rq;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -22,7 +23,7 @@ use libbpf_rs::{Link, OpenObject};
 
 use crate::abi;
 use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
 use crate::procfs::DiskNames;
 
 /// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
@@ -80,7 +81,12 @@ impl Family for Bio {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         // tp_btf gives typed, trusted arguments and is cheaper; raw_tp is
-        // the fallback for kernels that refuse it.
+        // the fallback for kernels that refuse it. KTAPE_HOOKS=raw_tp
+        // forces the fallback, so it can be tested on kernels that never
+        // need it.
+        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
+            return Ok(Box::new(load_flavour(ctx, Flavour::RawTp)?));
+        }
         match load_flavour(ctx, Flavour::TpBtf) {
             Ok(l) => Ok(Box::new(l)),
             Err(first) => match load_flavour(ctx, Flavour::RawTp) {
@@ -170,10 +176,11 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<BioLoaded, BpfError> 
     })
 }
 
-impl Loaded for BioLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
+impl BioLoaded {
+    /// The programs of the loaded flavour.
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 4] {
         let p = &self.skel.progs;
-        let progs = match self.flavour {
+        match self.flavour {
             Flavour::TpBtf => [
                 &p.ktape_bio_start,
                 &p.ktape_bio_insert,
@@ -186,8 +193,14 @@ impl Loaded for BioLoaded {
                 &p.ktape_bio_issue_raw,
                 &p.ktape_bio_done_raw,
             ],
-        };
-        for prog in progs {
+        }
+    }
+}
+
+impl Loaded for BioLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let mut links = Vec::new();
+        for prog in self.progs() {
             bpf::take_log();
             let link = prog.attach().map_err(|source| BpfError::Attach {
                 family: "bio",
@@ -195,8 +208,9 @@ impl Loaded for BioLoaded {
                 log: bpf::take_log(),
                 source,
             })?;
-            self.links.push(link);
+            links.push(link);
         }
+        self.links.extend(links);
         Ok(())
     }
 
@@ -206,6 +220,21 @@ impl Loaded for BioLoaded {
 
     fn hooks(&self) -> &'static str {
         self.flavour.name()
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [m.ktape_bio_rq.as_fd(), m.rodata.as_fd()]
+                .into_iter()
+                .filter_map(bpf::map_id)
+                .collect(),
+        }
     }
 }
 

@@ -129,6 +129,42 @@ pub fn check_privileges() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The kernel id of a map.
+pub fn map_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<u32> {
+    libbpf_rs::MapInfo::new(fd).ok().map(|i| i.info.id)
+}
+
+/// Waits (up to `timeout`) until the kernel has released these programs
+/// and maps.
+///
+/// Closing the last fd does not free them at once: links are torn down
+/// after an RCU grace period, and maps go when the last program using them
+/// does. For some milliseconds after exit they would still be listed, and
+/// whoever checks for leftovers right after we exit (scripts, tests) must
+/// see none, so we wait here.
+pub fn wait_released(ids: &crate::family::KernelIds, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // An id that still resolves is an object still alive; the fd we
+        // get back is dropped at once.
+        let alive = ids
+            .progs
+            .iter()
+            .any(|&id| libbpf_rs::Program::fd_from_id(id).is_ok())
+            || ids
+                .maps
+                .iter()
+                .any(|&id| libbpf_rs::MapHandle::from_map_id(id).is_ok());
+        if !alive {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Lifts RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps against it,
 /// and per-CPU rings are large.
 pub fn raise_memlock() {
@@ -162,5 +198,32 @@ mod tests {
         let log = "libbpf: prog 'ktape_bio_done': BPF program load failed: Permission denied\nlibbpf: prog 'ktape_bio_done': -- BEGIN PROG LOAD LOG --";
         assert_eq!(blamed_program(log).as_deref(), Some("ktape_bio_done"));
         assert_eq!(blamed_program("nothing"), None);
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn load_error_names_the_program_and_the_cause() {
+        let e = BpfError::Load {
+            family: "bio",
+            program: "ktape_bio_done".into(),
+            hooks: "tp_btf",
+            log: "libbpf: prog 'ktape_bio_done': BPF program load failed: Permission denied".into(),
+            source: libbpf_rs::Error::from_raw_os_error(13),
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(
+                "the kernel refused BPF program `ktape_bio_done` of family bio (tp_btf): "
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("libbpf said:\nlibbpf: prog 'ktape_bio_done'"),
+            "{msg}"
+        );
     }
 }

@@ -61,6 +61,16 @@ pub trait Loaded {
     fn detach(&mut self);
     /// Which hook flavour loaded (`tp_btf`, `raw_tp` …), for the log.
     fn hooks(&self) -> &'static str;
+    /// Kernel ids of its programs and own maps, to wait for their release
+    /// at exit.
+    fn kernel_ids(&self) -> KernelIds;
+}
+
+/// Kernel ids of BPF objects.
+#[derive(Debug, Default, Clone)]
+pub struct KernelIds {
+    pub progs: Vec<u32>,
+    pub maps: Vec<u32>,
 }
 
 /// What decoding needs.

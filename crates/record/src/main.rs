@@ -88,7 +88,7 @@ mod linux {
     use anyhow::{bail, Context};
     use ktape_format::meta::RecordingInfo;
 
-    use crate::family::{DecodeCtx, LoadCtx, Loaded};
+    use crate::family::{DecodeCtx, KernelIds, LoadCtx, Loaded};
     use crate::writer::{Msg, Writer};
     use crate::{bpf, cli, clock, drain, loss, procfs, rings, status, tracefs};
 
@@ -110,6 +110,12 @@ mod linux {
                 libc::sigaction(sig, &sa, std::ptr::null_mut());
             }
         }
+    }
+
+    /// ktape-format's errors already include their cause in their message,
+    /// so `{:#}` would print it twice: keep only the message.
+    fn flat(e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("{e}")
     }
 
     /// Rows per batch handed to the writer: big enough for good
@@ -164,7 +170,7 @@ mod linux {
             }
         }
 
-        ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
+        ktape_format::write::create_recording_dir(&cfg.out, cfg.force).map_err(flat)?;
         let mut tables = Vec::new();
         for f in &cfg.families {
             tables.extend_from_slice(f.tables());
@@ -172,7 +178,7 @@ mod linux {
         tables.push(&ktape_format::loss::TABLE);
         tables.push(&ktape_format::process::TABLE);
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
-        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx)?;
+        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx).map_err(flat)?;
 
         let dctx = DecodeCtx {
             clock_offset_ns: offset.offset_ns,
@@ -274,8 +280,18 @@ mod linux {
         drop(tx);
         let written = writer.finish();
         let elapsed = started.elapsed();
+        let mut ids = KernelIds {
+            progs: Vec::new(),
+            maps: rings.map_ids().to_vec(),
+        };
+        for l in &loaded {
+            let k = l.kernel_ids();
+            ids.progs.extend(k.progs);
+            ids.maps.extend(k.maps);
+        }
         drop(loaded);
         drop(rings);
+        bpf::wait_released(&ids, Duration::from_secs(3));
 
         let segments = written.context("writing the recording")?;
         let lost: Vec<(&'static str, u64)> = losses.by_family().collect();

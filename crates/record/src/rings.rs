@@ -19,6 +19,7 @@ pub struct Rings {
     outer: MapHandle,
     inner: Vec<MapHandle>,
     loss: MapHandle,
+    ids: Vec<u32>,
     /// Bytes per ring.
     pub ring_size: u32,
 }
@@ -89,12 +90,23 @@ impl Rings {
             map: "ktape_loss",
             source,
         })?;
+        let ids = inner
+            .iter()
+            .chain([&outer, &loss])
+            .filter_map(|m| crate::bpf::map_id(m.as_fd()))
+            .collect();
         Ok(Rings {
             outer,
             inner,
             loss,
+            ids,
             ring_size,
         })
+    }
+
+    /// Kernel ids of the shared maps, rings included.
+    pub fn map_ids(&self) -> &[u32] {
+        &self.ids
     }
 
     /// Points a family object's declared `ktape_rings` and `ktape_loss` at

@@ -62,7 +62,8 @@ impl Writer {
     /// Waits until every sender is gone and every file is finished.
     pub fn finish(self) -> anyhow::Result<Vec<SegmentSummary>> {
         match self.join.join() {
-            Ok(r) => Ok(r?),
+            // The message already names the cause; see main's `flat`.
+            Ok(r) => r.map_err(|e| anyhow::anyhow!("{e}")),
             Err(_) => anyhow::bail!("the writer thread panicked"),
         }
     }
