@@ -102,7 +102,8 @@ class Recorder:
         raise AssertionError(f"ktape-record did not attach within {timeout}s: {self.stderr()}")
 
     def stderr(self):
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGINT, timeout=60):
