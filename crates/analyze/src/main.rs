@@ -203,32 +203,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error and its causes, like anyhow's `{:#}`, but skipping a cause
-/// whose text the message already holds: some library errors print their
-/// source inline *and* expose it as `source()`, and `{:#}` would then say
-/// the same thing twice.
-fn message(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if msg.contains(&s) {
-            continue;
-        }
-        if !msg.is_empty() {
-            msg.push_str(": ");
-        }
-        msg.push_str(&s);
-    }
-    msg
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(rwbs(op::READ, 0), "R");
         assert_eq!(rwbs(op::WRITE, flag::SYNC), "WS");
         assert_eq!(rwbs(op::READ, flag::RAHEAD), "RA");
-        assert_eq!(rwbs(op::WRITE, flag::PREFLUSH | flag::FUA | flag::SYNC), "FWFS");
+        assert_eq!(
+            rwbs(op::WRITE, flag::PREFLUSH | flag::FUA | flag::SYNC),
+            "FWFS"
+        );
         assert_eq!(rwbs(op::FLUSH, flag::PREFLUSH), "FF");
         assert_eq!(rwbs(op::SECURE_ERASE, 0), "DE");
         assert_eq!(rwbs(op::WRITE, flag::SYNC | flag::META), "WSM");

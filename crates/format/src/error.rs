@@ -1,5 +1,6 @@
 //! Errors of the format crate. Every variant that concerns a file names it,
-//! so a user can tell which of many segments is damaged.
+//! so a user can tell which of many segments is damaged. Messages never
+//! repeat their `source()`: binaries print the whole chain with `{:#}`.
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ pub enum Error {
     Missing(PathBuf),
 
     /// An I/O error on a named path.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -23,7 +24,7 @@ pub enum Error {
 
     /// The file is not Parquet, or its footer is damaged (a truncated file
     /// ends up here).
-    #[error("{}: not a readable Parquet file (truncated, corrupt or foreign): {source}", path.display())]
+    #[error("{}: not a readable Parquet file (truncated, corrupt or foreign)", path.display())]
     NotParquet {
         path: PathBuf,
         #[source]
@@ -63,7 +64,7 @@ pub enum Error {
     Exists(PathBuf),
 
     /// A Parquet or Arrow error while reading or writing a named file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Parquet {
         path: PathBuf,
         #[source]
@@ -71,7 +72,7 @@ pub enum Error {
     },
 
     /// An Arrow error while decoding a named file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Arrow {
         path: PathBuf,
         #[source]

@@ -36,7 +36,10 @@ mod tests {
     #[test]
     fn names() {
         let root = Path::new("/r/out.parquet");
-        assert_eq!(segment_path(root, "bio", 3), Path::new("/r/out.parquet/bio/000003.parquet"));
+        assert_eq!(
+            segment_path(root, "bio", 3),
+            Path::new("/r/out.parquet/bio/000003.parquet")
+        );
         assert_eq!(
             tmp_path(&segment_path(root, "bio", 0)),
             Path::new("/r/out.parquet/bio/000000.parquet.tmp")

@@ -39,19 +39,40 @@ pub const SEGMENT_END_NS: &str = "ktape.segment_end_ns";
 /// Every key, with the sentence `formats/README.md` documents it with.
 pub const KEYS: &[(&str, &str)] = &[
     (FORMAT_VERSION, "Format version of the file, e.g. `1`."),
-    (RECORDER_VERSION, "Version of the `ktape-record` that wrote the file."),
+    (
+        RECORDER_VERSION,
+        "Version of the `ktape-record` that wrote the file.",
+    ),
     (TABLE, "Table (folder) the file belongs to."),
     (HOST, "Host name of the recorded machine."),
-    (KERNEL, "Kernel release (`uname -r`) of the recorded machine."),
-    (BOOT_ID, "Boot id of the recorded machine; files with one boot id share a monotonic clock."),
-    (CLOCK_OFFSET_NS, "Wall clock minus monotonic clock at start, ns: `ts = monotonic + offset`."),
+    (
+        KERNEL,
+        "Kernel release (`uname -r`) of the recorded machine.",
+    ),
+    (
+        BOOT_ID,
+        "Boot id of the recorded machine; files with one boot id share a monotonic clock.",
+    ),
+    (
+        CLOCK_OFFSET_NS,
+        "Wall clock minus monotonic clock at start, ns: `ts = monotonic + offset`.",
+    ),
     (COMMAND_LINE, "The recorder's command line."),
     (FAMILIES, "Event families recorded, comma-separated."),
     (NCPUS, "Number of possible CPUs of the recorded machine."),
-    (RECORDING_START_NS, "When the recording started, ns since the Unix epoch."),
+    (
+        RECORDING_START_NS,
+        "When the recording started, ns since the Unix epoch.",
+    ),
     (SEGMENT, "Segment number of the file within its table."),
-    (SEGMENT_START_NS, "Start of the time range the segment covers, ns since the Unix epoch."),
-    (SEGMENT_END_NS, "End of the time range the segment covers, ns since the Unix epoch."),
+    (
+        SEGMENT_START_NS,
+        "Start of the time range the segment covers, ns since the Unix epoch.",
+    ),
+    (
+        SEGMENT_END_NS,
+        "End of the time range the segment covers, ns since the Unix epoch.",
+    ),
 ];
 
 /// Recording-wide facts, the same in every file of one recording.

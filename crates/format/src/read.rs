@@ -36,7 +36,10 @@ pub struct TimeRange {
 
 impl TimeRange {
     /// The unbounded window.
-    pub const ALL: TimeRange = TimeRange { from_ns: None, to_ns: None };
+    pub const ALL: TimeRange = TimeRange {
+        from_ns: None,
+        to_ns: None,
+    };
 
     /// Whether a timestamp falls in the window.
     #[inline]
@@ -68,8 +71,13 @@ impl Segment {
     pub fn open(path: &Path) -> Result<Segment> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|source| Error::NotParquet { path: path.to_path_buf(), source })?;
+        let meta =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|source| {
+                Error::NotParquet {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         let kv: BTreeMap<String, String> = meta
             .metadata()
             .file_metadata()
@@ -80,10 +88,12 @@ impl Segment {
                     .collect()
             })
             .unwrap_or_default();
-        let version = kv.get(meta::FORMAT_VERSION).ok_or_else(|| Error::NotKtape {
-            path: path.to_path_buf(),
-            key: meta::FORMAT_VERSION,
-        })?;
+        let version = kv
+            .get(meta::FORMAT_VERSION)
+            .ok_or_else(|| Error::NotKtape {
+                path: path.to_path_buf(),
+                key: meta::FORMAT_VERSION,
+            })?;
         let supported = version
             .parse::<u32>()
             .map(|v| crate::SUPPORTED_FORMAT_VERSIONS.contains(&v))
@@ -99,7 +109,12 @@ impl Segment {
                     .join(", "),
             });
         }
-        Ok(Segment { path: path.to_path_buf(), bytes, kv, meta })
+        Ok(Segment {
+            path: path.to_path_buf(),
+            bytes,
+            kv,
+            meta,
+        })
     }
 
     /// Rows in the file.
@@ -142,7 +157,10 @@ impl Segment {
     /// the footer statistics.
     pub fn row_group_range(&self, rg: usize, column: &str) -> Option<(i64, i64)> {
         let md = self.meta.metadata().row_group(rg);
-        let idx = md.columns().iter().position(|c| c.column_path().string() == column)?;
+        let idx = md
+            .columns()
+            .iter()
+            .position(|c| c.column_path().string() == column)?;
         match md.column(idx).statistics()? {
             Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
             _ => None,
@@ -176,7 +194,10 @@ impl Segment {
             .with_row_groups(vec![rg])
             .with_batch_size(batch_rows)
             .build()
-            .map_err(|source| Error::Parquet { path: self.path.clone(), source })
+            .map_err(|source| Error::Parquet {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -222,7 +243,10 @@ impl Recording {
             files.sort();
             let mut segments = Vec::new();
             for f in files {
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if name.ends_with(layout::TMP_SUFFIX) {
                     incomplete.push(f);
                 } else if f.extension().is_some_and(|e| e == layout::SEGMENT_EXT) {
@@ -230,7 +254,11 @@ impl Recording {
                 }
             }
             if !segments.is_empty() {
-                let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let name = dir
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 tables.insert(name, segments);
             }
         }
@@ -240,7 +268,12 @@ impl Recording {
             .next()
             .map(Segment::info)
             .ok_or_else(|| Error::NotARecording(root.to_path_buf()))?;
-        Ok(Recording { root: root.to_path_buf(), info, tables, incomplete })
+        Ok(Recording {
+            root: root.to_path_buf(),
+            info,
+            tables,
+            incomplete,
+        })
     }
 
     /// Segments of a table (empty if the recording lacks it).
@@ -285,13 +318,18 @@ pub struct ScanUnit<'a> {
 impl ScanUnit<'_> {
     /// Reads the named columns of this unit.
     pub fn read(&self, columns: &[&str], batch_rows: usize) -> Result<ParquetRecordBatchReader> {
-        self.segment.read_row_group(self.row_group, columns, batch_rows)
+        self.segment
+            .read_row_group(self.row_group, columns, batch_rows)
     }
 }
 
 /// Every row group of `table` across `recordings` that can hold rows whose
 /// `ts` falls in `range` (row groups are skipped using footer statistics).
-pub fn scan_units<'a>(recordings: &'a [Recording], table: &str, range: TimeRange) -> Vec<ScanUnit<'a>> {
+pub fn scan_units<'a>(
+    recordings: &'a [Recording],
+    table: &str,
+    range: TimeRange,
+) -> Vec<ScanUnit<'a>> {
     let mut units = Vec::new();
     for (ri, rec) in recordings.iter().enumerate() {
         for seg in rec.segments(table) {
@@ -304,7 +342,11 @@ pub fn scan_units<'a>(recordings: &'a [Recording], table: &str, range: TimeRange
                         continue;
                     }
                 }
-                units.push(ScanUnit { recording: ri, segment: seg, row_group: rg });
+                units.push(ScanUnit {
+                    recording: ri,
+                    segment: seg,
+                    row_group: rg,
+                });
             }
         }
     }
@@ -315,7 +357,12 @@ pub fn scan_units<'a>(recordings: &'a [Recording], table: &str, range: TimeRange
 /// tables such as `process` and `loss`).
 pub fn read_all(unit: &ScanUnit<'_>, columns: &[&str]) -> Result<Vec<RecordBatch>> {
     unit.read(columns, 65536)?
-        .map(|b| b.map_err(|source| Error::Arrow { path: unit.segment.path.clone(), source }))
+        .map(|b| {
+            b.map_err(|source| Error::Arrow {
+                path: unit.segment.path.clone(),
+                source,
+            })
+        })
         .collect()
 }
 

@@ -99,7 +99,10 @@ impl TableSpec {
     /// The Arrow schema of the table (without file metadata).
     pub fn schema(&self) -> Arc<Schema> {
         Arc::new(Schema::new(
-            self.columns.iter().map(ColumnSpec::field).collect::<Vec<_>>(),
+            self.columns
+                .iter()
+                .map(ColumnSpec::field)
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -139,7 +142,11 @@ mod tests {
     #[test]
     fn every_table_has_ts_first_and_unique_columns() {
         for t in crate::tables() {
-            assert_eq!(t.columns[0].name, "ts", "{}: ts must be the first column", t.name);
+            assert_eq!(
+                t.columns[0].name, "ts",
+                "{}: ts must be the first column",
+                t.name
+            );
             assert_eq!(t.columns[0].ty, ColumnType::Timestamp);
             let mut names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
             names.sort();

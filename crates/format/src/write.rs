@@ -17,9 +17,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::meta::{self, RecordingInfo};
 use crate::schema::{ColumnType, TableSpec};
-use crate::layout;
 
 /// How segment files are written.
 #[derive(Debug, Clone)]
@@ -34,7 +34,10 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { zstd_level: 3, row_group_rows: 1 << 20 }
+        WriteOptions {
+            zstd_level: 3,
+            row_group_rows: 1 << 20,
+        }
     }
 }
 
@@ -176,16 +179,35 @@ impl SegmentWriter {
             .into_iter()
             .map(|(k, v)| KeyValue::new(k, v))
             .collect();
-        kv.push(KeyValue::new(meta::TABLE.to_string(), spec.name.to_string()));
-        kv.push(KeyValue::new(meta::SEGMENT.to_string(), segment.to_string()));
-        kv.push(KeyValue::new(meta::SEGMENT_START_NS.to_string(), segment_start_ns.to_string()));
+        kv.push(KeyValue::new(
+            meta::TABLE.to_string(),
+            spec.name.to_string(),
+        ));
+        kv.push(KeyValue::new(
+            meta::SEGMENT.to_string(),
+            segment.to_string(),
+        ));
+        kv.push(KeyValue::new(
+            meta::SEGMENT_START_NS.to_string(),
+            segment_start_ns.to_string(),
+        ));
         let props = writer_properties(spec, opts)
             .into_builder()
             .set_key_value_metadata(Some(kv))
             .build();
-        let writer = ArrowWriter::try_new(file, spec.schema(), Some(props))
-            .map_err(|source| Error::Parquet { path: tmp.clone(), source })?;
-        Ok(SegmentWriter { spec, writer, tmp, path, rows: 0 })
+        let writer = ArrowWriter::try_new(file, spec.schema(), Some(props)).map_err(|source| {
+            Error::Parquet {
+                path: tmp.clone(),
+                source,
+            }
+        })?;
+        Ok(SegmentWriter {
+            spec,
+            writer,
+            tmp,
+            path,
+            rows: 0,
+        })
     }
 
     /// The table this writer writes.
@@ -207,9 +229,10 @@ impl SegmentWriter {
     /// Appends a batch; its schema must be the table's.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        self.writer
-            .write(batch)
-            .map_err(|source| Error::Parquet { path: self.tmp.clone(), source })
+        self.writer.write(batch).map_err(|source| Error::Parquet {
+            path: self.tmp.clone(),
+            source,
+        })
     }
 
     /// Writes the footer (with the segment's end time), syncs the file and
@@ -219,14 +242,18 @@ impl SegmentWriter {
             meta::SEGMENT_END_NS.to_string(),
             segment_end_ns.to_string(),
         ));
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|source| Error::Parquet { path: self.tmp.clone(), source })?;
+        let file = self.writer.into_inner().map_err(|source| Error::Parquet {
+            path: self.tmp.clone(),
+            source,
+        })?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(&self.tmp, e))?.len();
         drop(file);
         fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        Ok(SegmentSummary { path: self.path, rows: self.rows, bytes })
+        Ok(SegmentSummary {
+            path: self.path,
+            rows: self.rows,
+            bytes,
+        })
     }
 }

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-const BEGIN: &str = "<!-- generated:begin (KTAPE_BLESS=1 cargo test -p ktape-format rewrites this) -->\n";
+const BEGIN: &str =
+    "<!-- generated:begin (KTAPE_BLESS=1 cargo test -p ktape-format rewrites this) -->\n";
 const END: &str = "<!-- generated:end -->\n";
 
 fn formats_dir() -> PathBuf {
@@ -14,8 +15,12 @@ fn formats_dir() -> PathBuf {
 }
 
 fn check_section(path: &Path, want: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: {e} (every table needs a formats/<table>.md)", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{}: {e} (every table needs a formats/<table>.md)",
+            path.display()
+        )
+    })?;
     let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
         return Err(format!("{}: no generated section markers", path.display()));
     };
@@ -67,11 +72,17 @@ fn metadata_keys_are_documented_exactly() {
 
 #[test]
 fn no_doc_for_a_table_that_does_not_exist() {
-    let known: Vec<String> = ktape_format::tables().iter().map(|t| format!("{}.md", t.name)).collect();
+    let known: Vec<String> = ktape_format::tables()
+        .iter()
+        .map(|t| format!("{}.md", t.name))
+        .collect();
     for entry in std::fs::read_dir(formats_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".md") && name != "README.md" && name != "CHANGELOG.md" {
-            assert!(known.contains(&name), "formats/{name} documents a table the code does not have");
+            assert!(
+                known.contains(&name),
+                "formats/{name} documents a table the code does not have"
+            );
         }
     }
 }

@@ -112,12 +112,6 @@ mod linux {
         }
     }
 
-    /// ktape-format's errors already include their cause in their message,
-    /// so `{:#}` would print it twice: keep only the message.
-    fn flat(e: impl std::fmt::Display) -> anyhow::Error {
-        anyhow::anyhow!("{e}")
-    }
-
     /// Rows per batch handed to the writer: big enough for good
     /// compression per page, small enough to bound the drain thread's
     /// memory.
@@ -170,7 +164,7 @@ mod linux {
             }
         }
 
-        ktape_format::write::create_recording_dir(&cfg.out, cfg.force).map_err(flat)?;
+        ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
         let mut tables = Vec::new();
         for f in &cfg.families {
             tables.extend_from_slice(f.tables());
@@ -178,7 +172,7 @@ mod linux {
         tables.push(&ktape_format::loss::TABLE);
         tables.push(&ktape_format::process::TABLE);
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
-        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx).map_err(flat)?;
+        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx)?;
 
         let dctx = DecodeCtx {
             clock_offset_ns: offset.offset_ns,
