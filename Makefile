@@ -13,12 +13,16 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# One release build of every target: binaries, tests and benches share one
+# feature resolution, so `cargo test` below reuses every artifact. Building
+# only --bins resolves features without the dev-dependencies, and arrow and
+# parquet would then be compiled twice.
 build: deps
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace --all-targets
 
-# Rust tests run in the release profile so they reuse the dependencies that
-# `build` compiled (a second, debug build of arrow/parquet costs minutes).
-test-rust: deps
+# Rust tests run in the release profile so they reuse what `build` compiled
+# (a second, debug build of arrow/parquet costs minutes on two cores).
+test-rust: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test --release --workspace
 
