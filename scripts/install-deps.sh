@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 # libbpf; linux-perf gives `perf bench` for loads; bpftool lets the tests
 # check that nothing stays attached.
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make linux-perf bpftool)
+# Spark (for the SQL tests) needs a Java 17+ runtime.
+if ! command -v java >/dev/null 2>&1; then
+  packages+=(openjdk-17-jre-headless)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
