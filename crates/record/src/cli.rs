@@ -7,12 +7,16 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::family::{self, Family};
+use crate::writer::{Rotate, Rotation};
 
 const EXAMPLES: &str = "\
 Examples:
   ktape-record -e bio -d 60 out.parquet      record block I/O for a minute
   ktape-record -e bio -p 1234 out.parquet    only I/O submitted by process 1234, until Ctrl-C
   ktape-record -e bio --force out.parquet    replace an existing recording
+  ktape-record -e bio --rotate 10m --keep 144 ring.parquet
+                                             always on: a new segment every 10 minutes,
+                                             the last day kept
 
 Then, anywhere (no root needed):
   ktape-analyze biolatency out.parquet
@@ -53,6 +57,18 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub ring_size: String,
 
+    /// Close the open segment of every table and start the next one every
+    /// DURATION (`90s`, `10m`, `1h`) or once the open segments hold SIZE
+    /// bytes (`256MiB`, `1G`). Default: one segment per table.
+    #[arg(long, value_name = "DURATION|SIZE")]
+    pub rotate: Option<String>,
+
+    /// With --rotate: keep only the newest N complete segments of each
+    /// table (plus the open one), deleting older ones: a ring for always-on
+    /// recording. Default: keep all.
+    #[arg(long, value_name = "N", requires = "rotate")]
+    pub keep: Option<u32>,
+
     /// Print no live status line (the closing summary is always printed).
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -71,6 +87,7 @@ pub struct Config {
     pub force: bool,
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
+    pub rotation: Rotation,
     pub quiet: bool,
     pub out: PathBuf,
 }
@@ -92,6 +109,35 @@ pub enum CliError {
     ZeroPid,
     #[error("--ring-size {0}: {1}")]
     BadRingSize(String, &'static str),
+    #[error("--rotate {0}: give a duration with a unit (90s, 10m, 1h) or a size with a unit (256MiB, 1G)")]
+    BadRotate(String),
+    #[error("--keep must be at least 1")]
+    ZeroKeep,
+}
+
+/// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`, `1h`)
+/// or a size with a unit (`256MiB`, `64M`, `1G`). A bare number is refused:
+/// seconds and bytes are both plausible, and guessing wrong fills a disk.
+pub fn parse_rotate(s: &str) -> Option<Rotate> {
+    let t = s.trim();
+    let units: [(&str, f64); 4] = [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    for (unit, secs) in units {
+        if let Some(num) = t.strip_suffix(unit) {
+            if let Ok(v) = num.trim().parse::<f64>() {
+                if v.is_finite() && v > 0.0 && v * secs < 1e9 {
+                    return Some(Rotate::Every(Duration::from_secs_f64(v * secs)));
+                }
+                return None;
+            }
+        }
+    }
+    if t.chars().last()?.is_ascii_digit() {
+        return None;
+    }
+    match parse_size(t)? {
+        0 => None,
+        n => Some(Rotate::Size(n)),
+    }
 }
 
 /// Parses a size such as `4M`, `512K`, `4MiB` or `65536`.
@@ -160,12 +206,23 @@ impl Args {
             }
             Some(n) => n as u32,
         };
+        let rotate = match &self.rotate {
+            None => Rotate::Never,
+            Some(r) => parse_rotate(r).ok_or_else(|| CliError::BadRotate(r.clone()))?,
+        };
+        if self.keep == Some(0) {
+            return Err(CliError::ZeroKeep);
+        }
         Ok(Config {
             families,
             duration,
             pid: self.pid,
             force: self.force,
             ring_size,
+            rotation: Rotation {
+                rotate,
+                keep: self.keep,
+            },
             quiet: self.quiet,
             out: self.out,
         })
@@ -215,6 +272,44 @@ mod tests {
         assert_eq!(c.pid, Some(std::process::id()));
         assert_eq!(c.ring_size, 256 << 10);
         assert!(c.force && c.quiet);
+    }
+
+    #[test]
+    fn rotation() {
+        let c = parse(&["-e", "bio", "--rotate", "90s", "--keep", "3", "x"]).unwrap();
+        assert_eq!(c.rotation.rotate, Rotate::Every(Duration::from_secs(90)));
+        assert_eq!(c.rotation.keep, Some(3));
+        assert_eq!(
+            parse_rotate("10m"),
+            Some(Rotate::Every(Duration::from_secs(600)))
+        );
+        assert_eq!(
+            parse_rotate("1.5h"),
+            Some(Rotate::Every(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            parse_rotate("500ms"),
+            Some(Rotate::Every(Duration::from_millis(500)))
+        );
+        assert_eq!(parse_rotate("256MiB"), Some(Rotate::Size(256 << 20)));
+        assert_eq!(parse_rotate("1G"), Some(Rotate::Size(1 << 30)));
+        assert_eq!(parse_rotate("60"), None, "a bare number is ambiguous");
+        assert_eq!(parse_rotate("0s"), None);
+        assert_eq!(parse_rotate("soon"), None);
+        assert_eq!(
+            parse(&["-e", "bio", "x"]).unwrap().rotation,
+            Rotation::default()
+        );
+        assert!(matches!(
+            parse(&["-e", "bio", "--rotate", "60", "x"]),
+            Err(CliError::BadRotate(_))
+        ));
+        assert_eq!(
+            parse(&["-e", "bio", "--rotate", "1m", "--keep", "0", "x"]).unwrap_err(),
+            CliError::ZeroKeep
+        );
+        let v = ["ktape-record", "-e", "bio", "--keep", "2", "x"];
+        assert!(Args::try_parse_from(v).is_err(), "--keep needs --rotate");
     }
 
     #[test]

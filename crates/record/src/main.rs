@@ -172,7 +172,7 @@ mod linux {
         tables.push(&ktape_format::loss::TABLE);
         tables.push(&ktape_format::process::TABLE);
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
-        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx)?;
+        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx, cfg.rotation)?;
 
         let dctx = DecodeCtx {
             clock_offset_ns: offset.offset_ns,
