@@ -37,17 +37,83 @@ pub static EXIT_TABLE: TableSpec = TableSpec {
     family: "exec",
     row: "one task (thread) that ended",
     columns: &[
-        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "When the task exited (UTC), from the kernel's monotonic clock." },
-        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the task exited." },
-        ColumnSpec { name: "pid", ty: Int32, unit: "-", nullable: false, doc: "Thread id; equal to `tgid` for the process's leader." },
-        ColumnSpec { name: "tgid", ty: Int32, unit: "-", nullable: false, doc: "Process id." },
-        ColumnSpec { name: "ppid", ty: Int32, unit: "-", nullable: false, doc: "Process id of the real parent at exit." },
-        ColumnSpec { name: "comm", ty: DictString, unit: "-", nullable: false, doc: "Command name of the thread." },
-        ColumnSpec { name: "exit_code", ty: Int32, unit: "-", nullable: false, doc: "Exit status passed to exit (0 to 255); 0 when a signal ended the task." },
-        ColumnSpec { name: "signal", ty: Int32, unit: "-", nullable: false, doc: "Signal that ended the task, 0 if none." },
-        ColumnSpec { name: "core_dumped", ty: Bool, unit: "-", nullable: false, doc: "Whether the signal dumped core." },
-        ColumnSpec { name: "lifetime_ns", ty: Int64, unit: "ns", nullable: false, doc: "Task start (fork or clone) → exit, as exitsnoop's AGE." },
-        ColumnSpec { name: "cgroup_id", ty: Int64, unit: "-", nullable: false, doc: "cgroup v2 id of the task." },
+        ColumnSpec {
+            name: "ts",
+            ty: Timestamp,
+            unit: "ns",
+            nullable: false,
+            doc: "When the task exited (UTC), from the kernel's monotonic clock.",
+        },
+        ColumnSpec {
+            name: "cpu",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "CPU on which the task exited.",
+        },
+        ColumnSpec {
+            name: "pid",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "Thread id; equal to `tgid` for the process's leader.",
+        },
+        ColumnSpec {
+            name: "tgid",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "Process id.",
+        },
+        ColumnSpec {
+            name: "ppid",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "Process id of the real parent at exit.",
+        },
+        ColumnSpec {
+            name: "comm",
+            ty: DictString,
+            unit: "-",
+            nullable: false,
+            doc: "Command name of the thread.",
+        },
+        ColumnSpec {
+            name: "exit_code",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "Exit status passed to exit (0 to 255); 0 when a signal ended the task.",
+        },
+        ColumnSpec {
+            name: "signal",
+            ty: Int32,
+            unit: "-",
+            nullable: false,
+            doc: "Signal that ended the task, 0 if none.",
+        },
+        ColumnSpec {
+            name: "core_dumped",
+            ty: Bool,
+            unit: "-",
+            nullable: false,
+            doc: "Whether the signal dumped core.",
+        },
+        ColumnSpec {
+            name: "lifetime_ns",
+            ty: Int64,
+            unit: "ns",
+            nullable: false,
+            doc: "Task start (fork or clone) → exit, as exitsnoop's AGE.",
+        },
+        ColumnSpec {
+            name: "cgroup_id",
+            ty: Int64,
+            unit: "-",
+            nullable: false,
+            doc: "cgroup v2 id of the task.",
+        },
     ],
 };
 
@@ -67,7 +133,11 @@ pub const MAX_ARGS: u32 = 128;
 /// The kernel's `task->exit_code` split into (status, signal, core
 /// dumped), as wait(2) and exitsnoop read it.
 pub fn split_exit_code(raw: u32) -> (i32, i32, bool) {
-    (((raw >> 8) & 0xff) as i32, (raw & 0x7f) as i32, raw & 0x80 != 0)
+    (
+        ((raw >> 8) & 0xff) as i32,
+        (raw & 0x7f) as i32,
+        raw & 0x80 != 0,
+    )
 }
 
 #[cfg(test)]
