@@ -246,7 +246,7 @@ pub fn format_args(args: &[String], quote: bool) -> String {
 }
 
 /// What one row prints for its arguments, and whether ` ...` follows.
-fn shown_args<'a>(row: &'a ExecRow, max_args: usize) -> (&'a [String], bool) {
+fn shown_args(row: &ExecRow, max_args: usize) -> (&[String], bool) {
     let n = row.args.len().min(max_args);
     (&row.args[..n], row.truncated || row.args.len() > max_args)
 }
