@@ -16,9 +16,12 @@
 
 /* ---- record kinds: the first u32 of every ring record ---------------- */
 #define KTAPE_KIND_BIO 1
+#define KTAPE_KIND_EXEC 2
+#define KTAPE_KIND_EXIT 3
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
+#define KTAPE_FAMILY_EXEC 1
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -87,8 +90,69 @@ struct ktape_bio_event {
 };
 #define KTAPE_BIO_EVENT_SIZE 88
 
+/* ---- exec: one execve/execveat, at its return ------------------------ */
+/* Bytes of argv kept per exec (NUL-separated strings), and per argument. */
+#define KTAPE_EXEC_ARGS_BUF 8192
+#define KTAPE_EXEC_ARG_LEN 256
+/* Most arguments --max-args may ask for. */
+#define KTAPE_EXEC_MAX_ARGS 128
+#define KTAPE_EXEC_FILENAME_LEN 256
+/* ktape_exec_event.truncated: more arguments than --max-args. */
+#define KTAPE_EXEC_MORE_ARGS 1
+/* ktape_exec_event.truncated: an argument or the filename was cut short,
+ * or the buffer was full. */
+#define KTAPE_EXEC_CUT 2
+
+/*
+ * One exec. Variable length: the record ends after args_size bytes of
+ * args (the ring holds KTAPE_EXEC_EVENT_HDR + args_size bytes).
+ */
+struct ktape_exec_event {
+	__u32 kind;        /* KTAPE_KIND_EXEC */
+	__u32 cpu;
+	__u64 ts;          /* return from exec, CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;
+	__u32 pid;         /* thread id after exec */
+	__u32 tgid;
+	__u32 ppid;        /* real parent's tgid */
+	__u32 uid;
+	__s32 ret;         /* 0 or -errno */
+	__u32 args_size;   /* bytes used in args */
+	__u16 args_count;  /* strings in args */
+	__u8 truncated;    /* KTAPE_EXEC_MORE_ARGS | KTAPE_EXEC_CUT */
+	__u8 pad;
+	__u32 old_pid;     /* thread id at entry (differs when a thread execs) */
+	char comm[KTAPE_COMM_LEN];
+	char filename[KTAPE_EXEC_FILENAME_LEN];
+	char args[KTAPE_EXEC_ARGS_BUF];
+};
+#define KTAPE_EXEC_EVENT_HDR 328
+#define KTAPE_EXEC_EVENT_SIZE 8520
+
+/* One task exit. */
+struct ktape_exit_event {
+	__u32 kind;        /* KTAPE_KIND_EXIT */
+	__u32 cpu;
+	__u64 ts;          /* exit, CLOCK_MONOTONIC ns */
+	__u64 start_ns;    /* task start, CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 exit_code;   /* task->exit_code: (code << 8) | signal | 0x80 core */
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_EXIT_EVENT_SIZE 64
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
+
+_Static_assert(__builtin_offsetof(struct ktape_exec_event, args) == KTAPE_EXEC_EVENT_HDR,
+	       "struct ktape_exec_event header changed size: update exec.rs");
+_Static_assert(sizeof(struct ktape_exec_event) == KTAPE_EXEC_EVENT_SIZE,
+	       "struct ktape_exec_event changed size: update exec.rs");
+_Static_assert(sizeof(struct ktape_exit_event) == KTAPE_EXIT_EVENT_SIZE,
+	       "struct ktape_exit_event changed size: update exec.rs");
 
 _Static_assert(sizeof(struct ktape_bio_event) == KTAPE_BIO_EVENT_SIZE,
 	       "struct ktape_bio_event changed size: update KTAPE_BIO_EVENT_SIZE and bio.rs");
@@ -163,6 +227,27 @@ static __always_inline void ktape_submit(void *ring, void *rec)
 	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
 
 	bpf_ringbuf_submit(rec, avail > size / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * Copies a record of variable length (at most max bytes, from a map
+ * value) into this CPU's ring; counts the failure as lost.
+ */
+static __always_inline void ktape_output(__u32 family, void *rec, __u64 size)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *rb = bpf_map_lookup_elem(&ktape_rings, &cpu);
+	__u64 avail, rsize;
+
+	if (!rb) {
+		ktape_count_loss(family, KTAPE_LOSS_RINGBUF_FULL);
+		return;
+	}
+	avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+	rsize = bpf_ringbuf_query(rb, BPF_RB_RING_SIZE);
+	if (bpf_ringbuf_output(rb, rec, size,
+			       avail > rsize / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP))
+		ktape_count_loss(family, KTAPE_LOSS_RINGBUF_FULL);
 }
 
 #endif /* __BPF__ */

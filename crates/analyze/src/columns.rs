@@ -67,6 +67,48 @@ pub fn i32s<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a [
         .ok_or_else(|| wrong(path, name, a, "int32"))
 }
 
+/// A `list<string>` column (an exec's arguments), as the list array.
+pub fn string_lists<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a arrow_array::ListArray> {
+    let a = column(batch, name, path)?;
+    match a.as_list_opt::<i32>() {
+        Some(l) if matches!(l.value_type(), DataType::Utf8) => Ok(l),
+        _ => Err(wrong(path, name, a, "list<string>")),
+    }
+}
+
+/// The strings of one row of a [`string_lists`] column.
+pub fn list_row(list: &arrow_array::ListArray, row: usize) -> Vec<String> {
+    if list.is_null(row) {
+        return Vec::new();
+    }
+    let v = list.value(row);
+    let s = v.as_string::<i32>();
+    (0..s.len())
+        .map(|i| {
+            if s.is_null(i) {
+                String::new()
+            } else {
+                s.value(i).to_string()
+            }
+        })
+        .collect()
+}
+
+/// A non-nullable `bool` column.
+pub fn bools<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a arrow_array::BooleanArray> {
+    let a = column(batch, name, path)?;
+    a.as_boolean_opt()
+        .ok_or_else(|| wrong(path, name, a, "bool"))
+}
+
 /// A string column as small codes into a table of distinct values, built
 /// once per batch. Dictionary-encoded columns (what ktape writes) map their
 /// keys directly; plain strings are interned. Reports then group and

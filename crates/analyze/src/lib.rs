@@ -10,7 +10,8 @@
 //!
 //! Layout, one module per report plus shared pieces:
 //!
-//! * [`summary`], [`biolatency`], [`biosnoop`]: the reports;
+//! * [`summary`], [`biolatency`], [`biosnoop`], [`execsnoop`] (with
+//!   exitsnoop): the reports;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -31,6 +32,7 @@ pub mod biosnoop;
 pub mod columns;
 pub mod common;
 pub mod error;
+pub mod execsnoop;
 pub mod filter;
 pub mod hist;
 pub mod loss;

@@ -7,6 +7,8 @@
 //! ktape-analyze biolatency -T --interval 10s --count 6 'recs/host=*/out.parquet'
 //! ktape-analyze biosnoop -Q --min-latency 5ms --from +30s --to +1m out.parquet
 //! ktape-analyze biolatency --json -p 1234 out.parquet | jq .
+//! ktape-analyze execsnoop -x -t out.parquet
+//! ktape-analyze exitsnoop -x out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -24,6 +26,7 @@ use clap::{Args, Parser, Subcommand};
 use ktape_analyze::biolatency::{self, BiolatencyOptions};
 use ktape_analyze::biosnoop::{self, BiosnoopOptions};
 use ktape_analyze::common::open_recordings;
+use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::summary::{self, SummaryOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
@@ -51,6 +54,10 @@ enum Command {
     Biolatency(BiolatencyArgs),
     /// One line per block I/O request (bcc biosnoop).
     Biosnoop(BiosnoopArgs),
+    /// One line per exec, with its arguments (bcc execsnoop; needs -e exec).
+    Execsnoop(ExecsnoopArgs),
+    /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
+    Exitsnoop(ExitsnoopArgs),
 }
 
 /// Options every report takes.
@@ -142,6 +149,57 @@ struct BiosnoopArgs {
     common: CommonArgs,
 }
 
+#[derive(Args)]
+struct ExecsnoopArgs {
+    /// Include failed execs.
+    #[arg(short = 'x', long)]
+    fails: bool,
+    /// Print the time of day (HH:MM:SS, UTC unless --localtime).
+    #[arg(short = 'T', long)]
+    time: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Print seconds since the start of the window (TIME(s) column).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Print the UID column.
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Only commands whose name contains NAME.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    name: Option<String>,
+    /// Only execs with an argument containing LINE.
+    #[arg(short = 'l', long, value_name = "LINE")]
+    line: Option<String>,
+    /// Print at most this many arguments (` ...` marks more).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_args: usize,
+    /// Put double quotes around each argument.
+    #[arg(short = 'q', long)]
+    quote: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct ExitsnoopArgs {
+    /// Print the time of day (bcc's TIME(s) column: HH:MM:SS, UTC unless --localtime).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Print -t times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Only exits with a non-zero status or a signal.
+    #[arg(short = 'x', long)]
+    failed: bool,
+    /// Every thread's exit, not only processes'.
+    #[arg(short = 'T', long)]
+    threads: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
 fn parse_time_arg(s: &str) -> Result<TimeSpec, String> {
     parse_time_spec(s).map_err(|e| e.to_string())
 }
@@ -197,6 +255,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 min_latency_ns: a.min_latency.unwrap_or(0),
             };
             biosnoop::run(&recs, &opts, &mut out).context("biosnoop")?;
+        }
+        Command::Execsnoop(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = ExecsnoopOptions {
+                common: a.common.options(),
+                failed: a.fails,
+                time: a.time,
+                localtime: a.localtime,
+                timestamp: a.timestamp,
+                uid: a.print_uid,
+                name: a.name,
+                line: a.line,
+                max_args: a.max_args,
+                quote: a.quote,
+            };
+            execsnoop::run(&recs, &opts, &mut out).context("execsnoop")?;
+        }
+        Command::Exitsnoop(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = ExitsnoopOptions {
+                common: a.common.options(),
+                time: a.timestamp,
+                localtime: a.localtime,
+                failed: a.failed,
+                threads: a.threads,
+            };
+            execsnoop::run_exits(&recs, &opts, &mut out).context("exitsnoop")?;
         }
     }
     out.out.flush()?;

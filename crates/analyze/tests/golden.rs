@@ -22,6 +22,8 @@ fn fixtures() -> &'static Fixtures {
         let main = dir.join("fixture.parquet");
         fixture::write(&main, &fixture::MAIN);
         fixture::write(&dir.join("other.parquet"), &fixture::OTHER);
+        // In a folder of its own, so `$DIR/*.parquet` globs stay bio-only.
+        fixture::write_exec(&dir.join("procs").join("exec.parquet"));
         Fixtures { dir, main }
     })
 }
@@ -224,6 +226,93 @@ fn biosnoop_json() {
         "biosnoop_json",
         &["biosnoop", "--json", "-Q", "--min-latency", "50ms", "$REC"],
     );
+}
+
+#[test]
+fn execsnoop() {
+    golden("execsnoop", &["execsnoop", "$DIR/procs/exec.parquet"]);
+}
+
+#[test]
+fn execsnoop_failed_time_uid_quote() {
+    golden(
+        "execsnoop_xtUq",
+        &[
+            "execsnoop",
+            "-x",
+            "-t",
+            "-U",
+            "-q",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn execsnoop_clock_name_max_args() {
+    golden(
+        "execsnoop_T_n_max_args",
+        &[
+            "execsnoop",
+            "-T",
+            "-x",
+            "-n",
+            "a",
+            "--max-args",
+            "2",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn execsnoop_pid_line_json() {
+    golden(
+        "execsnoop_json",
+        &[
+            "execsnoop",
+            "--json",
+            "-x",
+            "-l",
+            "c",
+            "--from",
+            "+2s",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn exitsnoop() {
+    golden("exitsnoop", &["exitsnoop", "$DIR/procs/exec.parquet"]);
+}
+
+#[test]
+fn exitsnoop_threads_failed_time() {
+    golden(
+        "exitsnoop_Txt",
+        &["exitsnoop", "-T", "-x", "-t", "$DIR/procs/exec.parquet"],
+    );
+}
+
+#[test]
+fn exitsnoop_json_pid() {
+    golden(
+        "exitsnoop_json",
+        &[
+            "exitsnoop",
+            "--json",
+            "-T",
+            "-p",
+            "3042",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn execsnoop_on_a_bio_recording_says_why_it_is_empty() {
+    golden("execsnoop_no_table", &["execsnoop", "$DIR/other.parquet"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! ```text
 //! out.parquet/
 //!   bio/000000.parquet        one row per completed block request
+//!   exec/, exit/              execs (with arguments) and task exits
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
 //! ```
@@ -17,7 +18,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -26,6 +27,7 @@
 
 pub mod bio;
 pub mod error;
+pub mod exec;
 pub mod layout;
 pub mod loss;
 pub mod meta;
@@ -47,7 +49,13 @@ pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
 
 /// Every table ktape can write, in the order reports list them.
 pub fn tables() -> &'static [&'static TableSpec] {
-    static TABLES: [&TableSpec; 3] = [&bio::TABLE, &loss::TABLE, &process::TABLE];
+    static TABLES: [&TableSpec; 5] = [
+        &bio::TABLE,
+        &exec::EXEC_TABLE,
+        &exec::EXIT_TABLE,
+        &loss::TABLE,
+        &process::TABLE,
+    ];
     &TABLES
 }
 

@@ -1,7 +1,9 @@
 //! The `process` table: the threads the recorder saw, so that ids in other
 //! tables resolve to command lines on another machine.
 //!
-//! At start the recorder writes one row per thread from `/proc`.
+//! At start the recorder writes one row per thread from `/proc`; with
+//! `-e exec`, every successful exec adds a row, so that later rows resolve
+//! to the new command line (take the latest row at or before a time).
 
 use crate::schema::{ColumnSpec, ColumnType::*, TableSpec};
 
@@ -65,14 +67,14 @@ pub static TABLE: TableSpec = TableSpec {
             ty: DictString,
             unit: "-",
             nullable: false,
-            doc: "cgroup v2 path of the process (`/` for the root).",
+            doc: "cgroup v2 path of the process (`/` for the root; empty on `exec` rows, whose cgroup id is in the `exec` table).",
         },
         ColumnSpec {
             name: "source",
             ty: DictString,
             unit: "-",
             nullable: false,
-            doc: "How the row was learnt: `snapshot` (/proc at start).",
+            doc: "How the row was learnt: `snapshot` (/proc at start) or `exec` (a successful exec recorded by `-e exec`; `cmdline` is its arguments as recorded).",
         },
     ],
 };

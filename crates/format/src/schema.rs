@@ -27,6 +27,9 @@ pub enum ColumnType {
     DictString,
     /// UTF-8 string that rarely repeats (command lines, paths).
     Text,
+    /// A list of UTF-8 strings (an exec's arguments), Arrow
+    /// `List(Utf8)` with non-null items.
+    TextList,
 }
 
 impl ColumnType {
@@ -41,6 +44,9 @@ impl ColumnType {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
             ColumnType::Text => DataType::Utf8,
+            ColumnType::TextList => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, false)))
+            }
         }
     }
 
@@ -53,6 +59,7 @@ impl ColumnType {
             ColumnType::Bool => "bool",
             ColumnType::DictString => "string (dictionary)",
             ColumnType::Text => "string",
+            ColumnType::TextList => "list<string>",
         }
     }
 }

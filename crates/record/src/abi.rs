@@ -4,9 +4,15 @@
 
 /// First u32 of a ring record: which family's record it is.
 pub const KIND_BIO: u32 = 1;
+/// Record kind of an exec (`struct ktape_exec_event`, variable length).
+pub const KIND_EXEC: u32 = 2;
+/// Record kind of a task exit (`struct ktape_exit_event`).
+pub const KIND_EXIT: u32 = 3;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
+/// Loss-counter index of the exec family.
+pub const FAMILY_EXEC: u32 = 1;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -107,7 +113,19 @@ mod tests {
         }
         Some(match name {
             "KTAPE_KIND_BIO" => KIND_BIO as i64,
+            "KTAPE_KIND_EXEC" => KIND_EXEC as i64,
+            "KTAPE_KIND_EXIT" => KIND_EXIT as i64,
             "KTAPE_FAMILY_BIO" => FAMILY_BIO as i64,
+            "KTAPE_FAMILY_EXEC" => FAMILY_EXEC as i64,
+            "KTAPE_EXEC_ARGS_BUF" => crate::exec::ARGS_BUF as i64,
+            "KTAPE_EXEC_ARG_LEN" => crate::exec::ARG_LEN as i64,
+            "KTAPE_EXEC_MAX_ARGS" => ktape_format::exec::MAX_ARGS as i64,
+            "KTAPE_EXEC_FILENAME_LEN" => crate::exec::FILENAME_LEN as i64,
+            "KTAPE_EXEC_MORE_ARGS" => ktape_format::exec::truncated::MORE_ARGS as i64,
+            "KTAPE_EXEC_CUT" => ktape_format::exec::truncated::CUT as i64,
+            "KTAPE_EXEC_EVENT_HDR" => crate::exec::EXEC_HDR as i64,
+            "KTAPE_EXEC_EVENT_SIZE" => std::mem::size_of::<crate::exec::ExecEvent>() as i64,
+            "KTAPE_EXIT_EVENT_SIZE" => std::mem::size_of::<crate::exec::ExitEvent>() as i64,
             "KTAPE_MAX_FAMILIES" => MAX_FAMILIES as i64,
             "KTAPE_LOSS_RINGBUF_FULL" => LOSS_RINGBUF_FULL as i64,
             "KTAPE_LOSS_MAP_FULL" => LOSS_MAP_FULL as i64,

@@ -33,7 +33,8 @@ Then, anywhere (no root needed):
 #[command(name = "ktape-record", version, after_help = EXAMPLES)]
 pub struct Args {
     /// Event families to record, comma-separated. Valid: bio (block I/O
-    /// requests, one row per completion).
+    /// requests, one row per completion), exec (execs with arguments, and
+    /// task exits).
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 
@@ -46,6 +47,11 @@ pub struct Args {
     /// kernel.
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
+
+    /// exec: arguments kept per exec (1 to 128), as bcc's execsnoop
+    /// --max-args; the `truncated` column says when there were more.
+    #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
+    pub max_args: u32,
 
     /// Replace OUT if it is an existing ktape recording (never anything
     /// else).
@@ -84,6 +90,8 @@ pub struct Config {
     pub families: Vec<&'static dyn Family>,
     pub duration: Option<Duration>,
     pub pid: Option<u32>,
+    /// `--max-args` of the exec family.
+    pub max_args: u32,
     pub force: bool,
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
@@ -107,6 +115,8 @@ pub enum CliError {
     ThreadNotProcess(u32, i32),
     #[error("-p must be a positive process id")]
     ZeroPid,
+    #[error("--max-args must be between 1 and {max}, not {0}", max = ktape_format::exec::MAX_ARGS)]
+    BadMaxArgs(u32),
     #[error("--ring-size {0}: {1}")]
     BadRingSize(String, &'static str),
     #[error("--rotate {0}: give a duration with a unit (90s, 10m, 1h) or a size with a unit (256MiB, 1G)")]
@@ -190,6 +200,9 @@ impl Args {
                 Err(tgid) => return Err(CliError::ThreadNotProcess(pid, tgid)),
             }
         }
+        if self.max_args == 0 || self.max_args > ktape_format::exec::MAX_ARGS {
+            return Err(CliError::BadMaxArgs(self.max_args));
+        }
         let ring_size = match parse_size(&self.ring_size) {
             None => return Err(CliError::BadRingSize(self.ring_size, "not a size (try 4M)")),
             Some(n) if !n.is_power_of_two() => {
@@ -217,6 +230,7 @@ impl Args {
             families,
             duration,
             pid: self.pid,
+            max_args: self.max_args,
             force: self.force,
             ring_size,
             rotation: Rotation {
@@ -343,6 +357,16 @@ mod tests {
             parse(&["-e", "bio", "-p", "999999999", "x"]).unwrap_err(),
             CliError::NoProcess(999999999)
         );
+        for bad in ["0", "129"] {
+            assert!(
+                matches!(
+                    parse(&["-e", "exec", "--max-args", bad, "x"]),
+                    Err(CliError::BadMaxArgs(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse(&["-e", "exec", "x"]).unwrap().max_args, 20);
         for bad in ["3M", "1K", "huge", "2G"] {
             assert!(
                 matches!(

@@ -51,6 +51,8 @@ pub struct LoadCtx<'a> {
     pub rings: &'a Rings,
     /// `-p`: only this process (0: all).
     pub targ_tgid: u32,
+    /// `--max-args`: arguments kept per exec.
+    pub max_args: u32,
 }
 
 /// A loaded BPF object. Dropping it closes every program and map it owns.
@@ -108,7 +110,7 @@ pub trait Decoder: Send {
 }
 
 /// Every family, in the order `--help` lists them.
-pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO];
+pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO, &crate::exec::EXEC];
 
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {

@@ -40,6 +40,8 @@ mod clock;
 #[cfg(target_os = "linux")]
 mod drain;
 #[cfg(target_os = "linux")]
+mod exec;
+#[cfg(target_os = "linux")]
 mod family;
 #[cfg(target_os = "linux")]
 mod loss;
@@ -158,6 +160,7 @@ mod linux {
             let ctx = LoadCtx {
                 rings: &rings,
                 targ_tgid: cfg.pid.unwrap_or(0),
+                max_args: cfg.max_args,
             };
             for f in &cfg.families {
                 loaded.push(f.load(&ctx)?);

@@ -167,14 +167,16 @@ pub fn snapshot(ts_ns: i64) -> RecordBatch {
             let Some(comm) = read_trimmed(task.path().join("comm")) else {
                 continue;
             };
-            b.push(ts_ns, tid, tgid, st.ppid, st.uid, &comm, &cmdline, &cgroup);
+            b.push(
+                ts_ns, tid, tgid, st.ppid, st.uid, &comm, &cmdline, &cgroup, "snapshot",
+            );
         }
     }
     b.finish()
 }
 
 /// Builders for the `process` table.
-struct ProcessRows {
+pub(crate) struct ProcessRows {
     ts: TimestampNanosecondBuilder,
     pid: Int32Builder,
     tgid: Int32Builder,
@@ -204,7 +206,7 @@ impl Default for ProcessRows {
 
 impl ProcessRows {
     #[allow(clippy::too_many_arguments)]
-    fn push(
+    pub(crate) fn push(
         &mut self,
         ts: i64,
         pid: i32,
@@ -214,6 +216,7 @@ impl ProcessRows {
         comm: &str,
         cmdline: &str,
         cgroup: &str,
+        source: &str,
     ) {
         self.ts.append_value(ts);
         self.pid.append_value(pid);
@@ -223,10 +226,10 @@ impl ProcessRows {
         self.comm.append_value(comm);
         self.cmdline.append_value(cmdline);
         self.cgroup.append_value(cgroup);
-        self.source.append_value("snapshot");
+        self.source.append_value(source);
     }
 
-    fn finish(mut self) -> RecordBatch {
+    pub(crate) fn finish(mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             Arc::new(self.pid.finish()),

@@ -1,0 +1,684 @@
+//! `execsnoop`: one line per exec, like bcc's libbpf-tools `execsnoop`, in
+//! time order; and `exitsnoop`: one line per process exit with its age,
+//! like libbpf-tools `exitsnoop`. Both read the tables of `-e exec`.
+//!
+//! execsnoop's columns and printf widths are bcc's:
+//! `[TIME ][TIME(s) ][UID   ]PCOMM PID PPID RET ARGS`, where PCOMM is the
+//! command name after the exec, PID the process id, RET the return value
+//! (0 or -errno) and ARGS the arguments each followed by a space (bcc's
+//! `print_args`), ` ...` when more arguments existed than were kept or
+//! asked for. By default only successful execs print (`-x` adds failed
+//! ones, as bcc). `-t` counts seconds from the start of the window (bcc:
+//! from the tool's start), `-T` prints the wall-clock time (UTC unless
+//! `--localtime`).
+//!
+//! exitsnoop prints `[TIME(s) ]PCOMM PID PPID TID AGE(s) EXIT_CODE`, where
+//! EXIT_CODE is `0`, `code N` or `signal N (NAME)[, core dumped]`; by
+//! default only processes (thread-group leaders), `-T` every thread, `-x`
+//! only failed exits.
+
+use std::sync::Arc;
+
+use ktape_format::exec::{EXEC_TABLE, EXIT_TABLE};
+use ktape_format::read::Recording;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::columns::{self, Strings};
+use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::error::Result;
+use crate::loss::Loss;
+use crate::output::Out;
+use crate::time::{format_hms, format_rfc3339, NS_PER_SEC};
+
+/// Options of `execsnoop`. The default prints every successful exec with
+/// up to 20 arguments.
+#[derive(Debug, Clone)]
+pub struct ExecsnoopOptions {
+    /// Common options (`--from/--to`, `-p`, `--comm`, `--json`).
+    pub common: Options,
+    /// `-x`: include failed execs. Default: off.
+    pub failed: bool,
+    /// `-T`: print the time of day. Default: off.
+    pub time: bool,
+    /// `--localtime`: `-T` in the local time zone. Default: UTC.
+    pub localtime: bool,
+    /// `-t`: print seconds since the window's start. Default: off.
+    pub timestamp: bool,
+    /// `-U`: print the UID column. Default: off.
+    pub uid: bool,
+    /// `-n`: only commands whose name contains this. Default: all.
+    pub name: Option<String>,
+    /// `-l`: only execs with an argument containing this. Default: all.
+    pub line: Option<String>,
+    /// `--max-args`: print at most this many arguments. Default: 20.
+    pub max_args: usize,
+    /// `-q`: quote each argument. Default: off.
+    pub quote: bool,
+}
+
+impl Default for ExecsnoopOptions {
+    fn default() -> Self {
+        ExecsnoopOptions {
+            common: Options::default(),
+            failed: false,
+            time: false,
+            localtime: false,
+            timestamp: false,
+            uid: false,
+            name: None,
+            line: None,
+            max_args: ktape_format::exec::DEFAULT_MAX_ARGS as usize,
+            quote: false,
+        }
+    }
+}
+
+/// One exec, with what execsnoop prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRow {
+    /// Return from exec, ns since the epoch.
+    pub ts: i64,
+    /// Index of the recording it came from.
+    pub recording: usize,
+    /// Command name after the exec.
+    pub comm: Arc<str>,
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id.
+    pub ppid: i32,
+    /// Real user id.
+    pub uid: i64,
+    /// 0 or -errno.
+    pub ret: i32,
+    /// Path passed to exec.
+    pub filename: String,
+    /// Arguments as recorded.
+    pub args: Vec<String>,
+    /// Whether the recorder cut the arguments.
+    pub truncated: bool,
+}
+
+/// The computed execsnoop report.
+#[derive(Debug, Clone)]
+pub struct Execsnoop {
+    /// The window covered.
+    pub window: Window,
+    /// Execs in time order.
+    pub rows: Vec<ExecRow>,
+    /// Lost `exec` family events overlapping the window.
+    pub loss: Loss,
+}
+
+/// Collects and sorts the execs.
+pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Execsnoop> {
+    let window = Window::resolve(&opts.common, recordings)?;
+    let range = window.range;
+    let mut cols = vec![
+        "ts",
+        "tgid",
+        "ppid",
+        "uid",
+        "comm",
+        "filename",
+        "args",
+        "truncated",
+        "ret",
+    ];
+    for c in opts.common.filter.columns() {
+        if !cols.contains(&c) {
+            cols.push(c);
+        }
+    }
+    let mut rows: Vec<ExecRow> = scan(
+        recordings,
+        EXEC_TABLE.name,
+        range,
+        &cols,
+        Vec::new,
+        |acc: &mut Vec<ExecRow>, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let ret = columns::i32s(batch, "ret", path)?;
+            let comm = Strings::from_batch(batch, "comm", path)?;
+            let name_ok = opts
+                .name
+                .as_ref()
+                .map(|n| comm.matching(|c| c.contains(n.as_str())));
+            let args = columns::string_lists(batch, "args", path)?;
+            let filter = opts.common.filter.prepare(batch, path)?;
+            let keep: Vec<usize> = (0..batch.num_rows())
+                .filter(|&i| {
+                    range.contains(ts[i])
+                        && (opts.failed || ret[i] >= 0)
+                        && name_ok.as_ref().is_none_or(|ok| ok[comm.codes[i] as usize])
+                        && filter.keep(i)
+                })
+                .collect();
+            if keep.is_empty() {
+                return Ok(());
+            }
+            let tgid = columns::i32s(batch, "tgid", path)?;
+            let ppid = columns::i32s(batch, "ppid", path)?;
+            let uid = columns::i64s(batch, "uid", path)?;
+            let truncated = columns::bools(batch, "truncated", path)?;
+            let filename = Strings::from_batch(batch, "filename", path)?;
+            for i in keep {
+                let a = columns::list_row(args, i);
+                if let Some(l) = &opts.line {
+                    if !a.iter().any(|s| s.contains(l.as_str())) {
+                        continue;
+                    }
+                }
+                acc.push(ExecRow {
+                    ts: ts[i],
+                    recording: unit.recording,
+                    comm: comm.get(i).clone(),
+                    pid: tgid[i],
+                    ppid: ppid[i],
+                    uid: uid[i],
+                    ret: ret[i],
+                    filename: filename.get(i).to_string(),
+                    args: a,
+                    truncated: truncated.value(i),
+                });
+            }
+            Ok(())
+        },
+        |mut a, mut b| {
+            a.append(&mut b);
+            a
+        },
+    )?;
+    rows.par_sort_by_key(|r| (r.ts, r.recording));
+    let loss = Loss::read(recordings, EXEC_TABLE.family, range)?;
+    Ok(Execsnoop { window, rows, loss })
+}
+
+/// Runs execsnoop and prints it.
+pub fn run(recordings: &[Recording], opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
+    let r = compute(recordings, opts)?;
+    if opts.common.json {
+        write_json(&r, opts, out)?;
+    } else {
+        write_text(&r, opts, out)?;
+    }
+    notes(recordings, EXEC_TABLE.name, out)
+}
+
+fn notes(recordings: &[Recording], table: &str, out: &mut Out<'_>) -> Result<()> {
+    if let Some(note) = missing_table_note(recordings, table, "recorded without -e exec?") {
+        out.warn(&note)?;
+    }
+    if let Some(note) = incomplete_note(recordings, table) {
+        out.warn(&note)?;
+    }
+    Ok(())
+}
+
+/// bcc's `print_args`: each argument followed by a space; with `-q` each
+/// in double quotes with `"`, tab and newline escaped.
+pub fn format_args(args: &[String], quote: bool) -> String {
+    let mut s = String::new();
+    if quote {
+        s.push('"');
+    }
+    for (k, a) in args.iter().enumerate() {
+        if quote {
+            for c in a.chars() {
+                match c {
+                    '"' => s.push_str("\\\""),
+                    '\t' => s.push_str("\\t"),
+                    '\n' => s.push_str("\\n"),
+                    c => s.push(c),
+                }
+            }
+            s.push_str("\" ");
+            if k + 1 < args.len() {
+                s.push('"');
+            }
+        } else {
+            s.push_str(a);
+            s.push(' ');
+        }
+    }
+    s
+}
+
+/// What one row prints for its arguments, and whether ` ...` follows.
+fn shown_args(row: &ExecRow, max_args: usize) -> (&[String], bool) {
+    let n = row.args.len().min(max_args);
+    (&row.args[..n], row.truncated || row.args.len() > max_args)
+}
+
+/// Prints the rows as libbpf-tools `execsnoop` does.
+pub fn write_text(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
+    if opts.time {
+        write!(out.out, "{:<9}", "TIME")?;
+    }
+    if opts.timestamp {
+        write!(out.out, "{:<8} ", "TIME(s)")?;
+    }
+    if opts.uid {
+        write!(out.out, "{:<6} ", "UID")?;
+    }
+    writeln!(
+        out.out,
+        "{:<16} {:<6} {:<6} {:>3} ARGS",
+        "PCOMM", "PID", "PPID", "RET"
+    )?;
+    let mut flagged = 0u64;
+    for row in &r.rows {
+        // bcc's own quirks kept: no space after TIME(s) and UID values.
+        if opts.time {
+            write!(out.out, "{:<8} ", format_hms(row.ts, opts.localtime))?;
+        }
+        if opts.timestamp {
+            let t = (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64;
+            write!(out.out, "{t:<8.3}")?;
+        }
+        if opts.uid {
+            write!(out.out, "{:<6}", row.uid)?;
+        }
+        let (args, more) = shown_args(row, opts.max_args);
+        write!(
+            out.out,
+            "{:<16} {:<6} {:<6} {:>3} {}",
+            row.comm,
+            row.pid,
+            row.ppid,
+            row.ret,
+            format_args(args, opts.quote)
+        )?;
+        if more {
+            write!(out.out, " ...")?;
+        }
+        writeln!(out.out)?;
+        if r.loss.affects(row.recording, row.ts) {
+            flagged += 1;
+        }
+    }
+    loss_warning(&r.loss, flagged, out)
+}
+
+fn loss_warning(loss: &Loss, flagged: u64, out: &mut Out<'_>) -> Result<()> {
+    if let Some(w) = loss.warning() {
+        out.warn(&w)?;
+        if flagged > 0 {
+            out.warn(&format!(
+                "WARNING: {flagged} of the rows above fall in those seconds; rows near them may be missing"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ExecJson<'a> {
+    ts: String,
+    time_s: f64,
+    comm: &'a str,
+    pid: i32,
+    ppid: i32,
+    uid: i64,
+    ret: i32,
+    filename: &'a str,
+    args: &'a [String],
+    truncated: bool,
+    in_loss_second: bool,
+}
+
+/// Streams one JSON object per row inside a report object.
+fn stream_json<T, F>(
+    out: &mut Out<'_>,
+    head: serde_json::Value,
+    rows: &[T],
+    loss: &Loss,
+    mut one: F,
+) -> Result<()>
+where
+    F: FnMut(&T) -> serde_json::Result<String>,
+{
+    let head = serde_json::to_string(&head)?;
+    write!(out.out, "{},\n\"rows\": [", &head[..head.len() - 1])?;
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            write!(out.out, ",")?;
+        }
+        writeln!(out.out)?;
+        write!(out.out, "{}", one(row)?)?;
+    }
+    writeln!(
+        out.out,
+        "\n],\n\"loss\": {}}}",
+        serde_json::to_string(&loss.to_json())?
+    )?;
+    Ok(())
+}
+
+/// Prints execsnoop as JSON.
+pub fn write_json(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
+    let head = serde_json::json!({
+        "report": "execsnoop",
+        "from": format_rfc3339(r.window.start_ns),
+        "to": format_rfc3339(r.window.end_ns),
+        "failed": opts.failed,
+    });
+    stream_json(out, head, &r.rows, &r.loss, |row| {
+        serde_json::to_string(&ExecJson {
+            ts: format_rfc3339(row.ts),
+            time_s: (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64,
+            comm: &row.comm,
+            pid: row.pid,
+            ppid: row.ppid,
+            uid: row.uid,
+            ret: row.ret,
+            filename: &row.filename,
+            args: &row.args,
+            truncated: row.truncated,
+            in_loss_second: r.loss.affects(row.recording, row.ts),
+        })
+    })
+}
+
+/// Options of `exitsnoop`. The default prints every process exit.
+#[derive(Debug, Clone, Default)]
+pub struct ExitsnoopOptions {
+    /// Common options (`--from/--to`, `-p`, `--comm`, `--json`).
+    pub common: Options,
+    /// `-t`: print the time of day (bcc's `TIME(s)` column). Default: off.
+    pub time: bool,
+    /// `--localtime`: `-t` in the local time zone. Default: UTC.
+    pub localtime: bool,
+    /// `-x`: only exits with a non-zero status or a signal. Default: all.
+    pub failed: bool,
+    /// `-T`: every thread, not only thread-group leaders. Default: off.
+    pub threads: bool,
+}
+
+/// One exit, with what exitsnoop prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRow {
+    /// Exit time, ns since the epoch.
+    pub ts: i64,
+    /// Index of the recording it came from.
+    pub recording: usize,
+    /// Thread name.
+    pub comm: Arc<str>,
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id.
+    pub ppid: i32,
+    /// Thread id.
+    pub tid: i32,
+    /// Start → exit, ns.
+    pub lifetime_ns: i64,
+    /// Exit status.
+    pub exit_code: i32,
+    /// Terminating signal, 0 if none.
+    pub signal: i32,
+    /// Whether the signal dumped core.
+    pub core_dumped: bool,
+}
+
+/// The computed exitsnoop report.
+#[derive(Debug, Clone)]
+pub struct Exitsnoop {
+    /// The window covered.
+    pub window: Window,
+    /// Exits in time order.
+    pub rows: Vec<ExitRow>,
+    /// Lost `exec` family events overlapping the window.
+    pub loss: Loss,
+}
+
+/// Collects and sorts the exits.
+pub fn compute_exits(recordings: &[Recording], opts: &ExitsnoopOptions) -> Result<Exitsnoop> {
+    let window = Window::resolve(&opts.common, recordings)?;
+    let range = window.range;
+    let mut cols = vec![
+        "ts",
+        "pid",
+        "tgid",
+        "ppid",
+        "comm",
+        "exit_code",
+        "signal",
+        "core_dumped",
+        "lifetime_ns",
+    ];
+    for c in opts.common.filter.columns() {
+        if !cols.contains(&c) {
+            cols.push(c);
+        }
+    }
+    let mut rows: Vec<ExitRow> = scan(
+        recordings,
+        EXIT_TABLE.name,
+        range,
+        &cols,
+        Vec::new,
+        |acc: &mut Vec<ExitRow>, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let pid = columns::i32s(batch, "pid", path)?;
+            let tgid = columns::i32s(batch, "tgid", path)?;
+            let ppid = columns::i32s(batch, "ppid", path)?;
+            let code = columns::i32s(batch, "exit_code", path)?;
+            let sig = columns::i32s(batch, "signal", path)?;
+            let core = columns::bools(batch, "core_dumped", path)?;
+            let life = columns::i64s(batch, "lifetime_ns", path)?;
+            let comm = Strings::from_batch(batch, "comm", path)?;
+            let filter = opts.common.filter.prepare(batch, path)?;
+            for i in 0..batch.num_rows() {
+                if !range.contains(ts[i])
+                    || (!opts.threads && pid[i] != tgid[i])
+                    || (opts.failed && code[i] == 0 && sig[i] == 0)
+                    || !filter.keep(i)
+                {
+                    continue;
+                }
+                acc.push(ExitRow {
+                    ts: ts[i],
+                    recording: unit.recording,
+                    comm: comm.get(i).clone(),
+                    pid: tgid[i],
+                    ppid: ppid[i],
+                    tid: pid[i],
+                    lifetime_ns: life[i],
+                    exit_code: code[i],
+                    signal: sig[i],
+                    core_dumped: core.value(i),
+                });
+            }
+            Ok(())
+        },
+        |mut a, mut b| {
+            a.append(&mut b);
+            a
+        },
+    )?;
+    rows.par_sort_by_key(|r| (r.ts, r.recording));
+    let loss = Loss::read(recordings, EXIT_TABLE.family, range)?;
+    Ok(Exitsnoop { window, rows, loss })
+}
+
+/// Runs exitsnoop and prints it.
+pub fn run_exits(
+    recordings: &[Recording],
+    opts: &ExitsnoopOptions,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    let r = compute_exits(recordings, opts)?;
+    if opts.common.json {
+        let head = serde_json::json!({
+            "report": "exitsnoop",
+            "from": format_rfc3339(r.window.start_ns),
+            "to": format_rfc3339(r.window.end_ns),
+            "failed": opts.failed,
+            "threads": opts.threads,
+        });
+        stream_json(out, head, &r.rows, &r.loss, |row| {
+            serde_json::to_string(&serde_json::json!({
+                "ts": format_rfc3339(row.ts),
+                "comm": &*row.comm,
+                "pid": row.pid,
+                "ppid": row.ppid,
+                "tid": row.tid,
+                "lifetime_ns": row.lifetime_ns,
+                "age_s": row.lifetime_ns as f64 / NS_PER_SEC as f64,
+                "exit_code": row.exit_code,
+                "signal": row.signal,
+                "core_dumped": row.core_dumped,
+                "in_loss_second": r.loss.affects(row.recording, row.ts),
+            }))
+        })?;
+    } else {
+        write_exits_text(&r, opts, out)?;
+    }
+    notes(recordings, EXIT_TABLE.name, out)
+}
+
+/// The signal's name as glibc's `strsignal` gives it.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        1 => "Hangup",
+        2 => "Interrupt",
+        3 => "Quit",
+        4 => "Illegal instruction",
+        5 => "Trace/breakpoint trap",
+        6 => "Aborted",
+        7 => "Bus error",
+        8 => "Floating point exception",
+        9 => "Killed",
+        10 => "User defined signal 1",
+        11 => "Segmentation fault",
+        12 => "User defined signal 2",
+        13 => "Broken pipe",
+        14 => "Alarm clock",
+        15 => "Terminated",
+        16 => "Stack fault",
+        17 => "Child exited",
+        18 => "Continued",
+        19 => "Stopped (signal)",
+        20 => "Stopped",
+        21 => "Stopped (tty input)",
+        22 => "Stopped (tty output)",
+        23 => "Urgent I/O condition",
+        24 => "CPU time limit exceeded",
+        25 => "File size limit exceeded",
+        26 => "Virtual timer expired",
+        27 => "Profiling timer expired",
+        28 => "Window changed",
+        29 => "I/O possible",
+        30 => "Power failure",
+        31 => "Bad system call",
+        n if (34..=64).contains(&n) => return format!("Real-time signal {}", n - 34),
+        n => return format!("Unknown signal {n}"),
+    };
+    name.to_string()
+}
+
+/// exitsnoop's EXIT_CODE column.
+pub fn exit_text(code: i32, signal: i32, core: bool) -> String {
+    if signal == 0 && !core {
+        if code == 0 {
+            "0".into()
+        } else {
+            format!("code {code}")
+        }
+    } else {
+        let mut s = String::new();
+        if signal != 0 {
+            s = format!("signal {signal} ({})", signal_name(signal));
+        }
+        if core {
+            s.push_str(", core dumped");
+        }
+        s
+    }
+}
+
+/// Prints the exits as libbpf-tools `exitsnoop` does.
+pub fn write_exits_text(r: &Exitsnoop, opts: &ExitsnoopOptions, out: &mut Out<'_>) -> Result<()> {
+    if opts.time {
+        write!(out.out, "{:<8} ", "TIME(s)")?;
+    }
+    writeln!(
+        out.out,
+        "{:<16} {:<7} {:<7} {:<7} {:<7} EXIT_CODE",
+        "PCOMM", "PID", "PPID", "TID", "AGE(s)"
+    )?;
+    let mut flagged = 0u64;
+    for row in &r.rows {
+        if opts.time {
+            write!(out.out, "{:>8} ", format_hms(row.ts, opts.localtime))?;
+        }
+        writeln!(
+            out.out,
+            "{:<16} {:<7} {:<7} {:<7} {:<7.2} {}",
+            row.comm,
+            row.pid,
+            row.ppid,
+            row.tid,
+            row.lifetime_ns as f64 / NS_PER_SEC as f64,
+            exit_text(row.exit_code, row.signal, row.core_dumped)
+        )?;
+        if r.loss.affects(row.recording, row.ts) {
+            flagged += 1;
+        }
+    }
+    loss_warning(&r.loss, flagged, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn args_print_like_bcc() {
+        assert_eq!(
+            format_args(&strs(&["/bin/true", "a"]), false),
+            "/bin/true a "
+        );
+        assert_eq!(
+            format_args(&strs(&["echo", "say \"hi\"\tnow"]), true),
+            "\"echo\" \"say \\\"hi\\\"\\tnow\" "
+        );
+        assert_eq!(format_args(&[], false), "");
+    }
+
+    #[test]
+    fn exit_codes_print_like_exitsnoop() {
+        assert_eq!(exit_text(0, 0, false), "0");
+        assert_eq!(exit_text(3, 0, false), "code 3");
+        assert_eq!(exit_text(0, 9, false), "signal 9 (Killed)");
+        assert_eq!(
+            exit_text(0, 11, true),
+            "signal 11 (Segmentation fault), core dumped"
+        );
+        assert_eq!(signal_name(34), "Real-time signal 0");
+    }
+
+    #[test]
+    fn max_args_cuts_and_marks() {
+        let row = ExecRow {
+            ts: 0,
+            recording: 0,
+            comm: Arc::from("x"),
+            pid: 1,
+            ppid: 0,
+            uid: 0,
+            ret: 0,
+            filename: String::new(),
+            args: strs(&["a", "b", "c"]),
+            truncated: false,
+        };
+        assert_eq!(shown_args(&row, 2), (&row.args[..2], true));
+        assert_eq!(shown_args(&row, 3), (&row.args[..], false));
+    }
+}

@@ -1,0 +1,701 @@
+//! The `exec` family: one `exec` row per execve/execveat (failed ones
+//! too) and one `exit` row per task that ends.
+//!
+//! The kernel side (`bpf/exec.bpf.c`) copies the filename and arguments at
+//! the syscall's entry, pairs entry and return by thread id (following a
+//! non-leader thread's change of id through `sched_process_exec`), and
+//! hands over one variable-length [`ExecEvent`] at the return; task exits
+//! come as fixed-size [`ExitEvent`]s. Each exec also becomes a `process`
+//! row (`source = exec`), so rows recorded later resolve to the new
+//! command line.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field};
+use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder, OpenExecSkel};
+use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE};
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::procfs::ProcessRows;
+
+/// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
+pub const ARGS_BUF: usize = 8192;
+/// Bytes kept per argument, NUL included (`KTAPE_EXEC_ARG_LEN`).
+#[allow(dead_code)] // the header sync test checks it
+pub const ARG_LEN: usize = 256;
+/// Bytes kept of the filename, NUL included (`KTAPE_EXEC_FILENAME_LEN`).
+pub const FILENAME_LEN: usize = 256;
+/// Size of [`ExecEvent`] without its `args` (`KTAPE_EXEC_EVENT_HDR`).
+pub const EXEC_HDR: usize = 328;
+
+/// The fixed part of `struct ktape_exec_event` of `bpf/ktape.h`; the
+/// record goes on with `args_size` bytes of NUL-terminated arguments.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ExecHeader {
+    pub kind: u32,
+    pub cpu: u32,
+    /// Return from exec, CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub ret: i32,
+    pub args_size: u32,
+    pub args_count: u16,
+    pub truncated: u8,
+    pub pad: u8,
+    pub old_pid: u32,
+    pub comm: [u8; 16],
+    pub filename: [u8; FILENAME_LEN],
+}
+
+impl Default for ExecHeader {
+    fn default() -> Self {
+        // SAFETY: integers and byte arrays only; all zeroes is valid.
+        unsafe { std::mem::zeroed() }
+    }
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for ExecHeader {}
+
+/// `struct ktape_exec_event` in full (only its size is used: records are
+/// read as an [`ExecHeader`] followed by the used part of the arguments).
+#[allow(dead_code)] // the header sync and layout tests check it
+#[repr(C)]
+pub struct ExecEvent {
+    pub header: ExecHeader,
+    pub args: [u8; ARGS_BUF],
+}
+
+/// `struct ktape_exit_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// Exit, CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    /// Task start, CLOCK_MONOTONIC ns.
+    pub start_ns: u64,
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: u32,
+    /// `task->exit_code`.
+    pub exit_code: u32,
+    pub comm: [u8; 16],
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for ExitEvent {}
+
+/// The `exec` family.
+pub struct Exec;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static EXEC: Exec = Exec;
+
+static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
+
+impl Family for Exec {
+    fn name(&self) -> &'static str {
+        "exec"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_EXEC
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_EXEC, abi::KIND_EXIT]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+    fn needs_tracefs(&self) -> bool {
+        true
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        // As for bio: tp_btf for the scheduler hooks, raw_tp as the
+        // fallback (KTAPE_HOOKS=raw_tp forces it); the syscall hooks are
+        // classic tracepoints either way.
+        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
+            return Ok(Box::new(load_flavour(ctx, false)?));
+        }
+        match load_flavour(ctx, true) {
+            Ok(l) => Ok(Box::new(l)),
+            Err(first) => match load_flavour(ctx, false) {
+                Ok(l) => Ok(Box::new(l)),
+                Err(_) => Err(first),
+            },
+        }
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(ExecDecoder::new(ctx))
+    }
+}
+
+/// A loaded exec object.
+struct ExecLoaded {
+    skel: ExecSkel<'static>,
+    links: Vec<Link>,
+    btf: bool,
+}
+
+fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<ExecLoaded, BpfError> {
+    let fam = "exec";
+    // Leaked for the skeleton's lifetime, as in bio.rs.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open: OpenExecSkel<'static> =
+        ExecSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    open.progs.ktape_exec_sched.set_autoload(btf);
+    open.progs.ktape_exit.set_autoload(btf);
+    open.progs.ktape_exec_sched_raw.set_autoload(!btf);
+    open.progs.ktape_exit_raw.set_autoload(!btf);
+    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+        ro.targ_tgid = ctx.targ_tgid;
+        ro.max_args = ctx.max_args;
+    }
+    {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    }
+    bpf::take_log();
+    let skel = open.load().map_err(|source| {
+        let log = bpf::take_log();
+        BpfError::Load {
+            family: fam,
+            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+            hooks: if btf { "tp_btf" } else { "raw_tp" },
+            log,
+            source,
+        }
+    })?;
+    Ok(ExecLoaded {
+        skel,
+        links: Vec::new(),
+        btf,
+    })
+}
+
+impl ExecLoaded {
+    /// The programs of the loaded flavour. The entry hooks come last, so
+    /// that no entry is recorded before its exit and move hooks exist.
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 6] {
+        let p = &self.skel.progs;
+        let (sched, exit) = if self.btf {
+            (&p.ktape_exec_sched, &p.ktape_exit)
+        } else {
+            (&p.ktape_exec_sched_raw, &p.ktape_exit_raw)
+        };
+        [
+            &p.ktape_exec_exit,
+            &p.ktape_execat_exit,
+            sched,
+            exit,
+            &p.ktape_exec_enter,
+            &p.ktape_execat_enter,
+        ]
+    }
+}
+
+impl Loaded for ExecLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let mut links = Vec::new();
+        for prog in self.progs() {
+            bpf::take_log();
+            let link = prog.attach().map_err(|source| BpfError::Attach {
+                family: "exec",
+                program: prog.name().to_string_lossy().into_owned(),
+                log: bpf::take_log(),
+                source,
+            })?;
+            links.push(link);
+        }
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        if self.btf {
+            "tracepoint+tp_btf"
+        } else {
+            "tracepoint+raw_tp"
+        }
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [
+                m.ktape_exec_start.as_fd(),
+                m.ktape_exec_heap.as_fd(),
+                m.rodata.as_fd(),
+            ]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect(),
+        }
+    }
+}
+
+/// The bytes before the first NUL, as text (lossy only when not UTF-8).
+fn cstr(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n])
+}
+
+/// Builders of the `exec` table, in column order.
+struct ExecColumns {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    ppid: Int32Builder,
+    uid: Int64Builder,
+    comm: StringDictionaryBuilder<Int32Type>,
+    filename: StringBuilder,
+    args: ListBuilder<StringBuilder>,
+    truncated: BooleanBuilder,
+    ret: Int32Builder,
+    cgroup_id: Int64Builder,
+}
+
+impl ExecColumns {
+    fn new() -> Self {
+        ExecColumns {
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cpu: Int32Builder::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            ppid: Int32Builder::new(),
+            uid: Int64Builder::new(),
+            comm: StringDictionaryBuilder::new(),
+            filename: StringBuilder::new(),
+            args: ListBuilder::new(StringBuilder::new())
+                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
+            truncated: BooleanBuilder::new(),
+            ret: Int32Builder::new(),
+            cgroup_id: Int64Builder::new(),
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.tgid.finish()),
+            Arc::new(self.ppid.finish()),
+            Arc::new(self.uid.finish()),
+            Arc::new(self.comm.finish()),
+            Arc::new(self.filename.finish()),
+            Arc::new(self.args.finish()),
+            Arc::new(self.truncated.finish()),
+            Arc::new(self.ret.finish()),
+            Arc::new(self.cgroup_id.finish()),
+        ];
+        RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec builders match the exec table")
+    }
+}
+
+/// Builders of the `exit` table, in column order.
+struct ExitColumns {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    ppid: Int32Builder,
+    comm: StringDictionaryBuilder<Int32Type>,
+    exit_code: Int32Builder,
+    signal: Int32Builder,
+    core_dumped: BooleanBuilder,
+    lifetime_ns: Int64Builder,
+    cgroup_id: Int64Builder,
+}
+
+impl ExitColumns {
+    fn new() -> Self {
+        ExitColumns {
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cpu: Int32Builder::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            ppid: Int32Builder::new(),
+            comm: StringDictionaryBuilder::new(),
+            exit_code: Int32Builder::new(),
+            signal: Int32Builder::new(),
+            core_dumped: BooleanBuilder::new(),
+            lifetime_ns: Int64Builder::new(),
+            cgroup_id: Int64Builder::new(),
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.tgid.finish()),
+            Arc::new(self.ppid.finish()),
+            Arc::new(self.comm.finish()),
+            Arc::new(self.exit_code.finish()),
+            Arc::new(self.signal.finish()),
+            Arc::new(self.core_dumped.finish()),
+            Arc::new(self.lifetime_ns.finish()),
+            Arc::new(self.cgroup_id.finish()),
+        ];
+        RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit builders match the exit table")
+    }
+}
+
+/// Decodes exec and exit records into `exec`, `exit` and `process`
+/// batches.
+pub struct ExecDecoder {
+    offset_ns: i64,
+    /// This cycle's exec records, copied back to back; `(ts, start, len)`
+    /// locate each (no allocation per record once the buffers have grown).
+    exec_bytes: Vec<u8>,
+    exec_cycle: Vec<(u64, usize, usize)>,
+    exit_cycle: Vec<ExitEvent>,
+    exec: ExecColumns,
+    exit: ExitColumns,
+    procs: ProcessRows,
+    exec_rows: usize,
+    exit_rows: usize,
+    batch_rows: usize,
+    /// Scratch for joining arguments into a command line.
+    cmdline: String,
+}
+
+impl ExecDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        ExecDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            exec_bytes: Vec::new(),
+            exec_cycle: Vec::new(),
+            exit_cycle: Vec::new(),
+            exec: ExecColumns::new(),
+            exit: ExitColumns::new(),
+            procs: ProcessRows::default(),
+            exec_rows: 0,
+            exit_rows: 0,
+            batch_rows: ctx.batch_rows,
+            cmdline: String::new(),
+        }
+    }
+
+    fn append_exec(&mut self, rec: &[u8]) {
+        let mut h = ExecHeader::default();
+        plain::copy_from_bytes(&mut h, rec).expect("checked in decode");
+        let args = &rec[EXEC_HDR..];
+        let ts = h.ts as i64 + self.offset_ns;
+        let c = &mut self.exec;
+        let comm = cstr(&h.comm);
+        c.ts.append_value(ts);
+        c.cpu.append_value(h.cpu as i32);
+        c.pid.append_value(h.pid as i32);
+        c.tgid.append_value(h.tgid as i32);
+        c.ppid.append_value(h.ppid as i32);
+        c.uid.append_value(h.uid as i64);
+        c.comm.append_value(&comm);
+        c.filename.append_value(cstr(&h.filename));
+        self.cmdline.clear();
+        for (i, a) in args
+            .split(|&b| b == 0)
+            .take(h.args_count as usize)
+            .enumerate()
+        {
+            let a = String::from_utf8_lossy(a);
+            c.args.values().append_value(&a);
+            if i > 0 {
+                self.cmdline.push(' ');
+            }
+            self.cmdline.push_str(&a);
+        }
+        c.args.append(true);
+        c.truncated.append_value(h.truncated != 0);
+        c.ret.append_value(h.ret);
+        c.cgroup_id.append_value(h.cgroup_id as i64);
+        if h.ret == 0 {
+            // The cgroup path is not known here; the id is in `exec`.
+            self.procs.push(
+                ts,
+                h.pid as i32,
+                h.tgid as i32,
+                h.ppid as i32,
+                h.uid as i64,
+                &comm,
+                &self.cmdline,
+                "",
+                "exec",
+            );
+        }
+    }
+
+    fn append_exit(&mut self, e: &ExitEvent) {
+        let c = &mut self.exit;
+        let (code, sig, core) = split_exit_code(e.exit_code);
+        c.ts.append_value(e.ts as i64 + self.offset_ns);
+        c.cpu.append_value(e.cpu as i32);
+        c.pid.append_value(e.pid as i32);
+        c.tgid.append_value(e.tgid as i32);
+        c.ppid.append_value(e.ppid as i32);
+        c.comm.append_value(cstr(&e.comm));
+        c.exit_code.append_value(code);
+        c.signal.append_value(sig);
+        c.core_dumped.append_value(core);
+        c.lifetime_ns
+            .append_value(e.ts.saturating_sub(e.start_ns) as i64);
+        c.cgroup_id.append_value(e.cgroup_id as i64);
+    }
+
+    fn flush_exec(&mut self, sink: &mut Sink<'_>) {
+        if self.exec_rows == 0 {
+            return;
+        }
+        self.exec_rows = 0;
+        sink(&EXEC_TABLE, self.exec.finish());
+        let procs = std::mem::take(&mut self.procs).finish();
+        if procs.num_rows() > 0 {
+            sink(&ktape_format::process::TABLE, procs);
+        }
+    }
+
+    fn flush_exit(&mut self, sink: &mut Sink<'_>) {
+        if self.exit_rows == 0 {
+            return;
+        }
+        self.exit_rows = 0;
+        sink(&EXIT_TABLE, self.exit.finish());
+    }
+}
+
+impl Decoder for ExecDecoder {
+    #[inline]
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        match abi::record_kind(rec) {
+            Some(abi::KIND_EXEC) => {
+                let mut h = ExecHeader::default();
+                if rec.len() < EXEC_HDR || plain::copy_from_bytes(&mut h, rec).is_err() {
+                    return Err(DecodeError::Short {
+                        family: "exec",
+                        got: rec.len(),
+                        want: EXEC_HDR,
+                    });
+                }
+                let want = EXEC_HDR + (h.args_size as usize).min(ARGS_BUF);
+                if rec.len() < want {
+                    return Err(DecodeError::Short {
+                        family: "exec",
+                        got: rec.len(),
+                        want,
+                    });
+                }
+                let start = self.exec_bytes.len();
+                self.exec_bytes.extend_from_slice(&rec[..want]);
+                self.exec_cycle.push((h.ts, start, want));
+                Ok(())
+            }
+            _ => {
+                let mut e = ExitEvent::default();
+                plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+                    family: "exec",
+                    got: rec.len(),
+                    want: std::mem::size_of::<ExitEvent>(),
+                })?;
+                self.exit_cycle.push(e);
+                Ok(())
+            }
+        }
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        if !self.exec_cycle.is_empty() {
+            let mut cycle = std::mem::take(&mut self.exec_cycle);
+            let bytes = std::mem::take(&mut self.exec_bytes);
+            cycle.sort_unstable_by_key(|r| r.0);
+            for &(_, start, len) in &cycle {
+                self.append_exec(&bytes[start..start + len]);
+                self.exec_rows += 1;
+                if self.exec_rows >= self.batch_rows {
+                    self.flush_exec(sink);
+                }
+            }
+            cycle.clear();
+            self.exec_cycle = cycle;
+            self.exec_bytes = bytes;
+            self.exec_bytes.clear();
+        }
+        if !self.exit_cycle.is_empty() {
+            let mut cycle = std::mem::take(&mut self.exit_cycle);
+            cycle.sort_unstable_by_key(|e| e.ts);
+            for e in &cycle {
+                self.append_exit(e);
+                self.exit_rows += 1;
+                if self.exit_rows >= self.batch_rows {
+                    self.flush_exit(sink);
+                }
+            }
+            cycle.clear();
+            self.exit_cycle = cycle;
+        }
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        self.flush_exec(sink);
+        self.flush_exit(sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::DiskNames;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+
+    fn exec_record(ts: u64, pid: u32, ret: i32, args: &[&str], truncated: u8) -> Vec<u8> {
+        let mut h = ExecHeader {
+            kind: abi::KIND_EXEC,
+            cpu: 2,
+            ts,
+            cgroup_id: 9,
+            pid,
+            tgid: pid,
+            ppid: 1,
+            uid: 1000,
+            ret,
+            args_count: args.len() as u16,
+            truncated,
+            ..Default::default()
+        };
+        h.comm[..4].copy_from_slice(b"true");
+        h.filename[..9].copy_from_slice(b"/bin/true");
+        let mut a = Vec::new();
+        for s in args {
+            a.extend_from_slice(s.as_bytes());
+            a.push(0);
+        }
+        h.args_size = a.len() as u32;
+        // SAFETY: ExecHeader is Plain.
+        let mut rec = unsafe { plain::as_bytes(&h) }.to_vec();
+        assert_eq!(rec.len(), EXEC_HDR);
+        rec.extend_from_slice(&a);
+        rec
+    }
+
+    fn ctx() -> DecodeCtx {
+        DecodeCtx {
+            clock_offset_ns: 1_000,
+            disks: DiskNames::new(),
+            batch_rows: 1000,
+        }
+    }
+
+    #[test]
+    fn layouts_match_the_c_structs() {
+        assert_eq!(std::mem::size_of::<ExecHeader>(), EXEC_HDR);
+        assert_eq!(std::mem::size_of::<ExecEvent>(), EXEC_HDR + ARGS_BUF);
+        assert_eq!(std::mem::offset_of!(ExecHeader, ret), 40);
+        assert_eq!(std::mem::offset_of!(ExecHeader, old_pid), 52);
+        assert_eq!(std::mem::offset_of!(ExecHeader, comm), 56);
+        assert_eq!(std::mem::size_of::<ExitEvent>(), 64);
+        assert_eq!(std::mem::offset_of!(ExitEvent, comm), 48);
+    }
+
+    #[test]
+    fn execs_and_exits_become_rows() {
+        let mut d = ExecDecoder::new(&ctx());
+        d.decode(&exec_record(200, 7, 0, &["/bin/true", "a", "b c"], 0))
+            .unwrap();
+        d.decode(&exec_record(100, 8, -2, &["nope"], 1)).unwrap();
+        let mut exit = ExitEvent {
+            kind: abi::KIND_EXIT,
+            ts: 500,
+            start_ns: 100,
+            pid: 7,
+            tgid: 7,
+            exit_code: 3 << 8,
+            ..Default::default()
+        };
+        exit.comm[..4].copy_from_slice(b"true");
+        // SAFETY: ExitEvent is Plain.
+        d.decode(unsafe { plain::as_bytes(&exit) }).unwrap();
+        assert!(d.decode(&exec_record(1, 1, 0, &["x"], 0)[..100]).is_err());
+        let mut cut = exec_record(1, 1, 0, &["xyz"], 0);
+        cut.truncate(EXEC_HDR + 2);
+        assert!(d.decode(&cut).is_err(), "args shorter than args_size");
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        let names: Vec<_> = out.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["exec", "process", "exit"]);
+        let b = &out[0].1;
+        assert_eq!(b.schema(), EXEC_TABLE.schema());
+        let pid = b.column(2).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(pid.values().to_vec(), vec![8, 7], "sorted by time");
+        let args = b.column(8).as_list::<i32>();
+        let row = |i: usize| -> Vec<String> {
+            let v = args.value(i);
+            let s = v.as_string::<i32>();
+            (0..s.len()).map(|j| s.value(j).to_string()).collect()
+        };
+        assert_eq!(row(0), ["nope"]);
+        assert_eq!(row(1), ["/bin/true", "a", "b c"]);
+        let tr = b.column(9).as_boolean();
+        assert!(tr.value(0) && !tr.value(1));
+        let ret = b.column(10).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(ret.values().to_vec(), vec![-2, 0]);
+        let procs = &out[1].1;
+        assert_eq!(procs.num_rows(), 1, "only the successful exec");
+        assert_eq!(
+            procs.column(6).as_string::<i32>().value(0),
+            "/bin/true a b c"
+        );
+        let e = &out[2].1;
+        assert_eq!(e.schema(), EXIT_TABLE.schema());
+        let code = e.column(6).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(code.value(0), 3);
+        let life = e.column(9).as_primitive::<arrow_array::types::Int64Type>();
+        assert_eq!(life.value(0), 400);
+    }
+}
