@@ -8,6 +8,8 @@
 //! ```text
 //! out.parquet/
 //!   bio/000000.parquet        one row per completed block request
+//!   sched_switch/000000.parquet  one row per context switch
+//!   sched_wakeup/000000.parquet  one row per task wakeup
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
 //! ```
@@ -17,7 +19,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`sched`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -31,6 +33,7 @@ pub mod loss;
 pub mod meta;
 pub mod process;
 pub mod read;
+pub mod sched;
 pub mod schema;
 pub mod write;
 
@@ -47,7 +50,13 @@ pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
 
 /// Every table ktape can write, in the order reports list them.
 pub fn tables() -> &'static [&'static TableSpec] {
-    static TABLES: [&TableSpec; 3] = [&bio::TABLE, &loss::TABLE, &process::TABLE];
+    static TABLES: [&TableSpec; 5] = [
+        &bio::TABLE,
+        &sched::SWITCH,
+        &sched::WAKEUP,
+        &loss::TABLE,
+        &process::TABLE,
+    ];
     &TABLES
 }
 

@@ -4,9 +4,15 @@
 
 /// First u32 of a ring record: which family's record it is.
 pub const KIND_BIO: u32 = 1;
+/// A `sched_switch` record.
+pub const KIND_SCHED_SWITCH: u32 = 2;
+/// A `sched_wakeup` or `sched_wakeup_new` record.
+pub const KIND_SCHED_WAKEUP: u32 = 3;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
+/// Loss-counter index of the sched family.
+pub const FAMILY_SCHED: u32 = 1;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -108,6 +114,15 @@ mod tests {
         Some(match name {
             "KTAPE_KIND_BIO" => KIND_BIO as i64,
             "KTAPE_FAMILY_BIO" => FAMILY_BIO as i64,
+            "KTAPE_KIND_SCHED_SWITCH" => KIND_SCHED_SWITCH as i64,
+            "KTAPE_KIND_SCHED_WAKEUP" => KIND_SCHED_WAKEUP as i64,
+            "KTAPE_FAMILY_SCHED" => FAMILY_SCHED as i64,
+            "KTAPE_SCHED_SWITCH_EVENT_SIZE" => {
+                std::mem::size_of::<crate::sched::SwitchEvent>() as i64
+            }
+            "KTAPE_SCHED_WAKEUP_EVENT_SIZE" => {
+                std::mem::size_of::<crate::sched::WakeupEvent>() as i64
+            }
             "KTAPE_MAX_FAMILIES" => MAX_FAMILIES as i64,
             "KTAPE_LOSS_RINGBUF_FULL" => LOSS_RINGBUF_FULL as i64,
             "KTAPE_LOSS_MAP_FULL" => LOSS_MAP_FULL as i64,
