@@ -67,6 +67,17 @@ pub fn i32s<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a [
         .ok_or_else(|| wrong(path, name, a, "int32"))
 }
 
+/// A non-nullable boolean column.
+pub fn bools<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a arrow_array::BooleanArray> {
+    let a = column(batch, name, path)?;
+    a.as_boolean_opt()
+        .ok_or_else(|| wrong(path, name, a, "bool"))
+}
+
 /// A string column as small codes into a table of distinct values, built
 /// once per batch. Dictionary-encoded columns (what ktape writes) map their
 /// keys directly; plain strings are interned. Reports then group and

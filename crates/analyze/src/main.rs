@@ -7,6 +7,7 @@
 //! ktape-analyze biolatency -T --interval 10s --count 6 'recs/host=*/out.parquet'
 //! ktape-analyze biosnoop -Q --min-latency 5ms --from +30s --to +1m out.parquet
 //! ktape-analyze biolatency --json -p 1234 out.parquet | jq .
+//! ktape-analyze runqlat -L -m out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -25,6 +26,7 @@ use ktape_analyze::biolatency::{self, BiolatencyOptions};
 use ktape_analyze::biosnoop::{self, BiosnoopOptions};
 use ktape_analyze::common::open_recordings;
 use ktape_analyze::output::{is_broken_pipe, Out};
+use ktape_analyze::runqlat::{self, RunqlatOptions};
 use ktape_analyze::summary::{self, SummaryOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
 use ktape_analyze::{Filter, Options};
@@ -51,6 +53,8 @@ enum Command {
     Biolatency(BiolatencyArgs),
     /// One line per block I/O request (bcc biosnoop).
     Biosnoop(BiosnoopArgs),
+    /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
+    Runqlat(RunqlatArgs),
 }
 
 /// Options every report takes.
@@ -142,6 +146,33 @@ struct BiosnoopArgs {
     common: CommonArgs,
 }
 
+#[derive(Args)]
+struct RunqlatArgs {
+    /// Millisecond histogram.
+    #[arg(short = 'm', long = "milliseconds")]
+    millis: bool,
+    /// A histogram per process.
+    #[arg(short = 'P', long = "pids")]
+    per_process: bool,
+    /// A histogram per thread.
+    #[arg(short = 'L', long = "tids")]
+    per_thread: bool,
+    /// Print the time (HH:MM:SS, UTC unless --localtime) before each histogram.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// One histogram per interval of recorded time (plain numbers are seconds; 500ms, 1m …); times are printed.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many intervals (needs --interval).
+    #[arg(long, value_name = "N", requires = "interval")]
+    count: Option<u64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
 fn parse_time_arg(s: &str) -> Result<TimeSpec, String> {
     parse_time_spec(s).map_err(|e| e.to_string())
 }
@@ -197,6 +228,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 min_latency_ns: a.min_latency.unwrap_or(0),
             };
             biosnoop::run(&recs, &opts, &mut out).context("biosnoop")?;
+        }
+        Command::Runqlat(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = RunqlatOptions {
+                common: a.common.options(),
+                millis: a.millis,
+                per_process: a.per_process,
+                per_thread: a.per_thread,
+                timestamp: a.timestamp,
+                localtime: a.localtime,
+                interval_ns: a.interval,
+                count: a.count,
+            };
+            runqlat::run(&recs, &opts, &mut out).context("runqlat")?;
         }
     }
     out.out.flush()?;
