@@ -33,9 +33,9 @@
 //! `-p` (tgid) and `--comm` select latencies by the switched-in thread
 //! (`next_tgid`, `next_comm`); pairing itself always sees every thread, so
 //! a filter never changes which events pair. `-L` groups by thread, `-P` by
-//! process; the comm shown is the thread's name at its first switch-in in
-//! the window (with `-P`: the name of the process's first thread switched
-//! in); bcc shows the first it saw, too.
+//! process; the comm shown is the thread's name at its last switch-in in
+//! the window (with `-P`: of the process's thread switched in last), so a
+//! thread that exec'd shows its new name.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -101,7 +101,7 @@ impl Ev {
 #[derive(Default)]
 struct Acc {
     evs: Vec<Ev>,
-    /// Per thread (per process with `-P`): (first switch-in ts, comm then),
+    /// Per thread (per process with `-P`): (last switch-in ts, comm then),
     /// when comms are needed.
     comms: HashMap<i32, (i64, Arc<str>)>,
 }
@@ -114,7 +114,7 @@ impl Acc {
         self.evs.append(&mut b.evs);
         for (pid, (ts, c)) in b.comms {
             let e = self.comms.entry(pid).or_insert((ts, c.clone()));
-            if ts < e.0 {
+            if ts > e.0 {
                 *e = (ts, c);
             }
         }
@@ -127,7 +127,8 @@ impl Acc {
 pub struct Group {
     /// pid with `-L` (thread id), tgid with `-P`.
     pub id: Option<i32>,
-    /// Comm of the thread (or of the process's first thread seen).
+    /// Comm of the thread at its last switch-in (with `-P`: of the
+    /// process's thread switched in last).
     pub comm: Option<Arc<str>>,
     /// The histogram.
     pub hist: Log2Hist,
@@ -228,7 +229,7 @@ fn collect(
                     if let Some(c) = &comm {
                         let key = if comm_by_tgid { ntgid[i] } else { next[i] };
                         let e = acc.comms.entry(key).or_insert((ts[i], c.get(i).clone()));
-                        if ts[i] < e.0 {
+                        if ts[i] > e.0 {
                             *e = (ts[i], c.get(i).clone());
                         }
                     }
