@@ -22,6 +22,8 @@ fn fixtures() -> &'static Fixtures {
         let main = dir.join("fixture.parquet");
         fixture::write(&main, &fixture::MAIN);
         fixture::write(&dir.join("other.parquet"), &fixture::OTHER);
+        // In its own folder, out of reach of the bio tests' `$DIR/*.parquet`.
+        fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
         Fixtures { dir, main }
     })
 }
@@ -261,4 +263,48 @@ fn histogram_totals_match_row_counts() {
     let rows: i64 = recs[0].segments("bio").iter().map(|s| s.rows()).sum();
     assert_eq!(total, rows as u64);
     assert_eq!(r.loss.total(), 17);
+}
+
+#[test]
+fn runqlat() {
+    golden("runqlat", &["runqlat", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_m", &["runqlat", "-m", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_P", &["runqlat", "-P", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_L", &["runqlat", "-L", "$DIR/sched/sched.parquet"]);
+    golden(
+        "runqlat_pid",
+        &["runqlat", "-L", "-p", "1234", "$DIR/sched/sched.parquet"],
+    );
+    golden(
+        "runqlat_comm",
+        &["runqlat", "--comm", "dd", "$DIR/sched/sched.parquet"],
+    );
+    golden(
+        "runqlat_interval",
+        &[
+            "runqlat",
+            "-m",
+            "--interval",
+            "5",
+            "--count",
+            "3",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "runqlat_T_window",
+        &[
+            "runqlat",
+            "-T",
+            "--from",
+            "+2s",
+            "--to",
+            "+6s",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "runqlat_json",
+        &["runqlat", "-L", "--json", "$DIR/sched/sched.parquet"],
+    );
 }
