@@ -33,7 +33,16 @@ struct task_struct___cpu {
 	unsigned int cpu;
 } __attribute__((preserve_access_index));
 
-static __always_inline __u32 task_state(struct task_struct *t)
+/* tp_btf: plain (CO-RE relocated) loads from the trusted pointer. */
+static __always_inline __u32 task_state_direct(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	return (__u32)((struct task_struct___old *)t)->state;
+}
+
+/* raw_tp: probe reads. */
+static __always_inline __u32 task_state_probed(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
 		return BPF_CORE_READ(t, __state);
@@ -56,7 +65,7 @@ static __always_inline __s32 task_cpu(struct task_struct *t)
 #define COMM_DIRECT(dst, p) __builtin_memcpy(dst, (p)->comm, KTAPE_COMM_LEN)
 #define COMM_PROBED(dst, p) bpf_probe_read_kernel(dst, KTAPE_COMM_LEN, &(p)->comm)
 
-#define ON_SWITCH(RD, COMM, preempt_, prev, next)                               \
+#define ON_SWITCH(RD, COMM, STATE, preempt_, prev, next)                               \
 	({                                                                      \
 		struct ktape_sched_switch_event *e;                             \
 		void *ring;                                                     \
@@ -67,7 +76,7 @@ static __always_inline __s32 task_cpu(struct task_struct *t)
 		if (!e)                                                         \
 			return 0;                                               \
 		e->kind = KTAPE_KIND_SCHED_SWITCH;                              \
-		e->prev_state = task_state(prev);                               \
+		e->prev_state = STATE(prev);                                    \
 		e->ts = bpf_ktime_get_ns();                                     \
 		e->prev_pid = RD(prev, pid);                                    \
 		e->prev_tgid = ptgid;                                           \
@@ -118,7 +127,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(ktape_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return ON_SWITCH(DIRECT, COMM_DIRECT, preempt, prev, next);
+	return ON_SWITCH(DIRECT, COMM_DIRECT, task_state_direct, preempt, prev, next);
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -139,7 +148,7 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(ktape_sched_switch_raw, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	return ON_SWITCH(PROBED, COMM_PROBED, preempt, prev, next);
+	return ON_SWITCH(PROBED, COMM_PROBED, task_state_probed, preempt, prev, next);
 }
 
 SEC("raw_tp/sched_wakeup")
