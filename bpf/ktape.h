@@ -18,10 +18,13 @@
 #define KTAPE_KIND_BIO 1
 #define KTAPE_KIND_EXEC 2
 #define KTAPE_KIND_EXIT 3
+#define KTAPE_KIND_SCHED_SWITCH 20
+#define KTAPE_KIND_SCHED_WAKEUP 21
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
 #define KTAPE_FAMILY_EXEC 1
+#define KTAPE_FAMILY_SCHED 2
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -144,6 +147,48 @@ struct ktape_exit_event {
 };
 #define KTAPE_EXIT_EVENT_SIZE 64
 
+/*
+ * One sched_switch. The hot path (hundreds of thousands a second), so it
+ * is kept to 72 bytes: pids and prios narrowed to what the kernel can
+ * hold, the CPU in the record rather than implied by the ring (the drain
+ * callback does not know which ring a record came from).
+ * Mirrored by crates/record/src/sched.rs (SwitchEvent).
+ */
+struct ktape_sched_switch_event {
+	__u32 kind;        /* KTAPE_KIND_SCHED_SWITCH */
+	__u32 prev_state;  /* prev's raw task state (__state); 0 = runnable */
+	__u64 ts;          /* CLOCK_MONOTONIC ns */
+	__u32 prev_pid;
+	__u32 prev_tgid;
+	__u32 next_pid;
+	__u32 next_tgid;
+	__s16 prev_prio;   /* task_struct->prio, 0..139 (-1 for deadline) */
+	__s16 next_prio;
+	__u16 cpu;
+	__u8 preempt;      /* the tracepoint's preempt argument */
+	__u8 pad;
+	char prev_comm[KTAPE_COMM_LEN];
+	char next_comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_SCHED_SWITCH_EVENT_SIZE 72
+
+/* One sched_wakeup or sched_wakeup_new. Mirrored by WakeupEvent. */
+struct ktape_sched_wakeup_event {
+	__u32 kind;        /* KTAPE_KIND_SCHED_WAKEUP */
+	__u32 pid;         /* woken thread */
+	__u64 ts;          /* CLOCK_MONOTONIC ns */
+	__u32 tgid;
+	__u32 waker_pid;   /* current task where the wakeup ran (0: idle/irq on idle) */
+	__u32 waker_tgid;
+	__s32 target_cpu;  /* CPU the woken task will run on */
+	__s16 prio;
+	__u16 cpu;         /* CPU the wakeup ran on */
+	__u8 new_task;     /* 1 for sched_wakeup_new */
+	__u8 pad[3];
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_SCHED_WAKEUP_EVENT_SIZE 56
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -156,6 +201,10 @@ _Static_assert(sizeof(struct ktape_exit_event) == KTAPE_EXIT_EVENT_SIZE,
 
 _Static_assert(sizeof(struct ktape_bio_event) == KTAPE_BIO_EVENT_SIZE,
 	       "struct ktape_bio_event changed size: update KTAPE_BIO_EVENT_SIZE and bio.rs");
+_Static_assert(sizeof(struct ktape_sched_switch_event) == KTAPE_SCHED_SWITCH_EVENT_SIZE,
+	       "struct ktape_sched_switch_event changed size: update sched.rs");
+_Static_assert(sizeof(struct ktape_sched_wakeup_event) == KTAPE_SCHED_WAKEUP_EVENT_SIZE,
+	       "struct ktape_sched_wakeup_event changed size: update sched.rs");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -38,3 +38,17 @@ pub mod bio {
 pub mod exec {
     include!(concat!(env!("OUT_DIR"), "/exec.skel.rs"));
 }
+
+/// Skeleton of `bpf/sched.bpf.c`: raw sched_switch and sched_wakeup records.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod sched {
+    include!(concat!(env!("OUT_DIR"), "/sched.skel.rs"));
+}

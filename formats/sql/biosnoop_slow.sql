@@ -1,7 +1,8 @@
 -- biosnoop --min-latency 1ms: block requests whose device latency was at
--- least 1 ms, in completion order, with bcc's biosnoop columns. Change the
--- threshold in the WHERE clause. Reads the view `bio` with ts as int64 ns
--- (see README.md).
+-- least the threshold in `params` (1 ms here; change that one number), in
+-- completion order, with bcc's biosnoop columns. Reads the view `bio` with
+-- ts as int64 ns (see README.md).
+WITH params AS (SELECT 1000000 AS min_latency_ns)
 SELECT ts,
        comm,
        tgid AS pid,
@@ -12,6 +13,6 @@ SELECT ts,
        queue_ns,
        latency_ns,
        latency_ns / 1000000.0 AS lat_ms
-FROM bio
-WHERE latency_ns >= 1000000
+FROM bio CROSS JOIN params
+WHERE latency_ns >= params.min_latency_ns
 ORDER BY ts, sector

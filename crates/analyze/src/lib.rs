@@ -11,7 +11,7 @@
 //! Layout, one module per report plus shared pieces:
 //!
 //! * [`summary`], [`biolatency`], [`biosnoop`], [`execsnoop`] (with
-//!   exitsnoop): the reports;
+//!   exitsnoop), [`runqlat`]: the reports;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -37,6 +37,7 @@ pub mod filter;
 pub mod hist;
 pub mod loss;
 pub mod output;
+pub mod runqlat;
 pub mod summary;
 pub mod time;
 

@@ -9,6 +9,7 @@
 //! ktape-analyze biolatency --json -p 1234 out.parquet | jq .
 //! ktape-analyze execsnoop -x -t out.parquet
 //! ktape-analyze exitsnoop -x out.parquet
+//! ktape-analyze runqlat -L -m out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -28,6 +29,7 @@ use ktape_analyze::biosnoop::{self, BiosnoopOptions};
 use ktape_analyze::common::open_recordings;
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
+use ktape_analyze::runqlat::{self, RunqlatOptions};
 use ktape_analyze::summary::{self, SummaryOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
 use ktape_analyze::{Filter, Options};
@@ -58,6 +60,8 @@ enum Command {
     Execsnoop(ExecsnoopArgs),
     /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
     Exitsnoop(ExitsnoopArgs),
+    /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
+    Runqlat(RunqlatArgs),
 }
 
 /// Options every report takes.
@@ -200,6 +204,33 @@ struct ExitsnoopArgs {
     common: CommonArgs,
 }
 
+#[derive(Args)]
+struct RunqlatArgs {
+    /// Millisecond histogram.
+    #[arg(short = 'm', long = "milliseconds")]
+    millis: bool,
+    /// A histogram per process.
+    #[arg(short = 'P', long = "pids")]
+    per_process: bool,
+    /// A histogram per thread.
+    #[arg(short = 'L', long = "tids")]
+    per_thread: bool,
+    /// Print the time (HH:MM:SS, UTC unless --localtime) before each histogram.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// One histogram per interval of recorded time (plain numbers are seconds; 500ms, 1m …); times are printed.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many intervals (needs --interval).
+    #[arg(long, value_name = "N", requires = "interval")]
+    count: Option<u64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
 fn parse_time_arg(s: &str) -> Result<TimeSpec, String> {
     parse_time_spec(s).map_err(|e| e.to_string())
 }
@@ -282,6 +313,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 threads: a.threads,
             };
             execsnoop::run_exits(&recs, &opts, &mut out).context("exitsnoop")?;
+        }
+        Command::Runqlat(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = RunqlatOptions {
+                common: a.common.options(),
+                millis: a.millis,
+                per_process: a.per_process,
+                per_thread: a.per_thread,
+                timestamp: a.timestamp,
+                localtime: a.localtime,
+                interval_ns: a.interval,
+                count: a.count,
+            };
+            runqlat::run(&recs, &opts, &mut out).context("runqlat")?;
         }
     }
     out.out.flush()?;

@@ -24,6 +24,8 @@ fn fixtures() -> &'static Fixtures {
         fixture::write(&dir.join("other.parquet"), &fixture::OTHER);
         // In a folder of its own, so `$DIR/*.parquet` globs stay bio-only.
         fixture::write_exec(&dir.join("procs").join("exec.parquet"));
+        // In its own folder, out of reach of the bio tests' `$DIR/*.parquet`.
+        fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
         Fixtures { dir, main }
     })
 }
@@ -350,4 +352,48 @@ fn histogram_totals_match_row_counts() {
     let rows: i64 = recs[0].segments("bio").iter().map(|s| s.rows()).sum();
     assert_eq!(total, rows as u64);
     assert_eq!(r.loss.total(), 17);
+}
+
+#[test]
+fn runqlat() {
+    golden("runqlat", &["runqlat", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_m", &["runqlat", "-m", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_P", &["runqlat", "-P", "$DIR/sched/sched.parquet"]);
+    golden("runqlat_L", &["runqlat", "-L", "$DIR/sched/sched.parquet"]);
+    golden(
+        "runqlat_pid",
+        &["runqlat", "-L", "-p", "1234", "$DIR/sched/sched.parquet"],
+    );
+    golden(
+        "runqlat_comm",
+        &["runqlat", "--comm", "dd", "$DIR/sched/sched.parquet"],
+    );
+    golden(
+        "runqlat_interval",
+        &[
+            "runqlat",
+            "-m",
+            "--interval",
+            "5",
+            "--count",
+            "3",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "runqlat_T_window",
+        &[
+            "runqlat",
+            "-T",
+            "--from",
+            "+2s",
+            "--to",
+            "+6s",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "runqlat_json",
+        &["runqlat", "-L", "--json", "$DIR/sched/sched.parquet"],
+    );
 }

@@ -9,6 +9,8 @@
 //! out.parquet/
 //!   bio/000000.parquet        one row per completed block request
 //!   exec/, exit/              execs (with arguments) and task exits
+//!   sched_switch/000000.parquet  one row per context switch
+//!   sched_wakeup/000000.parquet  one row per task wakeup
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
 //! ```
@@ -18,7 +20,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -33,6 +35,7 @@ pub mod loss;
 pub mod meta;
 pub mod process;
 pub mod read;
+pub mod sched;
 pub mod schema;
 pub mod write;
 
@@ -49,14 +52,16 @@ pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
 
 /// Every table ktape can write, in the order reports list them.
 pub fn tables() -> &'static [&'static TableSpec] {
-    static TABLES: [&TableSpec; 5] = [
+    static TABLES: &[&TableSpec] = &[
         &bio::TABLE,
         &exec::EXEC_TABLE,
         &exec::EXIT_TABLE,
+        &sched::SWITCH,
+        &sched::WAKEUP,
         &loss::TABLE,
         &process::TABLE,
     ];
-    &TABLES
+    TABLES
 }
 
 /// Looks a table up by its folder name.

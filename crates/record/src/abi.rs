@@ -8,11 +8,17 @@ pub const KIND_BIO: u32 = 1;
 pub const KIND_EXEC: u32 = 2;
 /// Record kind of a task exit (`struct ktape_exit_event`).
 pub const KIND_EXIT: u32 = 3;
+/// A `sched_switch` record.
+pub const KIND_SCHED_SWITCH: u32 = 20;
+/// A `sched_wakeup` or `sched_wakeup_new` record.
+pub const KIND_SCHED_WAKEUP: u32 = 21;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
 /// Loss-counter index of the exec family.
 pub const FAMILY_EXEC: u32 = 1;
+/// Loss-counter index of the sched family.
+pub const FAMILY_SCHED: u32 = 2;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -126,6 +132,15 @@ mod tests {
             "KTAPE_EXEC_EVENT_HDR" => crate::exec::EXEC_HDR as i64,
             "KTAPE_EXEC_EVENT_SIZE" => std::mem::size_of::<crate::exec::ExecEvent>() as i64,
             "KTAPE_EXIT_EVENT_SIZE" => std::mem::size_of::<crate::exec::ExitEvent>() as i64,
+            "KTAPE_KIND_SCHED_SWITCH" => KIND_SCHED_SWITCH as i64,
+            "KTAPE_KIND_SCHED_WAKEUP" => KIND_SCHED_WAKEUP as i64,
+            "KTAPE_FAMILY_SCHED" => FAMILY_SCHED as i64,
+            "KTAPE_SCHED_SWITCH_EVENT_SIZE" => {
+                std::mem::size_of::<crate::sched::SwitchEvent>() as i64
+            }
+            "KTAPE_SCHED_WAKEUP_EVENT_SIZE" => {
+                std::mem::size_of::<crate::sched::WakeupEvent>() as i64
+            }
             "KTAPE_MAX_FAMILIES" => MAX_FAMILIES as i64,
             "KTAPE_LOSS_RINGBUF_FULL" => LOSS_RINGBUF_FULL as i64,
             "KTAPE_LOSS_MAP_FULL" => LOSS_MAP_FULL as i64,

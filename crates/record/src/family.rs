@@ -110,7 +110,7 @@ pub trait Decoder: Send {
 }
 
 /// Every family, in the order `--help` lists them.
-pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO, &crate::exec::EXEC];
+pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO, &crate::exec::EXEC, &crate::sched::SCHED];
 
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {

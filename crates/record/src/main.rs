@@ -50,6 +50,8 @@ mod procfs;
 #[cfg(target_os = "linux")]
 mod rings;
 #[cfg(target_os = "linux")]
+mod sched;
+#[cfg(target_os = "linux")]
 mod status;
 #[cfg(target_os = "linux")]
 mod tracefs;

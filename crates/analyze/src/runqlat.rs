@@ -1,0 +1,678 @@
+//! `runqlat`: run-queue (scheduler) latency as a log2 histogram, like
+//! bcc's libbpf-tools `runqlat`, computed from the raw `sched_switch` and
+//! `sched_wakeup` rows.
+//!
+//! # Pairing
+//!
+//! A thread becomes *queued* at a `sched_wakeup` row for it (`new` or not)
+//! or when it is switched out while still runnable (`sched_switch` with
+//! `prev_pid` = it and `preempt OR prev_state = 0`). Its latency ends at
+//! its next switch-in (`next_pid` = it): latency = switch-in `ts` − the
+//! latest queue event since its previous switch-in, the same as bcc, whose
+//! map entry is overwritten by each queue event and deleted at switch-in.
+//! The idle task (pid 0) is never counted. Events at the same `ts` order a
+//! queue event before a switch-in. A switch-in with no queue event in the
+//! window (the thread was queued before `--from` or before recording
+//! started) has no latency. `formats/sql/runqlat.sql` is the same pairing
+//! as window functions; the end-to-end test checks that both count the same
+//! pairs.
+//!
+//! # Parallelism and memory
+//!
+//! The rows are scanned in parallel (rayon, over segments and row groups)
+//! into compact 16-byte events (`ts`, `pid`, `tgid`, kind), which are then
+//! sorted in parallel by (pid, ts, kind) and split at pid boundaries, so
+//! each thread pairs whole threads' histories independently. Memory is
+//! therefore 16 bytes per queue or switch-in event of a non-idle thread in
+//! the window (about 160 MiB for a 10-million-row `sched_switch` table
+//! with its wakeups), plus one 512-byte histogram per group and interval;
+//! the columns themselves are never held beyond their batch.
+//!
+//! # Filters and groups
+//!
+//! `-p` (tgid) and `--comm` select latencies by the switched-in thread
+//! (`next_tgid`, `next_comm`); pairing itself always sees every thread, so
+//! a filter never changes which events pair. `-L` groups by thread, `-P` by
+//! process; the comm shown is the thread's name at its last switch-in in
+//! the window (with `-P`: of the process's thread switched in last), so a
+//! thread that exec'd shows its new name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use ktape_format::read::Recording;
+use ktape_format::sched::{SWITCH, WAKEUP};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::columns::{self, Strings};
+use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::error::{Error, Result};
+use crate::hist::{Bucket, Log2Hist};
+use crate::loss::Loss;
+use crate::output::Out;
+use crate::time::{format_hms, format_rfc3339, NS_PER_MS, NS_PER_US};
+
+/// Options of `runqlat`. The default prints one µs histogram over the
+/// whole recording.
+#[derive(Debug, Clone, Default)]
+pub struct RunqlatOptions {
+    /// Common options (`--from/--to`, `-p`, `--comm`, `--json`).
+    pub common: Options,
+    /// `-m`: milliseconds instead of microseconds. Default: µs.
+    pub millis: bool,
+    /// `-P`: one histogram per process (tgid). Default: all together.
+    pub per_process: bool,
+    /// `-L`: one histogram per thread (pid). Default: all together.
+    pub per_thread: bool,
+    /// `-T`: print the time before each histogram set. Default: off, but
+    /// always on with `interval_ns`.
+    pub timestamp: bool,
+    /// Print `-T` times in local time instead of UTC. Default: UTC.
+    pub localtime: bool,
+    /// `--interval`: one histogram set per interval of recorded time, ns.
+    /// Default: one for the whole window.
+    pub interval_ns: Option<i64>,
+    /// `--count`: at most this many intervals. Default: all.
+    pub count: Option<u64>,
+}
+
+/// Kind bit of [`Ev::tgid_kind`]: a switch-in (else a queue event).
+const SWITCH_IN: u32 = 1 << 31;
+
+/// One queue event or switch-in of a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ev {
+    ts: i64,
+    pid: i32,
+    /// tgid of a switch-in, with [`SWITCH_IN`] set; 0 for a queue event.
+    tgid_kind: u32,
+}
+
+impl Ev {
+    #[inline]
+    fn key(&self) -> (i32, i64, u32) {
+        // Queue events (kind 0) sort before a switch-in at the same ts.
+        (self.pid, self.ts, self.tgid_kind >> 31)
+    }
+}
+
+/// What the parallel scan collects.
+#[derive(Default)]
+struct Acc {
+    evs: Vec<Ev>,
+    /// Per thread (per process with `-P`): (last switch-in ts, comm then),
+    /// when comms are needed.
+    comms: HashMap<i32, (i64, Arc<str>)>,
+}
+
+impl Acc {
+    fn merge(mut self, mut b: Acc) -> Acc {
+        if self.evs.len() < b.evs.len() {
+            std::mem::swap(&mut self, &mut b);
+        }
+        self.evs.append(&mut b.evs);
+        for (pid, (ts, c)) in b.comms {
+            let e = self.comms.entry(pid).or_insert((ts, c.clone()));
+            if ts > e.0 {
+                *e = (ts, c);
+            }
+        }
+        self
+    }
+}
+
+/// One histogram of one interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// pid with `-L` (thread id), tgid with `-P`.
+    pub id: Option<i32>,
+    /// Comm of the thread at its last switch-in (with `-P`: of the
+    /// process's thread switched in last).
+    pub comm: Option<Arc<str>>,
+    /// The histogram.
+    pub hist: Log2Hist,
+}
+
+/// One interval's histograms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End (exclusive), ns since the epoch.
+    pub end_ns: i64,
+    /// Histograms, sorted by id.
+    pub groups: Vec<Group>,
+    /// `sched` events lost in seconds overlapping the interval.
+    pub lost: u64,
+}
+
+/// The computed report.
+#[derive(Debug, Clone)]
+pub struct Runqlat {
+    /// The window covered.
+    pub window: Window,
+    /// Intervals in time order (one without `--interval`).
+    pub intervals: Vec<Interval>,
+    /// Lost `sched` events overlapping the window.
+    pub loss: Loss,
+}
+
+/// One run-queue latency: the thread, its process, when it was switched
+/// in and how long it waited (ns). Used by runqslower and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency {
+    pub pid: i32,
+    pub tgid: i32,
+    pub ts: i64,
+    pub latency_ns: i64,
+}
+
+/// Collects the queue and switch-in events of the window (and, when
+/// `want_comms`, each thread's first comm).
+fn collect(
+    recordings: &[Recording],
+    window: &Window,
+    want_comms: bool,
+    comm_by_tgid: bool,
+) -> Result<Acc> {
+    let range = window.range;
+    let mut cols = vec![
+        "ts",
+        "prev_pid",
+        "prev_state",
+        "preempt",
+        "next_pid",
+        "next_tgid",
+    ];
+    if want_comms {
+        cols.push("next_comm");
+    }
+    let switches = scan(
+        recordings,
+        SWITCH.name,
+        range,
+        &cols,
+        Acc::default,
+        |acc: &mut Acc, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let prev = columns::i32s(batch, "prev_pid", path)?;
+            let state = columns::i64s(batch, "prev_state", path)?;
+            let preempt = columns::bools(batch, "preempt", path)?;
+            let next = columns::i32s(batch, "next_pid", path)?;
+            let ntgid = columns::i32s(batch, "next_tgid", path)?;
+            let comm = if want_comms {
+                Some(Strings::from_batch(batch, "next_comm", path)?)
+            } else {
+                None
+            };
+            for i in 0..batch.num_rows() {
+                if !range.contains(ts[i]) {
+                    continue;
+                }
+                if prev[i] != 0
+                    && (state[i] == ktape_format::sched::TASK_RUNNING || preempt.value(i))
+                {
+                    acc.evs.push(Ev {
+                        ts: ts[i],
+                        pid: prev[i],
+                        tgid_kind: 0,
+                    });
+                }
+                if next[i] != 0 {
+                    acc.evs.push(Ev {
+                        ts: ts[i],
+                        pid: next[i],
+                        tgid_kind: ntgid[i] as u32 | SWITCH_IN,
+                    });
+                    if let Some(c) = &comm {
+                        let key = if comm_by_tgid { ntgid[i] } else { next[i] };
+                        let e = acc.comms.entry(key).or_insert((ts[i], c.get(i).clone()));
+                        if ts[i] > e.0 {
+                            *e = (ts[i], c.get(i).clone());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        },
+        Acc::merge,
+    )?;
+    let wakeups = scan(
+        recordings,
+        WAKEUP.name,
+        range,
+        &["ts", "pid"],
+        Acc::default,
+        |acc: &mut Acc, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let pid = columns::i32s(batch, "pid", path)?;
+            for i in 0..batch.num_rows() {
+                if range.contains(ts[i]) && pid[i] != 0 {
+                    acc.evs.push(Ev {
+                        ts: ts[i],
+                        pid: pid[i],
+                        tgid_kind: 0,
+                    });
+                }
+            }
+            Ok(())
+        },
+        Acc::merge,
+    )?;
+    Ok(switches.merge(wakeups))
+}
+
+/// Pairs the events: calls `f` with every latency, in parallel over
+/// threads (so `f` folds into a per-task accumulator).
+fn pair<A, I, F, M>(mut evs: Vec<Ev>, init: I, f: F, merge: M) -> A
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, Latency) + Sync + Send,
+    M: Fn(A, A) -> A + Sync + Send,
+{
+    evs.par_sort_unstable_by_key(Ev::key);
+    // Split into chunks that never cut a thread's history.
+    let n = evs.len();
+    let target = (n / (rayon::current_num_threads() * 4)).max(64 * 1024);
+    let mut bounds = vec![0];
+    let mut at = target;
+    while at < n {
+        let pid = evs[at].pid;
+        while at < n && evs[at].pid == pid {
+            at += 1;
+        }
+        bounds.push(at);
+        at += target;
+    }
+    if *bounds.last().unwrap() != n {
+        bounds.push(n);
+    }
+    bounds
+        .par_windows(2)
+        .fold(&init, |mut acc, w| {
+            let evs = &evs[w[0]..w[1]];
+            let mut queued: Option<(i32, i64)> = None;
+            for e in evs {
+                if e.tgid_kind & SWITCH_IN == 0 {
+                    queued = Some((e.pid, e.ts));
+                    continue;
+                }
+                if let Some((pid, q)) = queued.take() {
+                    if pid == e.pid {
+                        f(
+                            &mut acc,
+                            Latency {
+                                pid: e.pid,
+                                tgid: (e.tgid_kind & !SWITCH_IN) as i32,
+                                ts: e.ts,
+                                latency_ns: e.ts - q,
+                            },
+                        );
+                    }
+                }
+            }
+            acc
+        })
+        .reduce(&init, merge)
+}
+
+/// Every run-queue latency of the window (unfiltered), for callers that
+/// need the rows themselves.
+pub fn latencies(recordings: &[Recording], window: &Window) -> Result<Vec<Latency>> {
+    let acc = collect(recordings, window, false, false)?;
+    let mut v = pair(
+        acc.evs,
+        Vec::new,
+        |v: &mut Vec<Latency>, l| v.push(l),
+        |mut a, mut b| {
+            a.append(&mut b);
+            a
+        },
+    );
+    v.par_sort_unstable_by_key(|l| (l.ts, l.pid));
+    Ok(v)
+}
+
+/// Computes the histograms.
+pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqlat> {
+    if matches!(opts.interval_ns, Some(i) if i <= 0) {
+        return Err(Error::Usage("--interval must be positive".into()));
+    }
+    if opts.count.is_some() && opts.interval_ns.is_none() {
+        return Err(Error::Usage("--count needs --interval".into()));
+    }
+    if opts.per_process && opts.per_thread {
+        return Err(Error::Usage("-P and -L cannot be combined".into()));
+    }
+    if opts.common.filter.cgroup_id.is_some() {
+        return Err(Error::Usage(
+            "--cgroup: the sched tables have no cgroup column".into(),
+        ));
+    }
+    let mut window = Window::resolve(&opts.common, recordings)?;
+    let base = window.start_ns;
+    if let (Some(iv), Some(n)) = (opts.interval_ns, opts.count) {
+        let limit = base.saturating_add(iv.saturating_mul(n as i64));
+        window.range.to_ns = Some(window.range.to_ns.map_or(limit, |t| t.min(limit)));
+        window.end_ns = window.end_ns.min(limit);
+    }
+    let grouped = opts.per_process || opts.per_thread;
+    let filter = &opts.common.filter;
+    let want_comms = grouped || filter.comm.is_some();
+    let acc = collect(recordings, &window, want_comms, opts.per_process)?;
+    let comms = acc.comms;
+    let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
+
+    let hists: HashMap<(i64, i32), Log2Hist> = pair(
+        acc.evs,
+        HashMap::new,
+        |h: &mut HashMap<(i64, i32), Log2Hist>, l| {
+            if filter.pid.is_some_and(|p| p != l.tgid) {
+                return;
+            }
+            if let Some(c) = &filter.comm {
+                let key = if opts.per_process { l.tgid } else { l.pid };
+                if comms.get(&key).is_none_or(|(_, have)| **have != **c) {
+                    return;
+                }
+            }
+            let iv = opts.interval_ns.map_or(0, |n| (l.ts - base).div_euclid(n));
+            let id = if opts.per_thread {
+                l.pid
+            } else if opts.per_process {
+                l.tgid
+            } else {
+                0
+            };
+            h.entry((iv, id))
+                .or_default()
+                .add((l.latency_ns / scale) as u64);
+        },
+        |mut a, b| {
+            for (k, h) in b {
+                a.entry(k).or_default().merge(&h);
+            }
+            a
+        },
+    );
+    let loss = Loss::read(recordings, SWITCH.family, window.range)?;
+
+    let n = match opts.interval_ns {
+        Some(iv) => {
+            let span = (window.end_ns - base).max(0);
+            let mut n = ((span + iv - 1) / iv).max(1);
+            if let Some(c) = opts.count {
+                n = n.min(c as i64);
+            }
+            n
+        }
+        None => 1,
+    };
+    let mut by_iv: BTreeMap<i64, BTreeMap<i32, Log2Hist>> =
+        (0..n).map(|k| (k, BTreeMap::new())).collect();
+    for ((iv, id), h) in hists {
+        by_iv.entry(iv).or_default().insert(id, h);
+    }
+    let intervals = by_iv
+        .into_iter()
+        .map(|(k, groups)| {
+            let (start_ns, end_ns) = match opts.interval_ns {
+                Some(iv) => (base + k * iv, base + (k + 1) * iv),
+                None => (window.start_ns, window.end_ns),
+            };
+            let lost = if loss.total() > 0 {
+                loss.lost_between(start_ns, end_ns)
+            } else {
+                0
+            };
+            let groups = groups
+                .into_iter()
+                .map(|(id, hist)| Group {
+                    id: grouped.then_some(id),
+                    comm: grouped.then(|| {
+                        comms
+                            .get(&id)
+                            .map(|(_, c)| c.clone())
+                            .unwrap_or_else(|| Arc::from(""))
+                    }),
+                    hist,
+                })
+                .collect();
+            Interval {
+                start_ns,
+                end_ns,
+                groups,
+                lost,
+            }
+        })
+        .collect();
+    Ok(Runqlat {
+        window,
+        intervals,
+        loss,
+    })
+}
+
+/// Runs the report and prints it.
+pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
+    let r = compute(recordings, opts)?;
+    if opts.common.json {
+        out.json(&to_json(&r, opts))?;
+    } else {
+        write_text(&r, opts, out)?;
+    }
+    if let Some(note) = missing_table_note(recordings, SWITCH.name, "recorded without -e sched?") {
+        out.warn(&note)?;
+    }
+    for t in [SWITCH.name, WAKEUP.name] {
+        if let Some(note) = incomplete_note(recordings, t) {
+            out.warn(&note)?;
+        }
+    }
+    if r.intervals.iter().all(|i| i.groups.is_empty()) {
+        out.warn("note: no run-queue latency matches the window and filters")?;
+    }
+    Ok(())
+}
+
+fn unit_label(opts: &RunqlatOptions) -> &'static str {
+    if opts.millis {
+        "msecs"
+    } else {
+        "usecs"
+    }
+}
+
+/// Prints the report as libbpf-tools `runqlat` does.
+pub fn write_text(r: &Runqlat, opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
+    writeln!(
+        out.out,
+        "Run queue latency recorded {} .. {} (UTC).",
+        format_rfc3339(r.window.start_ns),
+        format_rfc3339(r.window.end_ns)
+    )?;
+    let label_times = opts.timestamp || opts.interval_ns.is_some();
+    for iv in &r.intervals {
+        writeln!(out.out)?;
+        if label_times {
+            let t = iv.end_ns.min(r.window.end_ns).max(iv.start_ns);
+            writeln!(out.out, "{:<8}", format_hms(t, opts.localtime))?;
+        }
+        for g in &iv.groups {
+            let comm = g.comm.as_deref().unwrap_or("");
+            if opts.per_process {
+                writeln!(out.out, "\npid = {} {}", g.id.unwrap_or(0), comm)?;
+            } else if opts.per_thread {
+                writeln!(out.out, "\ntid = {} {}", g.id.unwrap_or(0), comm)?;
+            }
+            g.hist.write_text(out.out, unit_label(opts))?;
+        }
+        if iv.lost > 0 && opts.interval_ns.is_some() {
+            out.warn(&format!(
+                "WARNING: the interval {} .. {} includes seconds with {} lost sched events",
+                format_rfc3339(iv.start_ns),
+                format_rfc3339(iv.end_ns),
+                iv.lost
+            ))?;
+        }
+    }
+    if let Some(w) = r.loss.warning() {
+        out.warn(&w)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonHist<'a> {
+    /// Thread id with -L.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<i32>,
+    /// Process id with -P.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm: Option<&'a str>,
+    total: u64,
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+struct JsonInterval<'a> {
+    start: String,
+    end: String,
+    lost_events: u64,
+    incomplete: bool,
+    histograms: Vec<JsonHist<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    report: &'static str,
+    unit: &'static str,
+    from: String,
+    to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    histograms: Option<Vec<JsonHist<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval_ns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intervals: Option<Vec<JsonInterval<'a>>>,
+    loss: serde_json::Value,
+}
+
+fn json_hists<'a>(iv: &'a Interval, opts: &RunqlatOptions) -> Vec<JsonHist<'a>> {
+    iv.groups
+        .iter()
+        .map(|g| JsonHist {
+            tid: if opts.per_thread { g.id } else { None },
+            pid: if opts.per_process { g.id } else { None },
+            comm: g.comm.as_deref(),
+            total: g.hist.total(),
+            buckets: g.hist.buckets(),
+        })
+        .collect()
+}
+
+/// The JSON form: like biolatency's, with histograms
+/// `{tid (-L) | pid (-P), comm, total, buckets}`.
+pub fn to_json<'a>(r: &'a Runqlat, opts: &'a RunqlatOptions) -> impl Serialize + 'a {
+    let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
+    JsonReport {
+        report: "runqlat",
+        unit: unit_label(opts),
+        from: format_rfc3339(r.window.start_ns),
+        to: format_rfc3339(r.window.end_ns),
+        histograms: whole.map(|iv| json_hists(iv, opts)),
+        lost_events: whole.map(|iv| iv.lost),
+        incomplete: whole.map(|iv| iv.lost > 0),
+        interval_ns: opts.interval_ns,
+        intervals: opts.interval_ns.map(|_| {
+            r.intervals
+                .iter()
+                .map(|iv| JsonInterval {
+                    start: format_rfc3339(iv.start_ns),
+                    end: format_rfc3339(iv.end_ns),
+                    lost_events: iv.lost,
+                    incomplete: iv.lost > 0,
+                    histograms: json_hists(iv, opts),
+                })
+                .collect()
+        }),
+        loss: r.loss.to_json(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pid: i32, ts: i64) -> Ev {
+        Ev {
+            ts,
+            pid,
+            tgid_kind: 0,
+        }
+    }
+    fn s(pid: i32, ts: i64) -> Ev {
+        Ev {
+            ts,
+            pid,
+            tgid_kind: 7 | SWITCH_IN,
+        }
+    }
+
+    fn lats(evs: Vec<Ev>) -> Vec<(i32, i64, i64)> {
+        let mut v = pair(
+            evs,
+            Vec::new,
+            |v: &mut Vec<(i32, i64, i64)>, l| v.push((l.pid, l.ts, l.latency_ns)),
+            |mut a, mut b| {
+                a.append(&mut b);
+                a
+            },
+        );
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn latest_queue_event_pairs_with_the_next_switch_in() {
+        let evs = vec![
+            s(1, 5),  // switch-in without a queue event: nothing
+            q(1, 10), // wakeup
+            q(1, 12), // a second wakeup overwrites the first (bcc)
+            s(1, 20), // 8
+            s(1, 30), // no queue event since the last switch-in
+            q(2, 40),
+            s(2, 40), // same ts: the queue event comes first → 0
+            q(1, 50),
+            s(2, 60), // another thread's switch-in does not pair with 1's queue event
+            s(1, 70), // 20
+            q(3, 80), // never switched in: nothing
+        ];
+        assert_eq!(lats(evs), vec![(1, 20, 8), (1, 70, 20), (2, 40, 0)]);
+    }
+
+    #[test]
+    fn chunks_never_split_a_thread() {
+        // Enough events to be cut into several chunks.
+        let mut evs = Vec::new();
+        for pid in 1..=50 {
+            for k in 0..5000i64 {
+                evs.push(q(pid, k * 100));
+                evs.push(s(pid, k * 100 + pid as i64));
+            }
+        }
+        let got = lats(evs);
+        assert_eq!(got.len(), 50 * 5000);
+        assert!(got.iter().all(|&(pid, _, l)| l == pid as i64));
+    }
+}

@@ -1,0 +1,693 @@
+//! The `sched` family: raw `sched_switch` and `sched_wakeup` rows.
+//!
+//! This is the recorder's hot path: a busy host switches hundreds of
+//! thousands of times a second. The kernel side (`bpf/sched.bpf.c`) writes
+//! one fixed-size record per event; here each record is copied into a
+//! per-cycle vector (no allocation: the vectors keep their capacity), the
+//! cycle is sorted by time, and rows are appended to plain column vectors.
+//! Comms go through a small dictionary keyed by the raw 16 kernel bytes
+//! with a cheap hash, so a row costs two hash lookups, never a string
+//! allocation; the Arrow dictionary arrays are assembled once per batch.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch,
+    TimestampNanosecondArray,
+};
+use ktape_bpf::sched::{OpenSchedSkel, SchedSkel, SchedSkelBuilder};
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+
+/// `struct ktape_sched_switch_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwitchEvent {
+    pub kind: u32,
+    pub prev_state: u32,
+    /// CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub prev_pid: u32,
+    pub prev_tgid: u32,
+    pub next_pid: u32,
+    pub next_tgid: u32,
+    pub prev_prio: i16,
+    pub next_prio: i16,
+    pub cpu: u16,
+    pub preempt: u8,
+    pub pad: u8,
+    pub prev_comm: [u8; 16],
+    pub next_comm: [u8; 16],
+}
+
+/// `struct ktape_sched_wakeup_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WakeupEvent {
+    pub kind: u32,
+    pub pid: u32,
+    /// CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub tgid: u32,
+    pub waker_pid: u32,
+    pub waker_tgid: u32,
+    pub target_cpu: i32,
+    pub prio: i16,
+    pub cpu: u16,
+    pub new_task: u8,
+    pub pad: [u8; 3],
+    pub comm: [u8; 16],
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for SwitchEvent {}
+// SAFETY: as above.
+unsafe impl plain::Plain for WakeupEvent {}
+
+/// The `sched` family.
+pub struct Sched;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static SCHED: Sched = Sched;
+
+static TABLES: [&TableSpec; 2] = [&ktape_format::sched::SWITCH, &ktape_format::sched::WAKEUP];
+
+impl Family for Sched {
+    fn name(&self) -> &'static str {
+        "sched"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_SCHED
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_SCHED_SWITCH, abi::KIND_SCHED_WAKEUP]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        // Same policy as bio: tp_btf first, raw_tp when it is refused or
+        // when KTAPE_HOOKS=raw_tp asks for it.
+        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
+            return Ok(Box::new(load_flavour(ctx, false)?));
+        }
+        match load_flavour(ctx, true) {
+            Ok(l) => Ok(Box::new(l)),
+            Err(first) => match load_flavour(ctx, false) {
+                Ok(l) => Ok(Box::new(l)),
+                Err(_) => Err(first),
+            },
+        }
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(SchedDecoder::new(ctx))
+    }
+}
+
+/// A loaded sched object.
+struct SchedLoaded {
+    skel: SchedSkel<'static>,
+    links: Vec<Link>,
+    btf: bool,
+}
+
+fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<SchedLoaded, BpfError> {
+    let fam = "sched";
+    let hooks = if btf { "tp_btf" } else { "raw_tp" };
+    // Leaked for the skeleton's lifetime, as in bio.rs.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open: OpenSchedSkel<'static> =
+        SchedSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    open.progs.ktape_sched_switch.set_autoload(btf);
+    open.progs.ktape_sched_wakeup.set_autoload(btf);
+    open.progs.ktape_sched_wakeup_new.set_autoload(btf);
+    open.progs.ktape_sched_switch_raw.set_autoload(!btf);
+    open.progs.ktape_sched_wakeup_raw.set_autoload(!btf);
+    open.progs.ktape_sched_wakeup_new_raw.set_autoload(!btf);
+    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+        ro.targ_tgid = ctx.targ_tgid;
+    }
+    {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    }
+    bpf::take_log();
+    let skel = open.load().map_err(|source| {
+        let log = bpf::take_log();
+        BpfError::Load {
+            family: fam,
+            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+            hooks,
+            log,
+            source,
+        }
+    })?;
+    Ok(SchedLoaded {
+        skel,
+        links: Vec::new(),
+        btf,
+    })
+}
+
+impl SchedLoaded {
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 3] {
+        let p = &self.skel.progs;
+        if self.btf {
+            [
+                &p.ktape_sched_switch,
+                &p.ktape_sched_wakeup,
+                &p.ktape_sched_wakeup_new,
+            ]
+        } else {
+            [
+                &p.ktape_sched_switch_raw,
+                &p.ktape_sched_wakeup_raw,
+                &p.ktape_sched_wakeup_new_raw,
+            ]
+        }
+    }
+}
+
+impl Loaded for SchedLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let mut links = Vec::new();
+        for prog in self.progs() {
+            bpf::take_log();
+            let link = prog.attach().map_err(|source| BpfError::Attach {
+                family: "sched",
+                program: prog.name().to_string_lossy().into_owned(),
+                log: bpf::take_log(),
+                source,
+            })?;
+            links.push(link);
+        }
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        if self.btf {
+            "tp_btf"
+        } else {
+            "raw_tp"
+        }
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [self.skel.maps.rodata.as_fd()]
+                .into_iter()
+                .filter_map(bpf::map_id)
+                .collect(),
+        }
+    }
+}
+
+/// A multiply-xor hash of the 16 comm bytes: comms are short, trusted
+/// (they come from our own kernel program) and hashed twice per switch, so
+/// SipHash's cost buys nothing here.
+#[derive(Default)]
+struct CommHasher(u64);
+
+impl Hasher for CommHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_ne_bytes(w))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, _: usize) {}
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Dictionary of comms for one batch: raw kernel bytes → key.
+struct CommDict {
+    index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
+    values: StringBuilder,
+    keys: Vec<i32>,
+}
+
+impl CommDict {
+    fn new(cap: usize) -> Self {
+        CommDict {
+            index: HashMap::default(),
+            values: StringBuilder::new(),
+            keys: Vec::with_capacity(cap),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, comm: &[u8; 16]) {
+        let n = self.index.len() as i32;
+        let values = &mut self.values;
+        let k = *self.index.entry(*comm).or_insert_with(|| {
+            let len = comm.iter().position(|&b| b == 0).unwrap_or(16);
+            values.append_value(String::from_utf8_lossy(&comm[..len]));
+            n
+        });
+        self.keys.push(k);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let keys = Int32Array::from(std::mem::take(&mut self.keys));
+        let values = self.values.finish();
+        self.index.clear();
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+                .expect("keys index the values"),
+        )
+    }
+}
+
+fn ts_array(v: &mut Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC))
+}
+
+fn i32_array(v: &mut Vec<i32>) -> ArrayRef {
+    Arc::new(Int32Array::from(std::mem::take(v)))
+}
+
+fn bool_array(v: &mut Vec<bool>) -> ArrayRef {
+    Arc::new(BooleanArray::from(std::mem::take(v)))
+}
+
+/// Column vectors of `sched_switch`, in column order.
+struct SwitchCols {
+    ts: Vec<i64>,
+    cpu: Vec<i32>,
+    prev_pid: Vec<i32>,
+    prev_tgid: Vec<i32>,
+    prev_comm: CommDict,
+    prev_prio: Vec<i32>,
+    prev_state: Vec<i64>,
+    preempt: Vec<bool>,
+    next_pid: Vec<i32>,
+    next_tgid: Vec<i32>,
+    next_comm: CommDict,
+    next_prio: Vec<i32>,
+}
+
+impl SwitchCols {
+    fn new(cap: usize) -> Self {
+        SwitchCols {
+            ts: Vec::with_capacity(cap),
+            cpu: Vec::with_capacity(cap),
+            prev_pid: Vec::with_capacity(cap),
+            prev_tgid: Vec::with_capacity(cap),
+            prev_comm: CommDict::new(cap),
+            prev_prio: Vec::with_capacity(cap),
+            prev_state: Vec::with_capacity(cap),
+            preempt: Vec::with_capacity(cap),
+            next_pid: Vec::with_capacity(cap),
+            next_tgid: Vec::with_capacity(cap),
+            next_comm: CommDict::new(cap),
+            next_prio: Vec::with_capacity(cap),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, e: &SwitchEvent, offset_ns: i64) {
+        self.ts.push(e.ts as i64 + offset_ns);
+        self.cpu.push(e.cpu as i32);
+        self.prev_pid.push(e.prev_pid as i32);
+        self.prev_tgid.push(e.prev_tgid as i32);
+        self.prev_comm.push(&e.prev_comm);
+        self.prev_prio.push(e.prev_prio as i32);
+        self.prev_state.push(e.prev_state as i64);
+        self.preempt.push(e.preempt != 0);
+        self.next_pid.push(e.next_pid as i32);
+        self.next_tgid.push(e.next_tgid as i32);
+        self.next_comm.push(&e.next_comm);
+        self.next_prio.push(e.next_prio as i32);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn finish(&mut self, cap: usize) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            ts_array(&mut self.ts),
+            i32_array(&mut self.cpu),
+            i32_array(&mut self.prev_pid),
+            i32_array(&mut self.prev_tgid),
+            self.prev_comm.finish(),
+            i32_array(&mut self.prev_prio),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.prev_state))),
+            bool_array(&mut self.preempt),
+            i32_array(&mut self.next_pid),
+            i32_array(&mut self.next_tgid),
+            self.next_comm.finish(),
+            i32_array(&mut self.next_prio),
+        ];
+        // The vectors were handed over; start the next batch at full size
+        // so appends never reallocate.
+        *self = SwitchCols::new(cap);
+        RecordBatch::try_new(ktape_format::sched::SWITCH.schema(), cols)
+            .expect("sched_switch columns match the table")
+    }
+}
+
+/// Column vectors of `sched_wakeup`, in column order.
+struct WakeupCols {
+    ts: Vec<i64>,
+    cpu: Vec<i32>,
+    target_cpu: Vec<i32>,
+    pid: Vec<i32>,
+    tgid: Vec<i32>,
+    comm: CommDict,
+    prio: Vec<i32>,
+    new_task: Vec<bool>,
+    waker_pid: Vec<i32>,
+    waker_tgid: Vec<i32>,
+}
+
+impl WakeupCols {
+    fn new(cap: usize) -> Self {
+        WakeupCols {
+            ts: Vec::with_capacity(cap),
+            cpu: Vec::with_capacity(cap),
+            target_cpu: Vec::with_capacity(cap),
+            pid: Vec::with_capacity(cap),
+            tgid: Vec::with_capacity(cap),
+            comm: CommDict::new(cap),
+            prio: Vec::with_capacity(cap),
+            new_task: Vec::with_capacity(cap),
+            waker_pid: Vec::with_capacity(cap),
+            waker_tgid: Vec::with_capacity(cap),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, e: &WakeupEvent, offset_ns: i64) {
+        self.ts.push(e.ts as i64 + offset_ns);
+        self.cpu.push(e.cpu as i32);
+        self.target_cpu.push(e.target_cpu);
+        self.pid.push(e.pid as i32);
+        self.tgid.push(e.tgid as i32);
+        self.comm.push(&e.comm);
+        self.prio.push(e.prio as i32);
+        self.new_task.push(e.new_task != 0);
+        self.waker_pid.push(e.waker_pid as i32);
+        self.waker_tgid.push(e.waker_tgid as i32);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn finish(&mut self, cap: usize) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            ts_array(&mut self.ts),
+            i32_array(&mut self.cpu),
+            i32_array(&mut self.target_cpu),
+            i32_array(&mut self.pid),
+            i32_array(&mut self.tgid),
+            self.comm.finish(),
+            i32_array(&mut self.prio),
+            bool_array(&mut self.new_task),
+            i32_array(&mut self.waker_pid),
+            i32_array(&mut self.waker_tgid),
+        ];
+        *self = WakeupCols::new(cap);
+        RecordBatch::try_new(ktape_format::sched::WAKEUP.schema(), cols)
+            .expect("sched_wakeup columns match the table")
+    }
+}
+
+/// Decodes sched records into `sched_switch` and `sched_wakeup` batches.
+pub struct SchedDecoder {
+    offset_ns: i64,
+    batch_rows: usize,
+    /// This drain cycle's events, sorted by time before they are appended.
+    switches: Vec<SwitchEvent>,
+    wakeups: Vec<WakeupEvent>,
+    sw: SwitchCols,
+    wk: WakeupCols,
+}
+
+impl SchedDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        SchedDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            batch_rows: ctx.batch_rows,
+            switches: Vec::with_capacity(64 * 1024),
+            wakeups: Vec::with_capacity(32 * 1024),
+            sw: SwitchCols::new(ctx.batch_rows),
+            wk: WakeupCols::new(ctx.batch_rows),
+        }
+    }
+}
+
+fn copy<T: plain::Plain + Default>(rec: &[u8]) -> Result<T, DecodeError> {
+    let mut e = T::default();
+    plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+        family: "sched",
+        got: rec.len(),
+        want: std::mem::size_of::<T>(),
+    })?;
+    Ok(e)
+}
+
+impl Decoder for SchedDecoder {
+    #[inline]
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        if abi::record_kind(rec) == Some(abi::KIND_SCHED_SWITCH) {
+            self.switches.push(copy(rec)?);
+        } else {
+            self.wakeups.push(copy(rec)?);
+        }
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        // Each CPU's records arrive in time order, so the cycle is a few
+        // sorted runs: the stable sort (a merge sort) finds them and costs
+        // little more than a pass.
+        self.switches.sort_by_key(|e| e.ts);
+        self.wakeups.sort_by_key(|e| e.ts);
+        for e in &self.switches {
+            self.sw.push(e, self.offset_ns);
+            if self.sw.len() >= self.batch_rows {
+                sink(
+                    &ktape_format::sched::SWITCH,
+                    self.sw.finish(self.batch_rows),
+                );
+            }
+        }
+        for e in &self.wakeups {
+            self.wk.push(e, self.offset_ns);
+            if self.wk.len() >= self.batch_rows {
+                sink(
+                    &ktape_format::sched::WAKEUP,
+                    self.wk.finish(self.batch_rows),
+                );
+            }
+        }
+        self.switches.clear();
+        self.wakeups.clear();
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.sw.len() > 0 {
+            sink(
+                &ktape_format::sched::SWITCH,
+                self.sw.finish(self.batch_rows),
+            );
+        }
+        if self.wk.len() > 0 {
+            sink(
+                &ktape_format::sched::WAKEUP,
+                self.wk.finish(self.batch_rows),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampNanosecondType;
+    use arrow_array::Array;
+
+    fn comm(s: &str) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[..s.len()].copy_from_slice(s.as_bytes());
+        c
+    }
+
+    fn switch(ts: u64, prev: u32, next: u32, state: u32) -> SwitchEvent {
+        SwitchEvent {
+            kind: abi::KIND_SCHED_SWITCH,
+            prev_state: state,
+            ts,
+            prev_pid: prev,
+            prev_tgid: prev,
+            next_pid: next,
+            next_tgid: next,
+            prev_prio: 120,
+            next_prio: 100,
+            cpu: 1,
+            preempt: (state == 0) as u8,
+            pad: 0,
+            prev_comm: comm(if prev == 0 { "swapper/1" } else { "busy" }),
+            next_comm: comm("fifteen-bytes-x"),
+        }
+    }
+
+    fn ctx(batch_rows: usize) -> DecodeCtx {
+        DecodeCtx {
+            clock_offset_ns: 1_000,
+            disks: Default::default(),
+            batch_rows,
+        }
+    }
+
+    fn bytes<T: plain::Plain>(e: &T) -> Vec<u8> {
+        // SAFETY: T is Plain.
+        unsafe { plain::as_bytes(e) }.to_vec()
+    }
+
+    #[test]
+    fn layout_matches_the_c_structs() {
+        assert_eq!(std::mem::size_of::<SwitchEvent>(), 72);
+        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_pid), 16);
+        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_prio), 32);
+        assert_eq!(std::mem::offset_of!(SwitchEvent, cpu), 36);
+        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_comm), 40);
+        assert_eq!(std::mem::size_of::<WakeupEvent>(), 56);
+        assert_eq!(std::mem::offset_of!(WakeupEvent, target_cpu), 28);
+        assert_eq!(std::mem::offset_of!(WakeupEvent, cpu), 34);
+        assert_eq!(std::mem::offset_of!(WakeupEvent, comm), 40);
+    }
+
+    #[test]
+    fn events_become_sorted_rows_in_both_tables() {
+        let mut d = SchedDecoder::new(&ctx(1000));
+        d.decode(&bytes(&switch(300, 5, 0, 1))).unwrap();
+        d.decode(&bytes(&switch(100, 0, 5, 0))).unwrap();
+        let w = WakeupEvent {
+            kind: abi::KIND_SCHED_WAKEUP,
+            pid: 5,
+            ts: 50,
+            tgid: 4,
+            waker_pid: 9,
+            waker_tgid: 8,
+            target_cpu: 1,
+            prio: 120,
+            cpu: 0,
+            new_task: 1,
+            pad: [0; 3],
+            comm: comm("busy"),
+        };
+        d.decode(&bytes(&w)).unwrap();
+        assert!(
+            d.decode(&[2, 0, 0, 0, 1]).is_err(),
+            "short records are refused"
+        );
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        assert!(out.is_empty());
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        assert_eq!(out.len(), 2);
+        let (name, b) = &out[0];
+        assert_eq!(*name, "sched_switch");
+        assert_eq!(b.schema(), ktape_format::sched::SWITCH.schema());
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(ts.values().to_vec(), vec![1_100, 1_300]);
+        let pc = b.column(4).as_dictionary::<Int32Type>();
+        let vals = pc.values().as_string::<i32>();
+        let got: Vec<&str> = (0..2)
+            .map(|i| vals.value(pc.keys().value(i) as usize))
+            .collect();
+        assert_eq!(got, ["swapper/1", "busy"]);
+        let nc = b.column(10).as_dictionary::<Int32Type>();
+        assert_eq!(
+            nc.values().len(),
+            1,
+            "one distinct comm, one dictionary entry"
+        );
+        assert_eq!(nc.values().as_string::<i32>().value(0), "fifteen-bytes-x");
+        assert_eq!(
+            b.column(6)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .to_vec(),
+            vec![0, 1]
+        );
+        assert!(b.column(7).as_boolean().value(0));
+        let (name, b) = &out[1];
+        assert_eq!(*name, "sched_wakeup");
+        assert_eq!(b.schema(), ktape_format::sched::WAKEUP.schema());
+        assert_eq!(b.num_rows(), 1);
+        assert!(b.column(7).as_boolean().value(0));
+        assert_eq!(
+            b.column(8)
+                .as_primitive::<arrow_array::types::Int32Type>()
+                .value(0),
+            9
+        );
+        let mut after = Vec::new();
+        d.flush(&mut |t, b| after.push((t.name, b)));
+        assert!(after.is_empty());
+    }
+
+    #[test]
+    fn batches_are_cut_at_batch_rows_with_fresh_dictionaries() {
+        let mut d = SchedDecoder::new(&ctx(2));
+        for i in 0..5 {
+            d.decode(&bytes(&switch(i, 1, 2, 0))).unwrap();
+        }
+        let mut out = Vec::new();
+        d.end_cycle(&mut |_, b| out.push(b));
+        d.flush(&mut |_, b| out.push(b));
+        let rows: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(rows, vec![2, 2, 1]);
+        for b in &out {
+            let c = b.column(4).as_dictionary::<Int32Type>();
+            assert_eq!(c.values().len(), 1);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+"""Scheduler events end to end: three busy threads pinned to one CPU, then
+runqlat from ktape-analyze against the same pairing done in DuckDB."""
+
+import subprocess
+import time
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, Recorder, analyze_json
+
+BUSY_CPU = 1
+BUSY_SECONDS = 2.0
+
+# The pairing of formats/sql/runqlat.sql, kept here too so that the test
+# states what it checks: queue events (wakeup, or switch-out while still
+# runnable) and switch-ins per thread; a switch-in whose previous event is
+# a queue event is one latency.
+RUNQLAT_SQL = """
+WITH ev AS (
+    SELECT epoch_ns(ts) AS t, prev_pid AS pid, 0 AS kind FROM sched_switch
+    WHERE prev_pid <> 0 AND (prev_state = 0 OR preempt)
+    UNION ALL
+    SELECT epoch_ns(ts) AS t, pid, 0 AS kind FROM sched_wakeup WHERE pid <> 0
+    UNION ALL
+    SELECT epoch_ns(ts) AS t, next_pid AS pid, 1 AS kind FROM sched_switch
+    WHERE next_pid <> 0
+),
+lagged AS (
+    SELECT pid, t, kind, lag(kind) OVER w AS prev_kind, lag(t) OVER w AS prev_t
+    FROM ev WINDOW w AS (PARTITION BY pid ORDER BY t, kind)
+)
+SELECT pid, t AS switch_in_ns, t - prev_t AS latency_ns
+FROM lagged WHERE kind = 1 AND prev_kind = 0
+"""
+
+
+def duck(out):
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW sched_switch AS SELECT * FROM '{out}/sched_switch/*.parquet'")
+    con.execute(f"CREATE VIEW sched_wakeup AS SELECT * FROM '{out}/sched_wakeup/*.parquet'")
+    return con
+
+
+@pytest.fixture(scope="module")
+def pinned(tmp_path_factory):
+    """Records `-e sched` while three busy loops share one CPU for 2 s;
+    returns (recording, their tids)."""
+    out = tmp_path_factory.mktemp("sched") / "out.parquet"
+    rec = Recorder(out, "sched")
+    # taskset execs sh, so each Popen pid is the busy thread's tid.
+    busy = [subprocess.Popen(["taskset", "-c", str(BUSY_CPU), "sh", "-c", "while :; do :; done"])
+            for _ in range(3)]
+    time.sleep(BUSY_SECONDS)
+    for p in busy:
+        p.kill()
+    for p in busy:
+        p.wait()
+    time.sleep(0.2)
+    log = rec.stop()
+    assert "lost events: 0" in log, log
+    return out, [p.pid for p in busy]
+
+
+def test_rows_describe_the_busy_threads(pinned):
+    out, tids = pinned
+    sw = pq.read_table(out / "sched_switch").to_pandas()
+    mine = sw[sw["next_pid"].isin(tids)]
+    assert set(mine["next_pid"]) == set(tids)
+    # Before taskset set the affinity and exec'd sh, each was a python fork.
+    assert (mine["next_comm"].astype(str) == "sh").mean() > 0.95
+    mine = mine[mine["next_comm"].astype(str) == "sh"]
+    assert (mine["cpu"] == BUSY_CPU).all()
+    assert (mine["next_tgid"] == mine["next_pid"]).all()
+    assert (mine["next_prio"] == 120).all()
+    # Busy loops never sleep: every switch-out of theirs leaves them runnable.
+    outs = sw[sw["prev_pid"].isin(tids) & (sw["prev_comm"].astype(str) == "sh")]
+    assert len(outs) > 100
+    assert ((outs["prev_state"] == 0) | outs["preempt"]).mean() > 0.95
+    wk = pq.read_table(out / "sched_wakeup").to_pandas()
+    assert wk["new"].any(), "the forks of taskset/sh show as sched_wakeup_new"
+
+
+def test_runqlat_shows_each_thread_waiting_milliseconds(pinned):
+    out, tids = pinned
+    r = analyze_json("runqlat", "-L", out)
+    by_tid = {h["tid"]: h for h in r["histograms"]}
+    for tid in tids:
+        h = by_tid[tid]
+        assert h["comm"] == "sh"
+        assert h["total"] > 50, h
+        # Three CPU hogs share the CPU: each waits about two slices (ms).
+        ms = sum(b["count"] for b in h["buckets"] if b["low"] >= 1024)
+        assert ms / h["total"] > 0.5, h
+    assert r["lost_events"] == 0
+
+
+def test_runqlat_counts_exactly_the_pairs_duckdb_finds(pinned):
+    out, tids = pinned
+    con = duck(out)
+    n_sql = con.execute(f"SELECT count(*) FROM ({RUNQLAT_SQL})").fetchone()[0]
+    n_file = con.execute(
+        f"SELECT count(*) FROM ({(REPO / 'formats/sql/runqlat.sql').read_text()})").fetchone()[0]
+    r = analyze_json("runqlat", out)
+    n_ktape = sum(h["total"] for h in r["histograms"])
+    assert n_sql > 300
+    assert n_ktape == n_sql == n_file
+    # And per busy thread, the same histogram (bcc's µs slots).
+    per = analyze_json("runqlat", "-L", out)
+    for tid in tids:
+        rows = con.execute(
+            f"SELECT floor(log2(greatest(latency_ns // 1000, 1)))::int AS slot, count(*) "
+            f"FROM ({RUNQLAT_SQL}) WHERE pid = {tid} GROUP BY 1").fetchall()
+        h = next(h for h in per["histograms"] if h["tid"] == tid)
+        assert {b["slot"]: b["count"] for b in h["buckets"] if b["count"]} == dict(rows)
