@@ -24,3 +24,18 @@ pub const KTAPE_H: &str = include_str!("ktape.h");
 pub mod bio {
     include!(concat!(env!("OUT_DIR"), "/bio.skel.rs"));
 }
+
+/// Skeleton of `bpf/tcp.bpf.c`: TCP state transitions, accepts and
+/// retransmits.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod tcp {
+    include!(concat!(env!("OUT_DIR"), "/tcp.skel.rs"));
+}

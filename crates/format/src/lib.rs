@@ -10,6 +10,7 @@
 //!   bio/000000.parquet        one row per completed block request
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
+//!   tcp_state/, tcp_accept/, tcp_retransmit/   the tcp family (-e tcp)
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -17,7 +18,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`tcp`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -32,6 +33,7 @@ pub mod meta;
 pub mod process;
 pub mod read;
 pub mod schema;
+pub mod tcp;
 pub mod write;
 
 pub use error::{Error, Result};
@@ -47,7 +49,14 @@ pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
 
 /// Every table ktape can write, in the order reports list them.
 pub fn tables() -> &'static [&'static TableSpec] {
-    static TABLES: [&TableSpec; 3] = [&bio::TABLE, &loss::TABLE, &process::TABLE];
+    static TABLES: [&TableSpec; 6] = [
+        &bio::TABLE,
+        &tcp::STATE_TABLE,
+        &tcp::ACCEPT_TABLE,
+        &tcp::RETRANSMIT_TABLE,
+        &loss::TABLE,
+        &process::TABLE,
+    ];
     &TABLES
 }
 

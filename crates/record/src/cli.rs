@@ -29,7 +29,8 @@ Then, anywhere (no root needed):
 #[command(name = "ktape-record", version, after_help = EXAMPLES)]
 pub struct Args {
     /// Event families to record, comma-separated. Valid: bio (block I/O
-    /// requests, one row per completion).
+    /// requests, one row per completion), tcp (TCP state transitions,
+    /// accepts and retransmits).
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 

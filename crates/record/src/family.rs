@@ -108,7 +108,7 @@ pub trait Decoder: Send {
 }
 
 /// Every family, in the order `--help` lists them.
-pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO];
+pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO, &crate::tcp::TCP];
 
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {

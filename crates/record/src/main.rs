@@ -50,6 +50,8 @@ mod rings;
 #[cfg(target_os = "linux")]
 mod status;
 #[cfg(target_os = "linux")]
+mod tcp;
+#[cfg(target_os = "linux")]
 mod tracefs;
 #[cfg(target_os = "linux")]
 mod writer;
