@@ -10,7 +10,9 @@
 //!
 //! Layout, one module per report plus shared pieces:
 //!
-//! * [`summary`], [`biolatency`], [`biosnoop`]: the reports;
+//! * [`summary`], [`biolatency`], [`biosnoop`]: the reports; [`tcp`]: the
+//!   six TCP reports (tcpconnect, tcpaccept, tcplife, tcpconnlat,
+//!   tcpretrans, tcpstates);
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -36,6 +38,7 @@ pub mod hist;
 pub mod loss;
 pub mod output;
 pub mod summary;
+pub mod tcp;
 pub mod time;
 
 pub use common::Options;
