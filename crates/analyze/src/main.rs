@@ -138,10 +138,20 @@ struct TcplifeArgs {
     #[arg(short = 'w', long)]
     wide: bool,
     /// Only these local ports (comma-separated).
-    #[arg(short = 'L', long = "localport", value_name = "PORTS", value_delimiter = ',')]
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
     local_ports: Vec<i32>,
     /// Only these remote ports (comma-separated).
-    #[arg(short = 'D', long = "remoteport", value_name = "PORTS", value_delimiter = ',')]
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
     remote_ports: Vec<i32>,
     #[command(flatten)]
     ip: IpArgs,
@@ -186,10 +196,20 @@ struct TcpstatesArgs {
     #[arg(short = 't', long)]
     timestamp: bool,
     /// Only these local ports (comma-separated).
-    #[arg(short = 'L', long = "localport", value_name = "PORTS", value_delimiter = ',')]
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
     local_ports: Vec<i32>,
     /// Only these remote ports (comma-separated).
-    #[arg(short = 'D', long = "remoteport", value_name = "PORTS", value_delimiter = ',')]
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
     remote_ports: Vec<i32>,
     #[command(flatten)]
     ip: IpArgs,
@@ -406,7 +426,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_tcp(common: &CommonArgs, ip: Option<i32>, report: Report, out: &mut Out<'_>) -> anyhow::Result<()> {
+fn run_tcp(
+    common: &CommonArgs,
+    ip: Option<i32>,
+    report: Report,
+    out: &mut Out<'_>,
+) -> anyhow::Result<()> {
     let recs = open_recordings(&common.paths)?;
     let name = report.name();
     let opts = TcpOptions {

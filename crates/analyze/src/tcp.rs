@@ -188,12 +188,16 @@ fn ser_opt_str<S: serde::Serializer>(
 }
 
 fn opt_i32(batch: &RecordBatch, name: &str, i: usize) -> Option<i32> {
-    let a = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
+    let a = batch
+        .column_by_name(name)?
+        .as_primitive_opt::<Int32Type>()?;
     a.is_valid(i).then(|| a.value(i))
 }
 
 fn opt_i64(batch: &RecordBatch, name: &str, i: usize) -> Option<i64> {
-    let a = batch.column_by_name(name)?.as_primitive_opt::<Int64Type>()?;
+    let a = batch
+        .column_by_name(name)?
+        .as_primitive_opt::<Int64Type>()?;
     a.is_valid(i).then(|| a.value(i))
 }
 
@@ -330,17 +334,14 @@ pub fn compute(recordings: &[Recording], opts: &TcpOptions) -> Result<Tcp> {
         let (tgid, comm) = r.who();
         opts.ip.is_none_or(|v| v == r.ip)
             && f.pid.is_none_or(|p| tgid == Some(p))
-            && f
-                .comm
+            && f.comm
                 .as_ref()
                 .is_none_or(|c| comm.is_some_and(|x| **x == **c))
     };
     let mut lines = Vec::new();
     let mut counts = None;
     match &opts.report {
-        Report::Connect {
-            count, ports, ..
-        } => {
+        Report::Connect { count, ports, .. } => {
             // The local port of a connect is known from the socket's next
             // transition: index the rows by socket.
             let mut next: HashMap<(usize, i64), Vec<usize>> = HashMap::new();

@@ -22,6 +22,7 @@ fn fixtures() -> &'static Fixtures {
         let main = dir.join("fixture.parquet");
         fixture::write(&main, &fixture::MAIN);
         fixture::write(&dir.join("other.parquet"), &fixture::OTHER);
+        fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
         Fixtures { dir, main }
     })
 }
@@ -261,4 +262,68 @@ fn histogram_totals_match_row_counts() {
     let rows: i64 = recs[0].segments("bio").iter().map(|s| s.rows()).sum();
     assert_eq!(total, rows as u64);
     assert_eq!(r.loss.total(), 17);
+}
+
+#[test]
+fn tcp_reports() {
+    let cases: &[(&str, &[&str])] = &[
+        ("tcpconnect", &["tcpconnect", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpconnect_ts",
+            &[
+                "tcpconnect",
+                "-t",
+                "-s",
+                "-P",
+                "443",
+                "$DIR/tcp/tcp.parquet",
+            ],
+        ),
+        (
+            "tcpconnect_c",
+            &["tcpconnect", "-c", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpaccept", &["tcpaccept", "-T", "$DIR/tcp/tcp.parquet"]),
+        ("tcplife", &["tcplife", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcplife_w_D",
+            &["tcplife", "-w", "-D", "5432", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcplife_L",
+            &["tcplife", "-L", "8080", "-p", "900", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpconnlat", &["tcpconnlat", "-L", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpconnlat_min",
+            &["tcpconnlat", "--min", "900", "-t", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpretrans", &["tcpretrans", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpretrans_c",
+            &["tcpretrans", "-c", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcpstates",
+            &["tcpstates", "-D", "51001", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcpstates_json",
+            &[
+                "tcpstates",
+                "--json",
+                "-4",
+                "-L",
+                "8080",
+                "--from",
+                "+5s",
+                "--to",
+                "+6s",
+                "$DIR/tcp/tcp.parquet",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        golden(name, args);
+    }
 }
