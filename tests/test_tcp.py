@@ -150,3 +150,113 @@ def test_tcpconnlat_and_tcpstates(loopback):
     assert len(passive) == N and passive["pid"].isna().all()
     text = analyze("tcpstates", "-L", port, out).stdout.splitlines()
     assert text[0].split()[:3] == ["SKADDR", "C-PID", "C-COMM"]
+
+
+# ---- packet loss made by nftables (this kernel has no sch_netem) --------
+
+NFT_TABLE = "ktape_test_tcp"
+
+
+@pytest.fixture
+def nft():
+    """Adds rules to a table of our own on the output hook; removes the
+    table whatever happens."""
+    subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
+    subprocess.run(["nft", "add", "table", "inet", NFT_TABLE], check=True)
+    subprocess.run(["nft", "add", "chain", "inet", NFT_TABLE, "out",
+                    "{ type filter hook output priority 0 ; }"], check=True)
+
+    def add(rule):
+        subprocess.run(["nft", "add", "rule", "inet", NFT_TABLE, "out", *rule.split()], check=True)
+
+    try:
+        yield add
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], check=True)
+        listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert NFT_TABLE not in listed
+
+
+def retrans_segs():
+    lines = open("/proc/net/snmp").read().splitlines()
+    tcp = [l.split() for l in lines if l.startswith("Tcp:")]
+    return int(tcp[1][tcp[0].index("RetransSegs")])
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def test_tcpretrans_sees_dropped_packets(tmp_path, nft):
+    port = free_port()
+    nft(f"ip daddr 127.0.0.1 tcp dport {port} numgen random mod 10 < 3 drop")
+    out = tmp_path / "out.parquet"
+    rec = Recorder(out, "tcp")
+    before = retrans_segs()
+    server = subprocess.Popen([sys.executable, "-c", SERVER.replace('("127.0.0.1", 0)', f'("127.0.0.1", {port})'), "5"],
+                              stdout=subprocess.PIPE, text=True)
+    client = None
+    try:
+        assert int(server.stdout.readline()) == port
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, str(port), "5", "200000"],
+                                  stderr=subprocess.PIPE, text=True)
+        _, err = client.communicate(timeout=120)
+        assert client.returncode == 0, err
+        assert server.stdout.readline().strip() == ",".join(["200000"] * 5)
+        server.wait(timeout=60)
+        after = retrans_segs()
+    finally:
+        for p in (client, server):
+            if p is not None and p.poll() is None:
+                p.kill()
+        time.sleep(0.3)
+        rec.stop()
+    rows = analyze_json("tcpretrans", out)["rows"]
+    # Only the client sends to the server's port, and only its packets drop.
+    flow = [r for r in rows if r["dport"] == port and r["daddr"] == "127.0.0.1"]
+    assert len(flow) > 0
+    assert all(r["sk_tgid"] == client.pid for r in flow if r["sk_tgid"] is not None)
+    # The kernel's own counter over the test includes every retransmit on
+    # the machine (other tests and engineers may be running), so ours is at
+    # most the delta, and with 30 % loss it dominates it.
+    sent = [r for r in flow if not r["error"]]
+    assert len(sent) <= after - before
+    counts = analyze_json("tcpretrans", "-c", out)["counts"]
+    mine = [c for c in counts if c["dport"] == port]
+    assert sum(c["count"] for c in mine) == len(flow)
+
+
+def test_tcpconnlat_sees_a_lost_syn(tmp_path, nft):
+    port = free_port()
+    # Drop only the first SYN to the port: the kernel retransmits it ~1 s later.
+    nft(f"ip daddr 127.0.0.1 tcp dport {port} tcp flags & (syn|ack) == syn limit rate 1/hour burst 1 packets drop")
+    out = tmp_path / "out.parquet"
+    rec = Recorder(out, "tcp")
+    server = subprocess.Popen([sys.executable, "-c", SERVER.replace('("127.0.0.1", 0)', f'("127.0.0.1", {port})'), "4"],
+                              stdout=subprocess.PIPE, text=True)
+    client = None
+    try:
+        assert int(server.stdout.readline()) == port
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, str(port), "4", "100"],
+                                  stderr=subprocess.PIPE, text=True)
+        _, err = client.communicate(timeout=30)
+        assert client.returncode == 0, err
+        server.wait(timeout=30)
+    finally:
+        for p in (client, server):
+            if p is not None and p.poll() is None:
+                p.kill()
+        time.sleep(0.3)
+        rec.stop()
+    rows = [r for r in analyze_json("tcpconnlat", out)["rows"] if r["dport"] == port]
+    assert len(rows) == 4 and all(r["sk_tgid"] == client.pid for r in rows)
+    lat_ms = [r["prev_ns"] / 1e6 for r in rows]
+    assert lat_ms[0] >= 900, lat_ms
+    assert all(l < 100 for l in lat_ms[1:]), lat_ms
+    slow = analyze_json("tcpconnlat", "--min", "900", out)["rows"]
+    assert [r["dport"] for r in slow if r["dport"] == port] == [port]

@@ -383,7 +383,7 @@ pub fn compute(recordings: &[Recording], opts: &TcpOptions) -> Result<Tcp> {
                         count,
                     })
                     .collect();
-                c.sort_by(|a, b| b.count.cmp(&a.count));
+                c.sort_by_key(|c| std::cmp::Reverse(c.count));
                 counts = Some(c);
             }
         }
@@ -451,7 +451,7 @@ pub fn compute(recordings: &[Recording], opts: &TcpOptions) -> Result<Tcp> {
                         count,
                     })
                     .collect();
-                c.sort_by(|a, b| b.count.cmp(&a.count));
+                c.sort_by_key(|c| std::cmp::Reverse(c.count));
                 counts = Some(c);
             } else {
                 lines.extend(kept.into_iter().map(|row| Line {
@@ -619,8 +619,8 @@ pub fn write_text(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
             }
             writeln!(
                 o,
-                "{:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<6} {:<6} {}",
-                "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB", "RX_KB", "MS"
+                "{:<7} {:<16} {:<w$} {:<5} {:<w$} {:<5} {:<6} {:<6} MS",
+                "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB", "RX_KB"
             )?;
             for l in &r.lines {
                 let row = &l.row;
@@ -652,14 +652,14 @@ pub fn write_text(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
             if *lport {
                 writeln!(
                     o,
-                    "{:<6} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5} {}",
-                    "PID", "COMM", "IP", "SADDR", "LPORT", "DADDR", "DPORT", "LAT(ms)"
+                    "{:<6} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5} LAT(ms)",
+                    "PID", "COMM", "IP", "SADDR", "LPORT", "DADDR", "DPORT"
                 )?;
             } else {
                 writeln!(
                     o,
-                    "{:<6} {:<12} {:<2} {:<16} {:<16} {:<5} {}",
-                    "PID", "COMM", "IP", "SADDR", "DADDR", "DPORT", "LAT(ms)"
+                    "{:<6} {:<12} {:<2} {:<16} {:<16} {:<5} LAT(ms)",
+                    "PID", "COMM", "IP", "SADDR", "DADDR", "DPORT"
                 )?;
             }
             for l in &r.lines {
@@ -754,7 +754,7 @@ pub fn write_text(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
             }
             writeln!(
                 o,
-                "{:<16} {:<5} {:<10.10} {:<15} {:<5} {:<15} {:<5} {:<11} -> {:<11} {}",
+                "{:<16} {:<5} {:<10.10} {:<15} {:<5} {:<15} {:<5} {:<11} -> {:<11} MS",
                 "SKADDR",
                 "C-PID",
                 "C-COMM",
@@ -764,7 +764,6 @@ pub fn write_text(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
                 "RPORT",
                 "OLDSTATE",
                 "NEWSTATE",
-                "MS"
             )?;
             for l in &r.lines {
                 let row = &l.row;
