@@ -20,11 +20,15 @@
 #define KTAPE_KIND_EXIT 3
 #define KTAPE_KIND_SCHED_SWITCH 20
 #define KTAPE_KIND_SCHED_WAKEUP 21
+#define KTAPE_KIND_TCP_STATE 30
+#define KTAPE_KIND_TCP_ACCEPT 31
+#define KTAPE_KIND_TCP_RETRANSMIT 32
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
 #define KTAPE_FAMILY_EXEC 1
 #define KTAPE_FAMILY_SCHED 2
+#define KTAPE_FAMILY_TCP 3
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -189,6 +193,53 @@ struct ktape_sched_wakeup_event {
 };
 #define KTAPE_SCHED_WAKEUP_EVENT_SIZE 56
 
+/*
+ * ktape_tcp_event.has, what the optional fields hold: TASK pid/tgid/comm
+ * (the event ran in a task's context), OWNER sk_pid/sk_tgid/sk_comm,
+ * PREV prev_ns (time in the old state), LIFETIME lifetime_ns, BYTES
+ * rx_bytes/tx_bytes, ERROR error (the kernel reported a result).
+ */
+#define KTAPE_TCP_HAS_TASK 1
+#define KTAPE_TCP_HAS_OWNER 2
+#define KTAPE_TCP_HAS_PREV 4
+#define KTAPE_TCP_HAS_LIFETIME 8
+#define KTAPE_TCP_HAS_BYTES 16
+#define KTAPE_TCP_HAS_ERROR 32
+
+/*
+ * One TCP record: a state transition (KTAPE_KIND_TCP_STATE), an accepted
+ * connection (KTAPE_KIND_TCP_ACCEPT) or a retransmitted segment
+ * (KTAPE_KIND_TCP_RETRANSMIT); fields a kind does not use are zero.
+ * Mirrored by crates/record/src/tcp.rs (TcpEvent).
+ */
+struct ktape_tcp_event {
+	__u32 kind;
+	__u32 cpu;
+	__u64 ts;          /* CLOCK_MONOTONIC ns */
+	__u64 skaddr;      /* struct sock pointer: identifies the socket */
+	__u64 prev_ns;     /* time spent in oldstate */
+	__u64 lifetime_ns; /* first transition -> CLOSE */
+	__u64 rx_bytes;    /* tcp_sock.bytes_received at CLOSE */
+	__u64 tx_bytes;    /* tcp_sock.bytes_acked at CLOSE */
+	__u32 pid;         /* current task (HAS_TASK) */
+	__u32 tgid;
+	__u32 sk_pid;      /* socket owner (HAS_OWNER) */
+	__u32 sk_tgid;
+	__s32 error;       /* retransmit result (HAS_ERROR) */
+	__u16 family;      /* AF_INET or AF_INET6 */
+	__u16 sport;       /* local port, host order */
+	__u16 dport;       /* remote port, host order */
+	__u8 oldstate;     /* TCP_* (state for retransmits) */
+	__u8 newstate;
+	__u8 has;          /* KTAPE_TCP_HAS_* bits */
+	__u8 pad[3];
+	__u8 saddr[16];    /* local address (IPv4 in the first 4 bytes) */
+	__u8 daddr[16];    /* remote address */
+	char comm[KTAPE_COMM_LEN];
+	char sk_comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_TCP_EVENT_SIZE 152
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -205,6 +256,8 @@ _Static_assert(sizeof(struct ktape_sched_switch_event) == KTAPE_SCHED_SWITCH_EVE
 	       "struct ktape_sched_switch_event changed size: update sched.rs");
 _Static_assert(sizeof(struct ktape_sched_wakeup_event) == KTAPE_SCHED_WAKEUP_EVENT_SIZE,
 	       "struct ktape_sched_wakeup_event changed size: update sched.rs");
+_Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
+	       "struct ktape_tcp_event changed size: update KTAPE_TCP_EVENT_SIZE and tcp.rs");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -52,3 +52,18 @@ pub mod exec {
 pub mod sched {
     include!(concat!(env!("OUT_DIR"), "/sched.skel.rs"));
 }
+
+/// Skeleton of `bpf/tcp.bpf.c`: TCP state transitions, accepts and
+/// retransmits.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod tcp {
+    include!(concat!(env!("OUT_DIR"), "/tcp.skel.rs"));
+}

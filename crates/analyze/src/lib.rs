@@ -11,7 +11,8 @@
 //! Layout, one module per report plus shared pieces:
 //!
 //! * [`summary`], [`biolatency`], [`biosnoop`], [`execsnoop`] (with
-//!   exitsnoop), [`runqlat`]: the reports;
+//!   exitsnoop), [`runqlat`]: the reports; [`tcp`]: the six TCP reports
+//!   (tcpconnect, tcpaccept, tcplife, tcpconnlat, tcpretrans, tcpstates);
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -39,6 +40,7 @@ pub mod loss;
 pub mod output;
 pub mod runqlat;
 pub mod summary;
+pub mod tcp;
 pub mod time;
 
 pub use common::Options;

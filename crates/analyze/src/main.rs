@@ -10,6 +10,9 @@
 //! ktape-analyze execsnoop -x -t out.parquet
 //! ktape-analyze exitsnoop -x out.parquet
 //! ktape-analyze runqlat -L -m out.parquet
+//! ktape-analyze tcpconnect -t -P 80,443 out.parquet
+//! ktape-analyze tcplife -w -D 5432 out.parquet
+//! ktape-analyze tcpconnlat --min 100ms out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -31,6 +34,7 @@ use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
 use ktape_analyze::summary::{self, SummaryOptions};
+use ktape_analyze::tcp::{self, Report, TcpOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
 use ktape_analyze::{Filter, Options};
 
@@ -62,6 +66,166 @@ enum Command {
     Exitsnoop(ExitsnoopArgs),
     /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
     Runqlat(RunqlatArgs),
+    /// Active TCP connections: connect() calls (bcc tcpconnect).
+    Tcpconnect(TcpconnectArgs),
+    /// Accepted TCP connections (bcc tcpaccept).
+    Tcpaccept(TcpacceptArgs),
+    /// One line per closed TCP connection with bytes and duration (bcc tcplife).
+    Tcplife(TcplifeArgs),
+    /// TCP connect latency, SYN sent to established (bcc tcpconnlat).
+    Tcpconnlat(TcpconnlatArgs),
+    /// Retransmitted TCP segments (bcc tcpretrans).
+    Tcpretrans(TcpretransArgs),
+    /// Every TCP state transition with the time spent in the old state (bcc tcpstates).
+    Tcpstates(TcpstatesArgs),
+}
+
+/// -4/-6, shared by the TCP reports.
+#[derive(Args)]
+struct IpArgs {
+    /// Only IPv4.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Only IPv6.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+}
+
+impl IpArgs {
+    fn ip(&self) -> Option<i32> {
+        if self.ipv4 {
+            Some(4)
+        } else if self.ipv6 {
+            Some(6)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Args)]
+struct TcpconnectArgs {
+    /// Include a TIME(s) column (seconds since the first connect).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Include the source port (SPORT).
+    #[arg(short = 's', long = "source-port")]
+    source_port: bool,
+    /// Count connects per source address, destination address and port.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Only these destination ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcpacceptArgs {
+    /// Include a TIME column (HH:MM:SS, UTC).
+    #[arg(short = 'T', long)]
+    time: bool,
+    /// Include a TIME(s) column (seconds since the first accept).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Only these local ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcplifeArgs {
+    /// Include a TIME(s) column (HH:MM:SS, UTC).
+    #[arg(short = 'T', long)]
+    time: bool,
+    /// Wide address columns (fit IPv6 addresses).
+    #[arg(short = 'w', long)]
+    wide: bool,
+    /// Only these local ports (comma-separated).
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    local_ports: Vec<i32>,
+    /// Only these remote ports (comma-separated).
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    remote_ports: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcpconnlatArgs {
+    /// Only connects at least this slow: 500us, 5ms, 1s; a plain number is milliseconds (bcc's positional min_ms).
+    #[arg(long = "min", value_name = "DUR", value_parser = parse_ms_arg)]
+    min: Option<i64>,
+    /// Include a TIME(s) column (seconds since the first connect).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Include the local port (LPORT).
+    #[arg(short = 'L', long)]
+    lport: bool,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcpretransArgs {
+    /// Count retransmits per flow instead of listing them.
+    #[arg(short = 'c', long)]
+    count: bool,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcpstatesArgs {
+    /// Include a TIME column (HH:MM:SS, UTC).
+    #[arg(short = 'T', long)]
+    time: bool,
+    /// Include a TIME(s) column (seconds since the first transition).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Only these local ports (comma-separated).
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    local_ports: Vec<i32>,
+    /// Only these remote ports (comma-separated).
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    remote_ports: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// Options every report takes.
@@ -328,9 +492,84 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             runqlat::run(&recs, &opts, &mut out).context("runqlat")?;
         }
+        Command::Tcpconnect(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::Connect {
+                timestamp: a.timestamp,
+                source_port: a.source_port,
+                count: a.count,
+                ports: a.port,
+            },
+            &mut out,
+        )?,
+        Command::Tcpaccept(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::Accept {
+                time: a.time,
+                timestamp: a.timestamp,
+                ports: a.port,
+            },
+            &mut out,
+        )?,
+        Command::Tcplife(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::Life {
+                time: a.time,
+                wide: a.wide,
+                local_ports: a.local_ports,
+                remote_ports: a.remote_ports,
+            },
+            &mut out,
+        )?,
+        Command::Tcpconnlat(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::Connlat {
+                min_ns: a.min.unwrap_or(0),
+                timestamp: a.timestamp,
+                lport: a.lport,
+            },
+            &mut out,
+        )?,
+        Command::Tcpretrans(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::Retrans { count: a.count },
+            &mut out,
+        )?,
+        Command::Tcpstates(a) => run_tcp(
+            &a.common,
+            a.ip.ip(),
+            Report::States {
+                time: a.time,
+                timestamp: a.timestamp,
+                local_ports: a.local_ports,
+                remote_ports: a.remote_ports,
+            },
+            &mut out,
+        )?,
     }
     out.out.flush()?;
     Ok(())
+}
+
+fn run_tcp(
+    common: &CommonArgs,
+    ip: Option<i32>,
+    report: Report,
+    out: &mut Out<'_>,
+) -> anyhow::Result<()> {
+    let recs = open_recordings(&common.paths)?;
+    let name = report.name();
+    let opts = TcpOptions {
+        common: common.options(),
+        ip,
+        report,
+    };
+    tcp::run(&recs, &opts, out).context(name)
 }
 
 fn main() -> ExitCode {

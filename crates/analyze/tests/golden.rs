@@ -26,6 +26,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::write_exec(&dir.join("procs").join("exec.parquet"));
         // In its own folder, out of reach of the bio tests' `$DIR/*.parquet`.
         fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
+        fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
         Fixtures { dir, main }
     })
 }
@@ -396,4 +397,68 @@ fn runqlat() {
         "runqlat_json",
         &["runqlat", "-L", "--json", "$DIR/sched/sched.parquet"],
     );
+}
+
+#[test]
+fn tcp_reports() {
+    let cases: &[(&str, &[&str])] = &[
+        ("tcpconnect", &["tcpconnect", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpconnect_ts",
+            &[
+                "tcpconnect",
+                "-t",
+                "-s",
+                "-P",
+                "443",
+                "$DIR/tcp/tcp.parquet",
+            ],
+        ),
+        (
+            "tcpconnect_c",
+            &["tcpconnect", "-c", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpaccept", &["tcpaccept", "-T", "$DIR/tcp/tcp.parquet"]),
+        ("tcplife", &["tcplife", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcplife_w_D",
+            &["tcplife", "-w", "-D", "5432", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcplife_L",
+            &["tcplife", "-L", "8080", "-p", "900", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpconnlat", &["tcpconnlat", "-L", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpconnlat_min",
+            &["tcpconnlat", "--min", "900", "-t", "$DIR/tcp/tcp.parquet"],
+        ),
+        ("tcpretrans", &["tcpretrans", "$DIR/tcp/tcp.parquet"]),
+        (
+            "tcpretrans_c",
+            &["tcpretrans", "-c", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcpstates",
+            &["tcpstates", "-D", "51001", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcpstates_json",
+            &[
+                "tcpstates",
+                "--json",
+                "-4",
+                "-L",
+                "8080",
+                "--from",
+                "+5s",
+                "--to",
+                "+6s",
+                "$DIR/tcp/tcp.parquet",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        golden(name, args);
+    }
 }

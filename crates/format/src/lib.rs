@@ -13,6 +13,7 @@
 //!   sched_wakeup/000000.parquet  one row per task wakeup
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
+//!   tcp_state/, tcp_accept/, tcp_retransmit/   the tcp family (-e tcp)
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -20,7 +21,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -37,6 +38,7 @@ pub mod process;
 pub mod read;
 pub mod sched;
 pub mod schema;
+pub mod tcp;
 pub mod write;
 
 pub use error::{Error, Result};
@@ -58,6 +60,9 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &exec::EXIT_TABLE,
         &sched::SWITCH,
         &sched::WAKEUP,
+        &tcp::STATE_TABLE,
+        &tcp::ACCEPT_TABLE,
+        &tcp::RETRANSMIT_TABLE,
         &loss::TABLE,
         &process::TABLE,
     ];

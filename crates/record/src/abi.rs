@@ -12,6 +12,12 @@ pub const KIND_EXIT: u32 = 3;
 pub const KIND_SCHED_SWITCH: u32 = 20;
 /// A `sched_wakeup` or `sched_wakeup_new` record.
 pub const KIND_SCHED_WAKEUP: u32 = 21;
+/// A TCP state transition (`tcp_state`).
+pub const KIND_TCP_STATE: u32 = 30;
+/// An accepted TCP connection (`tcp_accept`).
+pub const KIND_TCP_ACCEPT: u32 = 31;
+/// A retransmitted TCP segment (`tcp_retransmit`).
+pub const KIND_TCP_RETRANSMIT: u32 = 32;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
@@ -19,6 +25,8 @@ pub const FAMILY_BIO: u32 = 0;
 pub const FAMILY_EXEC: u32 = 1;
 /// Loss-counter index of the sched family.
 pub const FAMILY_SCHED: u32 = 2;
+/// Loss-counter index of the tcp family.
+pub const FAMILY_TCP: u32 = 3;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -147,6 +155,17 @@ mod tests {
             "KTAPE_LOSS_REASONS" => LOSS_REASONS as i64,
             "KTAPE_BIO_HAS_QUEUE" => crate::bio::HAS_QUEUE as i64,
             "KTAPE_BIO_HAS_SUBMITTER" => crate::bio::HAS_SUBMITTER as i64,
+            "KTAPE_KIND_TCP_STATE" => KIND_TCP_STATE as i64,
+            "KTAPE_KIND_TCP_ACCEPT" => KIND_TCP_ACCEPT as i64,
+            "KTAPE_KIND_TCP_RETRANSMIT" => KIND_TCP_RETRANSMIT as i64,
+            "KTAPE_FAMILY_TCP" => FAMILY_TCP as i64,
+            "KTAPE_TCP_HAS_TASK" => crate::tcp::HAS_TASK as i64,
+            "KTAPE_TCP_HAS_OWNER" => crate::tcp::HAS_OWNER as i64,
+            "KTAPE_TCP_HAS_PREV" => crate::tcp::HAS_PREV as i64,
+            "KTAPE_TCP_HAS_LIFETIME" => crate::tcp::HAS_LIFETIME as i64,
+            "KTAPE_TCP_HAS_BYTES" => crate::tcp::HAS_BYTES as i64,
+            "KTAPE_TCP_HAS_ERROR" => crate::tcp::HAS_ERROR as i64,
+            "KTAPE_TCP_EVENT_SIZE" => std::mem::size_of::<crate::tcp::TcpEvent>() as i64,
             "KTAPE_COMM_LEN" => 16,
             "KTAPE_BIO_EVENT_SIZE" => std::mem::size_of::<crate::bio::BioEvent>() as i64,
             _ => return None,

@@ -34,7 +34,8 @@ Then, anywhere (no root needed):
 pub struct Args {
     /// Event families to record, comma-separated. Valid: bio (block I/O
     /// requests, one row per completion), exec (execs with arguments, and
-    /// task exits).
+    /// task exits), sched (context switches and wakeups), tcp (TCP state
+    /// transitions, accepts and retransmits).
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 

@@ -110,7 +110,12 @@ pub trait Decoder: Send {
 }
 
 /// Every family, in the order `--help` lists them.
-pub static FAMILIES: &[&dyn Family] = &[&crate::bio::BIO, &crate::exec::EXEC, &crate::sched::SCHED];
+pub static FAMILIES: &[&dyn Family] = &[
+    &crate::bio::BIO,
+    &crate::exec::EXEC,
+    &crate::sched::SCHED,
+    &crate::tcp::TCP,
+];
 
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {

@@ -54,6 +54,8 @@ mod sched;
 #[cfg(target_os = "linux")]
 mod status;
 #[cfg(target_os = "linux")]
+mod tcp;
+#[cfg(target_os = "linux")]
 mod tracefs;
 #[cfg(target_os = "linux")]
 mod writer;

@@ -1,0 +1,690 @@
+//! The `tcp` family: TCP state transitions, accepts and retransmits.
+//!
+//! The kernel side (`bpf/tcp.bpf.c`) writes one [`TcpEvent`] layout for
+//! three record kinds; here each kind becomes a row of its table
+//! (`tcp_state`, `tcp_accept`, `tcp_retransmit`). Addresses become text and
+//! states names once per distinct value (dictionary builders), so a busy
+//! server costs no string formatting per row beyond the address.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use ktape_bpf::tcp::{OpenTcpSkel, TcpSkel, TcpSkelBuilder};
+use ktape_format::schema::UTC;
+use ktape_format::tcp::{addr_text, state_name, ACCEPT_TABLE, RETRANSMIT_TABLE, STATE_TABLE};
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+
+/// `TcpEvent::has`: pid/tgid/comm are the task the event ran in.
+pub const HAS_TASK: u8 = 1;
+/// `TcpEvent::has`: sk_pid/sk_tgid/sk_comm are the socket's owner.
+pub const HAS_OWNER: u8 = 2;
+/// `TcpEvent::has`: prev_ns is the time spent in the old state.
+pub const HAS_PREV: u8 = 4;
+/// `TcpEvent::has`: lifetime_ns is set.
+pub const HAS_LIFETIME: u8 = 8;
+/// `TcpEvent::has`: rx_bytes/tx_bytes are set.
+pub const HAS_BYTES: u8 = 16;
+/// `TcpEvent::has`: error is the kernel's retransmit result.
+pub const HAS_ERROR: u8 = 32;
+
+/// `struct ktape_tcp_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub skaddr: u64,
+    pub prev_ns: u64,
+    pub lifetime_ns: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub sk_pid: u32,
+    pub sk_tgid: u32,
+    pub error: i32,
+    pub family: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub oldstate: u8,
+    pub newstate: u8,
+    pub has: u8,
+    pub pad: [u8; 3],
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub comm: [u8; 16],
+    pub sk_comm: [u8; 16],
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for TcpEvent {}
+
+const AF_INET: u16 = 2;
+
+/// The `tcp` family.
+pub struct Tcp;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static TCP: Tcp = Tcp;
+
+static TABLES: [&TableSpec; 3] = [&STATE_TABLE, &ACCEPT_TABLE, &RETRANSMIT_TABLE];
+
+impl Family for Tcp {
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_TCP
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[
+            abi::KIND_TCP_STATE,
+            abi::KIND_TCP_ACCEPT,
+            abi::KIND_TCP_RETRANSMIT,
+        ]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+    /// accept is hooked with classic syscall tracepoints.
+    fn needs_tracefs(&self) -> bool {
+        true
+    }
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        Ok(Box::new(load(ctx)?))
+    }
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(TcpDecoder::new(ctx))
+    }
+}
+
+/// A loaded tcp object.
+struct TcpLoaded {
+    skel: TcpSkel<'static>,
+    links: Vec<Link>,
+}
+
+fn load(ctx: &LoadCtx) -> Result<TcpLoaded, BpfError> {
+    let fam = "tcp";
+    // Leaked for the skeleton's lifetime, as in bio.rs.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open: OpenTcpSkel<'static> =
+        TcpSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+        ro.targ_tgid = ctx.targ_tgid;
+    }
+    {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+    }
+    bpf::take_log();
+    let skel = open.load().map_err(|source| {
+        let log = bpf::take_log();
+        BpfError::Load {
+            family: fam,
+            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+            hooks: "tp_btf+tracepoint",
+            log,
+            source,
+        }
+    })?;
+    Ok(TcpLoaded {
+        skel,
+        links: Vec::new(),
+    })
+}
+
+impl TcpLoaded {
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 4] {
+        let p = &self.skel.progs;
+        [
+            &p.ktape_tcp_state,
+            &p.ktape_tcp_accept,
+            &p.ktape_tcp_accept4,
+            &p.ktape_tcp_retrans,
+        ]
+    }
+}
+
+impl Loaded for TcpLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let mut links = Vec::new();
+        for prog in self.progs() {
+            bpf::take_log();
+            let link = prog.attach().map_err(|source| BpfError::Attach {
+                family: "tcp",
+                program: prog.name().to_string_lossy().into_owned(),
+                log: bpf::take_log(),
+                source,
+            })?;
+            links.push(link);
+        }
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "tp_btf+tracepoint"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [m.ktape_tcp_sk.as_fd(), m.rodata.as_fd()]
+                .into_iter()
+                .filter_map(bpf::map_id)
+                .collect(),
+        }
+    }
+}
+
+fn cstr(b: &[u8; 16]) -> std::borrow::Cow<'_, str> {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n])
+}
+
+fn ip(e: &TcpEvent) -> i32 {
+    if e.family == AF_INET {
+        4
+    } else {
+        6
+    }
+}
+
+type Dict = StringDictionaryBuilder<Int32Type>;
+
+/// Columns every tcp table starts with: ts, cpu, skaddr, ip, saddr, daddr,
+/// sport, dport.
+struct Head {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    skaddr: Int64Builder,
+    ip: Int32Builder,
+    saddr: Dict,
+    daddr: Dict,
+    sport: Int32Builder,
+    dport: Int32Builder,
+}
+
+impl Head {
+    fn new() -> Self {
+        Head {
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cpu: Int32Builder::new(),
+            skaddr: Int64Builder::new(),
+            ip: Int32Builder::new(),
+            saddr: Dict::new(),
+            daddr: Dict::new(),
+            sport: Int32Builder::new(),
+            dport: Int32Builder::new(),
+        }
+    }
+
+    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
+        let v = ip(e);
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.skaddr.append_value(e.skaddr as i64);
+        self.ip.append_value(v);
+        self.saddr.append_value(addr_text(v, &e.saddr));
+        self.daddr.append_value(addr_text(v, &e.daddr));
+        self.sport.append_value(e.sport as i32);
+        self.dport.append_value(e.dport as i32);
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.skaddr.finish()),
+            Arc::new(self.ip.finish()),
+            Arc::new(self.saddr.finish()),
+            Arc::new(self.daddr.finish()),
+            Arc::new(self.sport.finish()),
+            Arc::new(self.dport.finish()),
+        ]
+    }
+}
+
+/// sk_pid, sk_tgid, sk_comm: null while the owner is unknown.
+struct Owner {
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    comm: Dict,
+}
+
+impl Owner {
+    fn new() -> Self {
+        Owner {
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            comm: Dict::new(),
+        }
+    }
+
+    fn append(&mut self, e: &TcpEvent) {
+        if e.has & HAS_OWNER != 0 {
+            self.pid.append_value(e.sk_pid as i32);
+            self.tgid.append_value(e.sk_tgid as i32);
+            self.comm.append_value(cstr(&e.sk_comm));
+        } else {
+            self.pid.append_null();
+            self.tgid.append_null();
+            self.comm.append_null();
+        }
+    }
+
+    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
+        cols.push(Arc::new(self.pid.finish()));
+        cols.push(Arc::new(self.tgid.finish()));
+        cols.push(Arc::new(self.comm.finish()));
+    }
+}
+
+fn opt64(b: &mut Int64Builder, has: bool, v: u64) {
+    if has {
+        b.append_value(v as i64);
+    } else {
+        b.append_null();
+    }
+}
+
+/// Builders of `tcp_state`.
+struct StateCols {
+    head: Head,
+    oldstate: Dict,
+    newstate: Dict,
+    prev_ns: Int64Builder,
+    lifetime_ns: Int64Builder,
+    rx_bytes: Int64Builder,
+    tx_bytes: Int64Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    comm: Dict,
+    owner: Owner,
+    rows: usize,
+}
+
+impl StateCols {
+    fn new() -> Self {
+        StateCols {
+            head: Head::new(),
+            oldstate: Dict::new(),
+            newstate: Dict::new(),
+            prev_ns: Int64Builder::new(),
+            lifetime_ns: Int64Builder::new(),
+            rx_bytes: Int64Builder::new(),
+            tx_bytes: Int64Builder::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            comm: Dict::new(),
+            owner: Owner::new(),
+            rows: 0,
+        }
+    }
+
+    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
+        self.head.append(e, offset_ns);
+        self.oldstate.append_value(state_name(e.oldstate));
+        self.newstate.append_value(state_name(e.newstate));
+        opt64(&mut self.prev_ns, e.has & HAS_PREV != 0, e.prev_ns);
+        opt64(
+            &mut self.lifetime_ns,
+            e.has & HAS_LIFETIME != 0,
+            e.lifetime_ns,
+        );
+        let bytes = e.has & HAS_BYTES != 0;
+        opt64(&mut self.rx_bytes, bytes, e.rx_bytes);
+        opt64(&mut self.tx_bytes, bytes, e.tx_bytes);
+        if e.has & HAS_TASK != 0 {
+            self.pid.append_value(e.pid as i32);
+            self.tgid.append_value(e.tgid as i32);
+            self.comm.append_value(cstr(&e.comm));
+        } else {
+            self.pid.append_null();
+            self.tgid.append_null();
+            self.comm.append_null();
+        }
+        self.owner.append(e);
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.head.finish();
+        cols.push(Arc::new(self.oldstate.finish()));
+        cols.push(Arc::new(self.newstate.finish()));
+        cols.push(Arc::new(self.prev_ns.finish()));
+        cols.push(Arc::new(self.lifetime_ns.finish()));
+        cols.push(Arc::new(self.rx_bytes.finish()));
+        cols.push(Arc::new(self.tx_bytes.finish()));
+        cols.push(Arc::new(self.pid.finish()));
+        cols.push(Arc::new(self.tgid.finish()));
+        cols.push(Arc::new(self.comm.finish()));
+        self.owner.finish(&mut cols);
+        self.rows = 0;
+        RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state builders match")
+    }
+}
+
+/// Builders of `tcp_accept`.
+struct AcceptCols {
+    head: Head,
+    state: Dict,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    comm: Dict,
+    rows: usize,
+}
+
+impl AcceptCols {
+    fn new() -> Self {
+        AcceptCols {
+            head: Head::new(),
+            state: Dict::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            comm: Dict::new(),
+            rows: 0,
+        }
+    }
+
+    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
+        self.head.append(e, offset_ns);
+        self.state.append_value(state_name(e.newstate));
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.comm.append_value(cstr(&e.comm));
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.head.finish();
+        cols.push(Arc::new(self.state.finish()));
+        cols.push(Arc::new(self.pid.finish()));
+        cols.push(Arc::new(self.tgid.finish()));
+        cols.push(Arc::new(self.comm.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept builders match")
+    }
+}
+
+/// Builders of `tcp_retransmit`.
+struct RetransCols {
+    head: Head,
+    state: Dict,
+    error: Int32Builder,
+    owner: Owner,
+    rows: usize,
+}
+
+impl RetransCols {
+    fn new() -> Self {
+        RetransCols {
+            head: Head::new(),
+            state: Dict::new(),
+            error: Int32Builder::new(),
+            owner: Owner::new(),
+            rows: 0,
+        }
+    }
+
+    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
+        self.head.append(e, offset_ns);
+        self.state.append_value(state_name(e.newstate));
+        if e.has & HAS_ERROR != 0 {
+            self.error.append_value(e.error);
+        } else {
+            self.error.append_null();
+        }
+        self.owner.append(e);
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.head.finish();
+        cols.push(Arc::new(self.state.finish()));
+        cols.push(Arc::new(self.error.finish()));
+        self.owner.finish(&mut cols);
+        self.rows = 0;
+        RecordBatch::try_new(RETRANSMIT_TABLE.schema(), cols)
+            .expect("tcp_retransmit builders match")
+    }
+}
+
+/// Decodes tcp records into the three tables' batches.
+pub struct TcpDecoder {
+    offset_ns: i64,
+    /// This drain cycle's events, sorted by time before they are appended.
+    cycle: Vec<TcpEvent>,
+    state: StateCols,
+    accept: AcceptCols,
+    retrans: RetransCols,
+    batch_rows: usize,
+}
+
+impl TcpDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        TcpDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            cycle: Vec::with_capacity(4096),
+            state: StateCols::new(),
+            accept: AcceptCols::new(),
+            retrans: RetransCols::new(),
+            batch_rows: ctx.batch_rows,
+        }
+    }
+}
+
+impl Decoder for TcpDecoder {
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = TcpEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "tcp",
+            got: rec.len(),
+            want: std::mem::size_of::<TcpEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        if self.cycle.is_empty() {
+            return;
+        }
+        // Rows from different CPUs interleave; a socket's transitions must
+        // stay in order for readers that follow a socket's life.
+        let mut cycle = std::mem::take(&mut self.cycle);
+        cycle.sort_by_key(|e| e.ts);
+        for e in &cycle {
+            match e.kind {
+                abi::KIND_TCP_STATE => {
+                    self.state.append(e, self.offset_ns);
+                    if self.state.rows >= self.batch_rows {
+                        sink(&STATE_TABLE, self.state.finish());
+                    }
+                }
+                abi::KIND_TCP_ACCEPT => {
+                    self.accept.append(e, self.offset_ns);
+                    if self.accept.rows >= self.batch_rows {
+                        sink(&ACCEPT_TABLE, self.accept.finish());
+                    }
+                }
+                _ => {
+                    self.retrans.append(e, self.offset_ns);
+                    if self.retrans.rows >= self.batch_rows {
+                        sink(&RETRANSMIT_TABLE, self.retrans.finish());
+                    }
+                }
+            }
+        }
+        cycle.clear();
+        self.cycle = cycle;
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.state.rows > 0 {
+            sink(&STATE_TABLE, self.state.finish());
+        }
+        if self.accept.rows > 0 {
+            sink(&ACCEPT_TABLE, self.accept.finish());
+        }
+        if self.retrans.rows > 0 {
+            sink(&RETRANSMIT_TABLE, self.retrans.finish());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+
+    fn ev(kind: u32, ts: u64) -> TcpEvent {
+        let mut e = TcpEvent {
+            kind,
+            ts,
+            skaddr: 0xffff_8880_0000_1000,
+            family: AF_INET,
+            sport: 40000,
+            dport: 8080,
+            oldstate: 7,
+            newstate: 2,
+            has: HAS_TASK | HAS_OWNER,
+            pid: 42,
+            tgid: 41,
+            sk_pid: 42,
+            sk_tgid: 41,
+            ..Default::default()
+        };
+        e.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        e.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        e.comm[..4].copy_from_slice(b"curl");
+        e.sk_comm[..4].copy_from_slice(b"curl");
+        e
+    }
+
+    fn bytes_of(e: &TcpEvent) -> Vec<u8> {
+        // SAFETY: TcpEvent is Plain.
+        unsafe { plain::as_bytes(e) }.to_vec()
+    }
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<TcpEvent>(), 152);
+        assert_eq!(std::mem::offset_of!(TcpEvent, pid), 56);
+        assert_eq!(std::mem::offset_of!(TcpEvent, error), 72);
+        assert_eq!(std::mem::offset_of!(TcpEvent, family), 76);
+        assert_eq!(std::mem::offset_of!(TcpEvent, oldstate), 82);
+        assert_eq!(std::mem::offset_of!(TcpEvent, saddr), 88);
+        assert_eq!(std::mem::offset_of!(TcpEvent, comm), 120);
+        assert_eq!(std::mem::offset_of!(TcpEvent, sk_comm), 136);
+    }
+
+    #[test]
+    fn kinds_go_to_their_tables() {
+        let ctx = DecodeCtx {
+            clock_offset_ns: 1000,
+            disks: Default::default(),
+            batch_rows: 100,
+        };
+        let mut d = TcpDecoder::new(&ctx);
+        let mut close = ev(abi::KIND_TCP_STATE, 20);
+        close.oldstate = 1;
+        close.newstate = 7;
+        close.has = HAS_OWNER | HAS_PREV | HAS_LIFETIME | HAS_BYTES;
+        close.prev_ns = 5;
+        close.lifetime_ns = 9;
+        close.rx_bytes = 100;
+        close.tx_bytes = 10000;
+        let mut v6 = ev(abi::KIND_TCP_RETRANSMIT, 15);
+        v6.family = 10;
+        v6.daddr = [0; 16];
+        v6.daddr[15] = 1;
+        v6.has = HAS_ERROR;
+        v6.error = -16;
+        for e in [
+            close,
+            ev(abi::KIND_TCP_STATE, 10),
+            ev(abi::KIND_TCP_ACCEPT, 12),
+            v6,
+        ] {
+            d.decode(&bytes_of(&e)).unwrap();
+        }
+        assert!(d.decode(&[30, 0, 0, 0]).is_err());
+        let mut out = Vec::new();
+        d.end_cycle(&mut |_, _| unreachable!());
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        let names: Vec<_> = out.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["tcp_state", "tcp_accept", "tcp_retransmit"]);
+        let s = &out[0].1;
+        assert_eq!(s.num_rows(), 2);
+        let strs = |b: &RecordBatch, c: &str| -> Vec<Option<String>> {
+            let d = b.column_by_name(c).unwrap().as_dictionary::<Int32Type>();
+            let vals = d.values().as_string::<i32>();
+            (0..d.len())
+                .map(|i| {
+                    d.keys()
+                        .is_valid(i)
+                        .then(|| vals.value(d.keys().value(i) as usize).to_string())
+                })
+                .collect()
+        };
+        assert_eq!(
+            strs(s, "newstate"),
+            [Some("SYN_SENT".into()), Some("CLOSE".into())]
+        );
+        assert_eq!(strs(s, "saddr")[0].as_deref(), Some("127.0.0.1"));
+        assert_eq!(strs(s, "comm"), [Some("curl".into()), None]);
+        let tx = s
+            .column_by_name("tx_bytes")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        assert!(tx.is_null(0));
+        assert_eq!(tx.value(1), 10000);
+        let r = &out[2].1;
+        assert_eq!(strs(r, "daddr")[0].as_deref(), Some("::1"));
+        assert_eq!(strs(r, "sk_comm"), [None]);
+        let err = r
+            .column_by_name("error")
+            .unwrap()
+            .as_primitive::<Int32Type>();
+        assert_eq!(err.value(0), -16);
+        assert_eq!(s.schema(), STATE_TABLE.schema());
+        assert_eq!(out[1].1.schema(), ACCEPT_TABLE.schema());
+    }
+}
