@@ -199,17 +199,7 @@ impl BioLoaded {
 
 impl Loaded for BioLoaded {
     fn attach(&mut self) -> Result<(), BpfError> {
-        let mut links = Vec::new();
-        for prog in self.progs() {
-            bpf::take_log();
-            let link = prog.attach().map_err(|source| BpfError::Attach {
-                family: "bio",
-                program: prog.name().to_string_lossy().into_owned(),
-                log: bpf::take_log(),
-                source,
-            })?;
-            links.push(link);
-        }
+        let links = bpf::attach_all("bio", self.progs())?;
         self.links.extend(links);
         Ok(())
     }

@@ -77,6 +77,27 @@ pub fn capture_libbpf_log() {
     libbpf_rs::set_print(Some((level, capture)));
 }
 
+/// Attaches a family's programs in order. On an error the links made so
+/// far are dropped (so detached) and the error names the program along with
+/// libbpf's log.
+pub fn attach_all<'a>(
+    family: &'static str,
+    progs: impl IntoIterator<Item = &'a libbpf_rs::ProgramMut<'static>>,
+) -> Result<Vec<libbpf_rs::Link>, BpfError> {
+    let mut links = Vec::new();
+    for prog in progs {
+        take_log();
+        let link = prog.attach().map_err(|source| BpfError::Attach {
+            family,
+            program: prog.name().to_string_lossy().into_owned(),
+            log: take_log(),
+            source,
+        })?;
+        links.push(link);
+    }
+    Ok(links)
+}
+
 /// Takes the captured log.
 pub fn take_log() -> String {
     let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());

@@ -229,17 +229,7 @@ impl ExecLoaded {
 
 impl Loaded for ExecLoaded {
     fn attach(&mut self) -> Result<(), BpfError> {
-        let mut links = Vec::new();
-        for prog in self.progs() {
-            bpf::take_log();
-            let link = prog.attach().map_err(|source| BpfError::Attach {
-                family: "exec",
-                program: prog.name().to_string_lossy().into_owned(),
-                log: bpf::take_log(),
-                source,
-            })?;
-            links.push(link);
-        }
+        let links = bpf::attach_all("exec", self.progs())?;
         self.links.extend(links);
         Ok(())
     }

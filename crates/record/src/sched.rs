@@ -194,17 +194,7 @@ impl SchedLoaded {
 
 impl Loaded for SchedLoaded {
     fn attach(&mut self) -> Result<(), BpfError> {
-        let mut links = Vec::new();
-        for prog in self.progs() {
-            bpf::take_log();
-            let link = prog.attach().map_err(|source| BpfError::Attach {
-                family: "sched",
-                program: prog.name().to_string_lossy().into_owned(),
-                log: bpf::take_log(),
-                source,
-            })?;
-            links.push(link);
-        }
+        let links = bpf::attach_all("sched", self.progs())?;
         self.links.extend(links);
         Ok(())
     }
