@@ -26,10 +26,10 @@ use serde::Serialize;
 use crate::columns::{self, Strings};
 use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
 use crate::error::{Error, Result};
-use crate::hist::{Bucket, Log2Hist};
+use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_hms, format_rfc3339, NS_PER_MS, NS_PER_US};
+use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_US};
 
 /// Options of `biolatency`. The default prints one µs histogram of device
 /// latency over the whole recording.
@@ -288,14 +288,6 @@ pub fn run(recordings: &[Recording], opts: &BiolatencyOptions, out: &mut Out<'_>
     Ok(())
 }
 
-fn unit_label(opts: &BiolatencyOptions) -> &'static str {
-    if opts.millis {
-        "msecs"
-    } else {
-        "usecs"
-    }
-}
-
 /// Prints the report as libbpf-tools `biolatency` does.
 pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -> Result<()> {
     writeln!(
@@ -308,9 +300,12 @@ pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -
     for iv in &r.intervals {
         writeln!(out.out)?;
         if label_times {
-            // bcc prints the time when the interval ends.
-            let t = iv.end_ns.min(r.window.end_ns).max(iv.start_ns);
-            writeln!(out.out, "{:<8}", format_hms(t, opts.localtime))?;
+            hist::write_interval_time(
+                out.out,
+                (iv.start_ns, iv.end_ns),
+                r.window.end_ns,
+                opts.localtime,
+            )?;
         }
         for g in &iv.groups {
             if opts.per_disk {
@@ -328,14 +323,13 @@ pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -
                 )?;
             }
             writeln!(out.out)?;
-            g.hist.write_text(out.out, unit_label(opts))?;
+            g.hist.write_text(out.out, hist::unit_label(opts.millis))?;
         }
         if iv.lost > 0 && opts.interval_ns.is_some() {
-            out.warn(&format!(
-                "WARNING: the interval {} .. {} includes seconds with {} lost bio events",
-                format_rfc3339(iv.start_ns),
-                format_rfc3339(iv.end_ns),
-                iv.lost
+            out.warn(&hist::interval_loss_warning(
+                "bio",
+                (iv.start_ns, iv.end_ns),
+                iv.lost,
             ))?;
         }
     }
@@ -407,7 +401,7 @@ pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serializ
     let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
     JsonReport {
         report: "biolatency",
-        unit: unit_label(opts),
+        unit: hist::unit_label(opts.millis),
         value: if opts.queued {
             "queue_ns + latency_ns"
         } else {

@@ -390,3 +390,36 @@ mod tests {
         assert_eq!(h.buckets().len(), 3);
     }
 }
+
+/// The unit label bcc's log2 histograms print: `msecs` with `-m`, else
+/// `usecs`.
+pub fn unit_label(millis: bool) -> &'static str {
+    if millis {
+        "msecs"
+    } else {
+        "usecs"
+    }
+}
+
+/// The time line bcc prints before a histogram set (`-T`, intervals): the
+/// end of the interval, clamped to the recorded window, as `HH:MM:SS`.
+pub fn write_interval_time(
+    out: &mut dyn Write,
+    interval: (i64, i64),
+    window_end_ns: i64,
+    localtime: bool,
+) -> io::Result<()> {
+    let t = interval.1.min(window_end_ns).max(interval.0);
+    writeln!(out, "{:<8}", crate::time::format_hms(t, localtime))
+}
+
+/// The warning for an interval whose histograms include seconds with lost
+/// events of `family`.
+pub fn interval_loss_warning(family: &str, interval: (i64, i64), lost: u64) -> String {
+    format!(
+        "WARNING: the interval {} .. {} includes seconds with {} lost {family} events",
+        crate::time::format_rfc3339(interval.0),
+        crate::time::format_rfc3339(interval.1),
+        lost
+    )
+}

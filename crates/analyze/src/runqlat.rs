@@ -48,10 +48,10 @@ use serde::Serialize;
 use crate::columns::{self, Strings};
 use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
 use crate::error::{Error, Result};
-use crate::hist::{Bucket, Log2Hist};
+use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_hms, format_rfc3339, NS_PER_MS, NS_PER_US};
+use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_US};
 
 /// Options of `runqlat`. The default prints one µs histogram over the
 /// whole recording.
@@ -479,14 +479,6 @@ pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -
     Ok(())
 }
 
-fn unit_label(opts: &RunqlatOptions) -> &'static str {
-    if opts.millis {
-        "msecs"
-    } else {
-        "usecs"
-    }
-}
-
 /// Prints the report as libbpf-tools `runqlat` does.
 pub fn write_text(r: &Runqlat, opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
     writeln!(
@@ -499,8 +491,12 @@ pub fn write_text(r: &Runqlat, opts: &RunqlatOptions, out: &mut Out<'_>) -> Resu
     for iv in &r.intervals {
         writeln!(out.out)?;
         if label_times {
-            let t = iv.end_ns.min(r.window.end_ns).max(iv.start_ns);
-            writeln!(out.out, "{:<8}", format_hms(t, opts.localtime))?;
+            hist::write_interval_time(
+                out.out,
+                (iv.start_ns, iv.end_ns),
+                r.window.end_ns,
+                opts.localtime,
+            )?;
         }
         for g in &iv.groups {
             let comm = g.comm.as_deref().unwrap_or("");
@@ -509,14 +505,13 @@ pub fn write_text(r: &Runqlat, opts: &RunqlatOptions, out: &mut Out<'_>) -> Resu
             } else if opts.per_thread {
                 writeln!(out.out, "\ntid = {} {}", g.id.unwrap_or(0), comm)?;
             }
-            g.hist.write_text(out.out, unit_label(opts))?;
+            g.hist.write_text(out.out, hist::unit_label(opts.millis))?;
         }
         if iv.lost > 0 && opts.interval_ns.is_some() {
-            out.warn(&format!(
-                "WARNING: the interval {} .. {} includes seconds with {} lost sched events",
-                format_rfc3339(iv.start_ns),
-                format_rfc3339(iv.end_ns),
-                iv.lost
+            out.warn(&hist::interval_loss_warning(
+                "sched",
+                (iv.start_ns, iv.end_ns),
+                iv.lost,
             ))?;
         }
     }
@@ -587,7 +582,7 @@ pub fn to_json<'a>(r: &'a Runqlat, opts: &'a RunqlatOptions) -> impl Serialize +
     let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
     JsonReport {
         report: "runqlat",
-        unit: unit_label(opts),
+        unit: hist::unit_label(opts.millis),
         from: format_rfc3339(r.window.start_ns),
         to: format_rfc3339(r.window.end_ns),
         histograms: whole.map(|iv| json_hists(iv, opts)),
