@@ -33,7 +33,11 @@
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
 #define KTAPE_LOSS_MAP_FULL 1
-#define KTAPE_LOSS_REASONS 2
+/* An operation was seen to start but its end never reached its program
+ * (bio: a request issued to the driver whose struct was reused before any
+ * completion hook saw it). */
+#define KTAPE_LOSS_UNPAIRED 2
+#define KTAPE_LOSS_REASONS 3
 
 /* ---- bio: normalized operations (ktape_format::bio::op) -------------- */
 #define KTAPE_OP_READ 0

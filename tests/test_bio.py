@@ -14,12 +14,21 @@ from conftest import Recorder, analyze, analyze_json, on_root_disk
 
 WRITES = 3000
 BLOCK = 4096
-# Known bug, under investigation: about one run in ten, one request of the
-# 3000 is missing from the recording (no row under any pid, no loss
-# counted), so the BPF pairing has a silent drop path (a completion that
-# finds no tracked issue). Until it is found, the tests allow that one
-# request and no more; every row they do see must be exact.
-MAX_MISSING = 1
+# This kernel sometimes runs no BPF program for a burst of block
+# completions that its tracepoint does report (see bpf/bio.bpf.c,
+# track_insert). Such a request cannot become a row, but it must never
+# vanish: the recorder counts it as `unpaired` loss. Every write is
+# therefore a row or an unpaired loss, exactly; and the loss stays rare.
+MAX_UNPAIRED = 30
+
+
+def unpaired_loss(out):
+    """Requests of the bio family counted as `unpaired` in the loss table."""
+    if not (out / "loss").exists():
+        return 0
+    loss = pq.read_table(out / "loss").to_pandas()
+    sel = (loss["family"].astype(str) == "bio") & (loss["reason"].astype(str) == "unpaired")
+    return int(loss[sel]["lost"].sum())
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +69,11 @@ def test_exactly_the_writes_we_issued(dd_run):
     mine = bio[(bio["pid"] == pid) & bio["op"].astype(str).str.contains("W")]
     lo, hi = mine["sector"].min(), mine["sector"].max()
     near = bio[(bio["pid"] != pid) & (bio["sector"] >= lo) & (bio["sector"] <= hi)]
-    assert WRITES - MAX_MISSING <= len(mine) <= WRITES, (
-        bio[bio["pid"] == pid]["op"].value_counts(),
+    unpaired = unpaired_loss(out)
+    assert len(mine) + unpaired == WRITES, (
+        unpaired, bio[bio["pid"] == pid]["op"].value_counts(),
         near[["pid", "comm", "op", "sector", "bytes"]])
+    assert unpaired <= MAX_UNPAIRED
     # No write of dd's is counted twice.
     assert mine["sector"].is_unique
     assert (mine["bytes"] == BLOCK).all()
@@ -134,7 +145,7 @@ def test_biosnoop_lists_the_writes(dd_run):
     bio = pq.read_table(out / "bio").to_pandas()
     recorded = len(bio[(bio["pid"] == pid) & bio["op"].astype(str).str.contains("W")])
     rows = [r for r in analyze_json("biosnoop", "-p", pid, out)["rows"] if "W" in r["op"]]
-    assert len(rows) == recorded >= WRITES - MAX_MISSING
+    assert len(rows) == recorded == WRITES - unpaired_loss(out)
     assert all(r["bytes"] == BLOCK for r in rows)
     text = analyze("biosnoop", "-p", pid, out).stdout.splitlines()
     assert text[0].split()[:7] == ["TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES"]
@@ -147,4 +158,4 @@ def test_summary_counts_rows(dd_run):
     tables = {t["name"]: t for t in s["tables"]}
     for name in ("bio", "loss", "process"):
         assert tables[name]["rows"] == pq.read_table(out / name).num_rows, name
-    assert s["lost"] == 0
+    assert s["lost"] == unpaired_loss(out)

@@ -16,7 +16,7 @@ pub static TABLE: TableSpec = TableSpec {
         ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "Start of the one-second interval (UTC)." },
         ColumnSpec { name: "family", ty: DictString, unit: "-", nullable: false, doc: "Event family that lost events (`bio`, …)." },
         ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the events were lost." },
-        ColumnSpec { name: "reason", ty: DictString, unit: "-", nullable: false, doc: "Why: `ringbuf_full` (no room to reserve a record) or `map_full` (no room to track an operation in flight)." },
+        ColumnSpec { name: "reason", ty: DictString, unit: "-", nullable: false, doc: "Why: `ringbuf_full` (no room to reserve a record), `map_full` (no room to track an operation in flight) or `unpaired` (an operation's start was seen but no hook saw its end)." },
         ColumnSpec { name: "lost", ty: Int64, unit: "count", nullable: false, doc: "Events lost in that second." },
     ],
 };
@@ -25,3 +25,5 @@ pub static TABLE: TableSpec = TableSpec {
 pub const REASON_RINGBUF_FULL: &str = "ringbuf_full";
 /// A pairing map was full: the operation could not be tracked.
 pub const REASON_MAP_FULL: &str = "map_full";
+/// An operation was seen to start, but none of its end hooks ran for it.
+pub const REASON_UNPAIRED: &str = "unpaired";

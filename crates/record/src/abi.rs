@@ -34,13 +34,16 @@ pub const MAX_FAMILIES: u32 = 16;
 pub const LOSS_RINGBUF_FULL: u32 = 0;
 /// A pairing map was full.
 pub const LOSS_MAP_FULL: u32 = 1;
+/// Loss reason: an operation's start was seen but its end never was.
+pub const LOSS_UNPAIRED: u32 = 2;
 /// Size of the reason dimension of the loss counters.
-pub const LOSS_REASONS: u32 = 2;
+pub const LOSS_REASONS: u32 = 3;
 
 /// Loss reasons by index, with their `loss.reason` names.
 pub const REASONS: [(u32, &str); LOSS_REASONS as usize] = [
     (LOSS_RINGBUF_FULL, ktape_format::loss::REASON_RINGBUF_FULL),
     (LOSS_MAP_FULL, ktape_format::loss::REASON_MAP_FULL),
+    (LOSS_UNPAIRED, ktape_format::loss::REASON_UNPAIRED),
 ];
 
 /// Index of a (family, reason) counter in the `ktape_loss` map.
@@ -152,6 +155,7 @@ mod tests {
             "KTAPE_MAX_FAMILIES" => MAX_FAMILIES as i64,
             "KTAPE_LOSS_RINGBUF_FULL" => LOSS_RINGBUF_FULL as i64,
             "KTAPE_LOSS_MAP_FULL" => LOSS_MAP_FULL as i64,
+            "KTAPE_LOSS_UNPAIRED" => LOSS_UNPAIRED as i64,
             "KTAPE_LOSS_REASONS" => LOSS_REASONS as i64,
             "KTAPE_BIO_HAS_QUEUE" => crate::bio::HAS_QUEUE as i64,
             "KTAPE_BIO_HAS_SUBMITTER" => crate::bio::HAS_SUBMITTER as i64,
