@@ -145,3 +145,20 @@ def on_root_disk(tmp_path_factory, name):
         d = Path("/var/tmp") / f"ktape-{name}-{os.getpid()}"
         d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every test module (starting one costs
+    seconds). `ts` is read as int64 ns, on purpose: see formats/sql/README.md."""
+    from pyspark.sql import SparkSession
+    s = (SparkSession.builder.master("local[2]").appName("ktape-tests")
+         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1")
+         .getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()

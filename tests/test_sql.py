@@ -41,21 +41,6 @@ def duckdb_run(recording, sql):
     return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-    s = (SparkSession.builder.master("local[2]").appName("ktape-tests")
-         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
-         .config("spark.sql.session.timeZone", "UTC")
-         .config("spark.ui.enabled", "false")
-         .config("spark.driver.host", "127.0.0.1")
-         .config("spark.driver.bindAddress", "127.0.0.1")
-         .getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
 def spark_run(spark, recording, sql):
     df = spark.read.parquet(str(recording / "bio"))
     assert dict(df.dtypes)["ts"] == "bigint", "nanosAsLong should read ts as int64 ns"

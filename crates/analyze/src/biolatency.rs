@@ -24,7 +24,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{group_labels, incomplete_note, missing_table_note, scan, Options, Window};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -59,11 +59,17 @@ pub struct BiolatencyOptions {
     pub interval_ns: Option<i64>,
     /// `--count`: at most this many intervals. Default: all.
     pub count: Option<u64>,
+    /// `--by KEY`: one histogram per value of a fleet partition
+    /// (`host=web1` folders) or, for `host`, per recorded host. Default:
+    /// all recordings together.
+    pub by: Option<String>,
 }
 
 /// One histogram of one interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    /// The `--by` value (e.g. the host).
+    pub by: Option<Arc<str>>,
     /// Disk name with `-D`.
     pub disk: Option<Arc<str>>,
     /// Flag set name with `-F`.
@@ -96,7 +102,7 @@ pub struct Biolatency {
     pub loss: Loss,
 }
 
-type Key = (i64, Option<Arc<str>>, Option<Arc<str>>);
+type Key = (i64, Option<Arc<str>>, Option<Arc<str>>, Option<Arc<str>>);
 
 /// Computes the histograms.
 pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Biolatency> {
@@ -132,6 +138,10 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     }
     let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
     let table = ktape_format::bio::TABLE.name;
+    let labels = match &opts.by {
+        Some(key) => Some(group_labels(recordings, key)?),
+        None => None,
+    };
 
     let acc: BTreeMap<Key, Log2Hist> = scan(
         recordings,
@@ -193,6 +203,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                     .or_default()
                     .add((v / scale) as u64);
             }
+            let by = labels.as_ref().map(|l| l[unit.recording].clone());
             for ((iv, dc, fc), h) in local {
                 let d = if opts.per_disk {
                     disk.as_ref().map(|d| d.values[dc as usize].clone())
@@ -200,7 +211,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                     None
                 };
                 let f = flags.as_ref().map(|f| f.values[fc as usize].clone());
-                acc.entry((iv, d, f)).or_default().merge(&h);
+                acc.entry((iv, by.clone(), d, f)).or_default().merge(&h);
             }
             Ok(())
         },
@@ -231,11 +242,13 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     for k in 0..n {
         by_iv.insert(k, Vec::new());
     }
-    for ((iv, disk, flags), hist) in acc {
-        by_iv
-            .entry(iv)
-            .or_default()
-            .push(Group { disk, flags, hist });
+    for ((iv, by, disk, flags), hist) in acc {
+        by_iv.entry(iv).or_default().push(Group {
+            by,
+            disk,
+            flags,
+            hist,
+        });
     }
     let intervals = by_iv
         .into_iter()
@@ -308,6 +321,12 @@ pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -
             )?;
         }
         for g in &iv.groups {
+            if let (Some(key), Some(v)) = (&opts.by, &g.by) {
+                write!(out.out, "\n{key} = {v}")?;
+                if !opts.per_disk {
+                    writeln!(out.out)?;
+                }
+            }
             if opts.per_disk {
                 write!(
                     out.out,
@@ -341,6 +360,9 @@ pub fn write_text(r: &Biolatency, opts: &BiolatencyOptions, out: &mut Out<'_>) -
 
 #[derive(Serialize)]
 struct JsonHist<'a> {
+    /// The `--by` value (omitted without `--by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
     disk: Option<&'a str>,
     flags: Option<&'a str>,
     total: u64,
@@ -363,6 +385,9 @@ struct JsonReport<'a> {
     value: &'static str,
     from: String,
     to: String,
+    /// The `--by` key, when given: each histogram's `by` is its value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
     /// Without `--interval`: the histograms of the whole window.
     #[serde(skip_serializing_if = "Option::is_none")]
     histograms: Option<Vec<JsonHist<'a>>>,
@@ -383,6 +408,7 @@ fn json_hists(iv: &Interval) -> Vec<JsonHist<'_>> {
     iv.groups
         .iter()
         .map(|g| JsonHist {
+            by: g.by.as_deref(),
             disk: g.disk.as_deref(),
             flags: g.flags.as_deref(),
             total: g.hist.total(),
@@ -397,7 +423,7 @@ fn json_hists(iv: &Interval) -> Vec<JsonHist<'_>> {
 /// `histograms` array beside `lost_events`; with it, in `intervals[]`
 /// (`start`, `end`, `lost_events`, `incomplete`, `histograms`). `loss`
 /// lists the lossy seconds of the window.
-pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serialize + 'a {
+pub fn to_json<'a>(r: &'a Biolatency, opts: &'a BiolatencyOptions) -> impl Serialize + 'a {
     let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
     JsonReport {
         report: "biolatency",
@@ -409,6 +435,7 @@ pub fn to_json<'a>(r: &'a Biolatency, opts: &BiolatencyOptions) -> impl Serializ
         },
         from: format_rfc3339(r.window.start_ns),
         to: format_rfc3339(r.window.end_ns),
+        by: opts.by.as_deref(),
         histograms: whole.map(json_hists),
         lost_events: whole.map(|iv| iv.lost),
         incomplete: whole.map(|iv| iv.lost > 0),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use ktape_format::read::{scan_units, Recording, ScanUnit, TimeRange};
+use ktape_format::read::{discover, scan_units, Recording, ScanUnit, TimeRange};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -61,13 +61,33 @@ pub fn expand_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Expands PATHs and opens every recording (in parallel: each opening
-/// reads every segment's footer). The first failure, in argument order, is
-/// returned; it names the file.
+/// reads every segment's footer). A PATH may also be a fleet folder
+/// (`fleet/host=web1/out.parquet`, …): every recording below it is opened,
+/// with its `key=value` folders as partitions. The first failure, in
+/// argument order, is returned; it names the file.
 pub fn open_recordings(args: &[PathBuf]) -> Result<Vec<Recording>> {
     let paths = expand_paths(args)?;
-    paths
+    let found: Vec<Vec<Recording>> = paths
         .par_iter()
-        .map(|p| Recording::open(p).map_err(Error::from))
+        .map(|p| discover(p).map_err(Error::from))
+        .collect::<Result<_>>()?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The `--by KEY` label of each recording, in order: its hive partition
+/// `KEY=…`, or for `host` the recorded host name. A recording without one
+/// is a usage error that names it.
+pub fn group_labels(recordings: &[Recording], key: &str) -> Result<Vec<std::sync::Arc<str>>> {
+    recordings
+        .iter()
+        .map(|r| {
+            r.label(key).map(std::sync::Arc::from).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--by {key}: {} is not below a `{key}=VALUE` folder (only `host` falls back to the recorded host name)",
+                    r.root.display()
+                ))
+            })
+        })
         .collect()
 }
 

@@ -298,6 +298,9 @@ struct BiolatencyArgs {
     /// Print at most this many intervals (needs --interval).
     #[arg(long, value_name = "N", requires = "interval")]
     count: Option<u64>,
+    /// One histogram per value of KEY across a fleet: a `KEY=VALUE` folder above each recording (fleet/host=web1/out.parquet), or for `host` the recorded host name.
+    #[arg(long, value_name = "KEY")]
+    by: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -438,6 +441,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 disk: a.disk,
                 interval_ns: a.interval,
                 count: a.count,
+                by: a.by,
             };
             biolatency::run(&recs, &opts, &mut out).context("biolatency")?;
         }

@@ -27,6 +27,10 @@ fn fixtures() -> &'static Fixtures {
         // In its own folder, out of reach of the bio tests' `$DIR/*.parquet`.
         fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
         fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
+        // A hive-style fleet of the two bio recordings.
+        let fleet = dir.join("fleet");
+        fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
+        fixture::write(&fleet.join("dc=us/host=web2/out.parquet"), &fixture::OTHER);
         Fixtures { dir, main }
     })
 }
@@ -461,4 +465,45 @@ fn tcp_reports() {
     for (name, args) in cases {
         golden(name, args);
     }
+}
+
+#[test]
+fn biolatency_by_host_over_a_fleet() {
+    golden(
+        "biolatency_by_host",
+        &["biolatency", "-m", "--by", "host", "$DIR/fleet"],
+    );
+}
+
+#[test]
+fn biolatency_by_partition_json() {
+    golden(
+        "biolatency_by_dc_json",
+        &["biolatency", "--by", "dc", "-D", "--json", "$DIR/fleet"],
+    );
+}
+
+#[test]
+fn a_fleet_is_the_sum_of_its_recordings() {
+    // The folder and the explicit list of its recordings give one result.
+    let (ok, fleet) = run(&["biolatency", "-m", "$DIR/fleet"]);
+    assert!(ok, "{fleet}");
+    let (ok, list) = run(&[
+        "biolatency",
+        "-m",
+        "$DIR/fleet/dc=eu/host=web1/out.parquet",
+        "$DIR/fleet/dc=us/host=web2/out.parquet",
+    ]);
+    assert!(ok, "{list}");
+    assert_eq!(fleet, list);
+}
+
+#[test]
+fn by_an_unknown_partition_names_the_recording() {
+    let (ok, out) = run(&["biolatency", "--by", "rack", "$DIR/fleet"]);
+    assert!(!ok);
+    assert!(
+        out.contains("--by rack") && out.contains("host=web1"),
+        "{out}"
+    );
 }

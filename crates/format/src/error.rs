@@ -56,7 +56,7 @@ pub enum Error {
     },
 
     /// A directory that holds no ktape tables.
-    #[error("{}: not a ktape recording (no table folders with .parquet segments)", .0.display())]
+    #[error("{}: not a ktape recording (no table folders with .parquet segments) nor a folder of recordings", .0.display())]
     NotARecording(PathBuf),
 
     /// The recording already exists and replacing it was not asked for.

@@ -6,6 +6,12 @@
 //! it. A report then asks for [`scan_units`]: one unit per (segment, row
 //! group) that can hold rows in the requested time range, so the analyzer
 //! can spread units over threads and read only the columns it needs.
+//!
+//! A fleet is a folder of recordings laid out hive-style
+//! (`fleet/host=web1/out.parquet/bio/*.parquet`), the layout DuckDB and
+//! Spark read with `hive_partitioning`: [`discover`] finds every recording
+//! under such a folder and keeps each `key=value` folder name on the way as
+//! a partition of that recording, so reports can group by it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -213,6 +219,9 @@ pub struct Recording {
     /// `.tmp` files left by a recorder that was killed before it could
     /// finish them; they are not read.
     pub incomplete: Vec<PathBuf>,
+    /// Hive partitions (`key=value` folders) between the folder given to
+    /// [`discover`] and the recording, outermost first.
+    pub partitions: Vec<(String, String)>,
 }
 
 impl Recording {
@@ -273,7 +282,19 @@ impl Recording {
             info,
             tables,
             incomplete,
+            partitions: Vec::new(),
         })
+    }
+
+    /// The value of a grouping key for this recording: its hive partition
+    /// of that name, else, for `host`, the host name the recorder stored.
+    /// `None` when the recording has neither.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.partitions
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| (key == "host").then_some(self.info.host.as_str()))
     }
 
     /// Segments of a table (empty if the recording lacks it).
@@ -302,6 +323,95 @@ impl Recording {
         }
         (lo, hi)
     }
+}
+
+/// How deep [`discover`] looks below the folder it is given: enough for
+/// `fleet/dc=x/host=y/date=z/out.parquet`, bounded so that a wrong path
+/// (`/`) fails fast instead of walking a whole file system.
+const MAX_FLEET_DEPTH: usize = 6;
+
+/// Whether a directory looks like a recording: one of its folders holds
+/// segment files (finished or not).
+fn looks_like_recording(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        let p = e.path();
+        p.is_dir()
+            && fs::read_dir(&p).is_ok_and(|files| {
+                files.filter_map(|f| f.ok()).any(|f| {
+                    if !f.file_type().is_ok_and(|t| t.is_file()) {
+                        return false;
+                    }
+                    let name = f.file_name();
+                    let name = name.to_string_lossy();
+                    name.ends_with(&format!(".{}", layout::SEGMENT_EXT))
+                        || name.ends_with(layout::TMP_SUFFIX)
+                })
+            })
+    })
+}
+
+/// The `key=value` form of a hive partition folder name.
+fn partition_of(name: &str) -> Option<(String, String)> {
+    let (k, v) = name.split_once('=')?;
+    (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v.to_string()))
+}
+
+/// Every recording at or below `path`: `path` itself when it is a
+/// recording (or a file, so that [`Recording::open`] names what is wrong
+/// with it); otherwise each recording found below it, in path order, with
+/// the `key=value` folders on the way as its partitions. A folder with no
+/// recording below it is an error naming it.
+pub fn discover(path: &Path) -> Result<Vec<Recording>> {
+    if !path.is_dir() || looks_like_recording(path) {
+        return Ok(vec![Recording::open(path)?]);
+    }
+    let mut found = Vec::new();
+    walk(path, &mut Vec::new(), 0, &mut found)?;
+    if found.is_empty() {
+        return Err(Error::NotARecording(path.to_path_buf()));
+    }
+    Ok(found)
+}
+
+fn walk(
+    dir: &Path,
+    parts: &mut Vec<(String, String)>,
+    depth: usize,
+    found: &mut Vec<Recording>,
+) -> Result<()> {
+    if looks_like_recording(dir) {
+        let mut rec = Recording::open(dir)?;
+        rec.partitions = parts.clone();
+        found.push(rec);
+        return Ok(());
+    }
+    if depth >= MAX_FLEET_DEPTH {
+        return Ok(());
+    }
+    let mut subdirs: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        let part = sub
+            .file_name()
+            .and_then(|n| partition_of(&n.to_string_lossy()));
+        let pushed = part.is_some();
+        if let Some(p) = part {
+            parts.push(p);
+        }
+        walk(&sub, parts, depth + 1, found)?;
+        if pushed {
+            parts.pop();
+        }
+    }
+    Ok(())
 }
 
 /// One piece of parallel work: a row group of a segment.
@@ -368,3 +478,27 @@ pub fn read_all(unit: &ScanUnit<'_>, columns: &[&str]) -> Result<Vec<RecordBatch
 
 /// Shared handle type for recordings opened once and used by many threads.
 pub type Recordings = Arc<Vec<Recording>>;
+
+#[cfg(test)]
+mod fleet_tests {
+    use super::*;
+
+    #[test]
+    fn partition_names() {
+        assert_eq!(
+            partition_of("host=web1"),
+            Some(("host".into(), "web1".into()))
+        );
+        assert_eq!(partition_of("out.parquet"), None);
+        assert_eq!(partition_of("=x"), None);
+        assert_eq!(partition_of("k="), None);
+    }
+
+    #[test]
+    fn an_empty_folder_is_not_a_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("host=a/nothing")).unwrap();
+        let err = discover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&*dir.path().to_string_lossy()), "{err}");
+    }
+}
