@@ -100,8 +100,7 @@ def test_runqlat_counts_exactly_the_pairs_duckdb_finds(pinned):
     out, tids = pinned
     con = duck(out)
     n_sql = con.execute(f"SELECT count(*) FROM ({RUNQLAT_SQL})").fetchone()[0]
-    n_file = con.execute(
-        f"SELECT count(*) FROM ({(REPO / 'formats/sql/runqlat.sql').read_text()})").fetchone()[0]
+    n_file = len(runqlat_sql_duckdb(out))
     r = analyze_json("runqlat", out)
     n_ktape = sum(h["total"] for h in r["histograms"])
     assert n_sql > 300
@@ -114,3 +113,23 @@ def test_runqlat_counts_exactly_the_pairs_duckdb_finds(pinned):
             f"FROM ({RUNQLAT_SQL}) WHERE pid = {tid} GROUP BY 1").fetchall()
         h = next(h for h in per["histograms"] if h["tid"] == tid)
         assert {b["slot"]: b["count"] for b in h["buckets"] if b["count"]} == dict(rows)
+
+
+def runqlat_sql_duckdb(out):
+    """formats/sql/runqlat.sql on DuckDB, over views with ts as int64 ns."""
+    con = duckdb.connect()
+    for t in ("sched_switch", "sched_wakeup"):
+        con.execute(f"CREATE VIEW {t} AS SELECT * REPLACE (epoch_ns(ts) AS ts) "
+                    f"FROM '{out}/{t}/*.parquet'")
+    return con.execute((REPO / "formats/sql/runqlat.sql").read_text()).fetchall()
+
+
+def test_runqlat_sql_runs_unchanged_on_spark(pinned, spark):
+    out, _ = pinned
+    for t in ("sched_switch", "sched_wakeup"):
+        spark.read.parquet(str(out / t)).createOrReplaceTempView(t)
+    rows = spark.sql((REPO / "formats/sql/runqlat.sql").read_text()).collect()
+    got = sorted((r["pid"], r["switch_in_ns"], r["latency_ns"]) for r in rows)
+    assert got == sorted(runqlat_sql_duckdb(out))
+    r = analyze_json("runqlat", out)
+    assert len(got) == sum(h["total"] for h in r["histograms"])

@@ -6,21 +6,20 @@
 -- next switch-in. The latest queue event since the previous switch-in
 -- counts (as in bcc). The idle task (pid 0) is left out.
 --
--- Runs on DuckDB as is, once two views name the recording's tables:
---   CREATE VIEW sched_switch AS SELECT * FROM 'out.parquet/sched_switch/*.parquet';
---   CREATE VIEW sched_wakeup AS SELECT * FROM 'out.parquet/sched_wakeup/*.parquet';
+-- Reads the views `sched_switch` and `sched_wakeup` with ts as int64 ns
+-- (see README.md): unchanged on DuckDB and Spark SQL.
 -- One row per latency: pid, switch-in time (ns since the epoch), latency_ns.
 -- For the histogram: GROUP BY floor(log2(greatest(latency_ns // 1000, 1))).
 WITH ev AS (
-    SELECT epoch_ns(ts) AS t, prev_pid AS pid, 0 AS kind
+    SELECT ts AS t, prev_pid AS pid, 0 AS kind
     FROM sched_switch
     WHERE prev_pid <> 0 AND (prev_state = 0 OR preempt)
     UNION ALL
-    SELECT epoch_ns(ts) AS t, pid, 0 AS kind
+    SELECT ts AS t, pid, 0 AS kind
     FROM sched_wakeup
     WHERE pid <> 0
     UNION ALL
-    SELECT epoch_ns(ts) AS t, next_pid AS pid, 1 AS kind
+    SELECT ts AS t, next_pid AS pid, 1 AS kind
     FROM sched_switch
     WHERE next_pid <> 0
 ),
