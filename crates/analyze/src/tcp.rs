@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{incomplete_note, missing_table_note, scan_optional, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -161,6 +161,9 @@ pub struct Row {
     #[serde(serialize_with = "ser_opt_str")]
     pub sk_comm: Option<Arc<str>>,
     pub error: Option<i32>,
+    /// The task's real uid (tcp_state: with `pid`; tcp_accept: the
+    /// accepter); `None` also for files written before the column existed.
+    pub uid: Option<i64>,
 }
 
 impl Row {
@@ -217,16 +220,25 @@ fn str_at(s: &Option<Strings>, batch: &RecordBatch, name: &str, i: usize) -> Opt
     Some(s.get(i).clone())
 }
 
+/// Columns added to the tcp tables after their first files: older files
+/// lack them, and rows read from those files have `None`.
+const ADDED_COLUMNS: &[&str] = &["uid"];
+
 /// Reads every row of a tcp table in the window, sorted by time.
 pub fn read_rows(recordings: &[Recording], table: &str, window: &Window) -> Result<Vec<Row>> {
     let spec = ktape_format::table(table).expect("a tcp table");
-    let cols: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+    let (added, cols): (Vec<&str>, Vec<&str>) = spec
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .partition(|c| ADDED_COLUMNS.contains(c));
     let range = window.range;
-    let mut rows = scan(
+    let mut rows = scan_optional(
         recordings,
         table,
         range,
         &cols,
+        &added,
         Vec::new,
         |acc: &mut Vec<Row>, unit, batch| {
             let path = &unit.segment.path;
@@ -270,6 +282,7 @@ pub fn read_rows(recordings: &[Recording], table: &str, window: &Window) -> Resu
                     sk_tgid: opt_i32(batch, "sk_tgid", i),
                     sk_comm: str_at(&sk_comm, batch, "sk_comm", i),
                     error: opt_i32(batch, "error", i),
+                    uid: opt_i64(batch, "uid", i),
                 });
             }
             Ok(())
