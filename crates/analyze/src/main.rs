@@ -10,7 +10,7 @@
 //! ktape-analyze execsnoop -x -t out.parquet
 //! ktape-analyze exitsnoop -x out.parquet
 //! ktape-analyze runqlat -L -m out.parquet
-//! ktape-analyze tcpconnect -t -P 80,443 out.parquet
+//! ktape-analyze tcpconnect -t -U -P 80,443 out.parquet
 //! ktape-analyze tcplife -w -D 5432 out.parquet
 //! ktape-analyze tcpconnlat --min 100ms out.parquet
 //! ```
@@ -34,6 +34,12 @@ use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
 use ktape_analyze::summary::{self, SummaryOptions};
+use ktape_analyze::tcp::tcpaccept::AcceptOptions;
+use ktape_analyze::tcp::tcpconnect::ConnectOptions;
+use ktape_analyze::tcp::tcpconnlat::ConnlatOptions;
+use ktape_analyze::tcp::tcplife::LifeOptions;
+use ktape_analyze::tcp::tcpretrans::RetransOptions;
+use ktape_analyze::tcp::tcpstates::StatesOptions;
 use ktape_analyze::tcp::{self, Report, TcpOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
 use ktape_analyze::{Filter, Options};
@@ -108,7 +114,13 @@ struct TcpconnectArgs {
     /// Include a TIME(s) column (seconds since the first connect).
     #[arg(short = 't', long)]
     timestamp: bool,
-    /// Include the source port (SPORT).
+    /// Include a UID column (the connecting task's real user id).
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Only connects made by this user id.
+    #[arg(short = 'u', long, value_name = "UID")]
+    uid: Option<i64>,
+    /// Include the source port (SPORT); with -c, count per source port too (LPORT).
     #[arg(short = 's', long = "source-port")]
     source_port: bool,
     /// Count connects per source address, destination address and port.
@@ -125,9 +137,12 @@ struct TcpconnectArgs {
 
 #[derive(Args)]
 struct TcpacceptArgs {
-    /// Include a TIME column (HH:MM:SS, UTC).
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
     #[arg(short = 'T', long)]
     time: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
     /// Include a TIME(s) column (seconds since the first accept).
     #[arg(short = 't', long)]
     timestamp: bool,
@@ -142,9 +157,12 @@ struct TcpacceptArgs {
 
 #[derive(Args)]
 struct TcplifeArgs {
-    /// Include a TIME(s) column (HH:MM:SS, UTC).
+    /// Include a TIME(s) column (HH:MM:SS, UTC unless --localtime).
     #[arg(short = 'T', long)]
     time: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
     /// Wide address columns (fit IPv6 addresses).
     #[arg(short = 'w', long)]
     wide: bool,
@@ -192,6 +210,9 @@ struct TcpretransArgs {
     /// Count retransmits per flow instead of listing them.
     #[arg(short = 'c', long)]
     count: bool,
+    /// Print the TIME column in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -200,9 +221,12 @@ struct TcpretransArgs {
 
 #[derive(Args)]
 struct TcpstatesArgs {
-    /// Include a TIME column (HH:MM:SS, UTC).
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
     #[arg(short = 'T', long)]
     time: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
     /// Include a TIME(s) column (seconds since the first transition).
     #[arg(short = 't', long)]
     timestamp: bool,
@@ -495,60 +519,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tcpconnect(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Connect {
+            Report::Connect(ConnectOptions {
                 timestamp: a.timestamp,
+                print_uid: a.print_uid,
+                uid: a.uid,
                 source_port: a.source_port,
                 count: a.count,
                 ports: a.port,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcpaccept(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Accept {
+            Report::Accept(AcceptOptions {
                 time: a.time,
+                localtime: a.localtime,
                 timestamp: a.timestamp,
                 ports: a.port,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcplife(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Life {
+            Report::Life(LifeOptions {
                 time: a.time,
+                localtime: a.localtime,
                 wide: a.wide,
                 local_ports: a.local_ports,
                 remote_ports: a.remote_ports,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcpconnlat(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Connlat {
+            Report::Connlat(ConnlatOptions {
                 min_ns: a.min.unwrap_or(0),
                 timestamp: a.timestamp,
                 lport: a.lport,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcpretrans(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Retrans { count: a.count },
+            Report::Retrans(RetransOptions {
+                count: a.count,
+                localtime: a.localtime,
+            }),
             &mut out,
         )?,
         Command::Tcpstates(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::States {
+            Report::States(StatesOptions {
                 time: a.time,
+                localtime: a.localtime,
                 timestamp: a.timestamp,
                 local_ports: a.local_ports,
                 remote_ports: a.remote_ports,
-            },
+            }),
             &mut out,
         )?,
     }
