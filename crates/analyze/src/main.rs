@@ -109,6 +109,38 @@ impl IpArgs {
     }
 }
 
+/// -T/--localtime, shared by the TCP reports with a time-of-day column.
+#[derive(Args)]
+struct ClockArgs {
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
+    #[arg(short = 'T', long)]
+    time: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+}
+
+/// -L/-D port filters, shared by tcplife and tcpstates.
+#[derive(Args)]
+struct PortArgs {
+    /// Only these local ports (comma-separated).
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    local_ports: Vec<i32>,
+    /// Only these remote ports (comma-separated).
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    remote_ports: Vec<i32>,
+}
+
 #[derive(Args)]
 struct TcpconnectArgs {
     /// Include a TIME(s) column (seconds since the first connect).
@@ -137,12 +169,8 @@ struct TcpconnectArgs {
 
 #[derive(Args)]
 struct TcpacceptArgs {
-    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
-    #[arg(short = 'T', long)]
-    time: bool,
-    /// Print -T times in this machine's local time zone instead of UTC.
-    #[arg(long)]
-    localtime: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
     /// Include a TIME(s) column (seconds since the first accept).
     #[arg(short = 't', long)]
     timestamp: bool,
@@ -157,31 +185,13 @@ struct TcpacceptArgs {
 
 #[derive(Args)]
 struct TcplifeArgs {
-    /// Include a TIME(s) column (HH:MM:SS, UTC unless --localtime).
-    #[arg(short = 'T', long)]
-    time: bool,
-    /// Print -T times in this machine's local time zone instead of UTC.
-    #[arg(long)]
-    localtime: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
     /// Wide address columns (fit IPv6 addresses).
     #[arg(short = 'w', long)]
     wide: bool,
-    /// Only these local ports (comma-separated).
-    #[arg(
-        short = 'L',
-        long = "localport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    local_ports: Vec<i32>,
-    /// Only these remote ports (comma-separated).
-    #[arg(
-        short = 'D',
-        long = "remoteport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    remote_ports: Vec<i32>,
+    #[command(flatten)]
+    ports: PortArgs,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -221,31 +231,13 @@ struct TcpretransArgs {
 
 #[derive(Args)]
 struct TcpstatesArgs {
-    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
-    #[arg(short = 'T', long)]
-    time: bool,
-    /// Print -T times in this machine's local time zone instead of UTC.
-    #[arg(long)]
-    localtime: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
     /// Include a TIME(s) column (seconds since the first transition).
     #[arg(short = 't', long)]
     timestamp: bool,
-    /// Only these local ports (comma-separated).
-    #[arg(
-        short = 'L',
-        long = "localport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    local_ports: Vec<i32>,
-    /// Only these remote ports (comma-separated).
-    #[arg(
-        short = 'D',
-        long = "remoteport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    remote_ports: Vec<i32>,
+    #[command(flatten)]
+    ports: PortArgs,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -533,8 +525,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &a.common,
             a.ip.ip(),
             Report::Accept(AcceptOptions {
-                time: a.time,
-                localtime: a.localtime,
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 timestamp: a.timestamp,
                 ports: a.port,
             }),
@@ -544,11 +536,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &a.common,
             a.ip.ip(),
             Report::Life(LifeOptions {
-                time: a.time,
-                localtime: a.localtime,
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 wide: a.wide,
-                local_ports: a.local_ports,
-                remote_ports: a.remote_ports,
+                local_ports: a.ports.local_ports,
+                remote_ports: a.ports.remote_ports,
             }),
             &mut out,
         )?,
@@ -575,11 +567,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &a.common,
             a.ip.ip(),
             Report::States(StatesOptions {
-                time: a.time,
-                localtime: a.localtime,
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 timestamp: a.timestamp,
-                local_ports: a.local_ports,
-                remote_ports: a.remote_ports,
+                local_ports: a.ports.local_ports,
+                remote_ports: a.ports.remote_ports,
             }),
             &mut out,
         )?,
