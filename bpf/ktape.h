@@ -198,7 +198,7 @@ struct ktape_sched_wakeup_event {
 #define KTAPE_SCHED_WAKEUP_EVENT_SIZE 56
 
 /*
- * ktape_tcp_event.has, what the optional fields hold: TASK pid/tgid/comm
+ * ktape_tcp_event.has, what the optional fields hold: TASK pid/tgid/uid/comm
  * (the event ran in a task's context), OWNER sk_pid/sk_tgid/sk_comm,
  * PREV prev_ns (time in the old state), LIFETIME lifetime_ns, BYTES
  * rx_bytes/tx_bytes, ERROR error (the kernel reported a result).
@@ -227,6 +227,7 @@ struct ktape_tcp_event {
 	__u64 tx_bytes;    /* tcp_sock.bytes_acked at CLOSE */
 	__u32 pid;         /* current task (HAS_TASK) */
 	__u32 tgid;
+	__u32 uid;         /* its real uid */
 	__u32 sk_pid;      /* socket owner (HAS_OWNER) */
 	__u32 sk_tgid;
 	__s32 error;       /* retransmit result (HAS_ERROR) */
@@ -236,13 +237,13 @@ struct ktape_tcp_event {
 	__u8 oldstate;     /* TCP_* (state for retransmits) */
 	__u8 newstate;
 	__u8 has;          /* KTAPE_TCP_HAS_* bits */
-	__u8 pad[3];
+	__u8 pad[7];
 	__u8 saddr[16];    /* local address (IPv4 in the first 4 bytes) */
 	__u8 daddr[16];    /* remote address */
 	char comm[KTAPE_COMM_LEN];
 	char sk_comm[KTAPE_COMM_LEN];
 };
-#define KTAPE_TCP_EVENT_SIZE 152
+#define KTAPE_TCP_EVENT_SIZE 160
 
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */

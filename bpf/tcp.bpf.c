@@ -114,6 +114,7 @@ static __always_inline void fill_task(struct ktape_tcp_event *e)
 
 	e->pid = (__u32)id;
 	e->tgid = id >> 32;
+	e->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->has |= KTAPE_TCP_HAS_TASK;
 }

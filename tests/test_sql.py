@@ -92,3 +92,127 @@ def test_biosnoop_slow_sql(engine, request, recording):
     assert sum(want.values()) > 0
     ts = [r["ts"] for r in rows]
     assert ts == sorted(ts) and all(isinstance(t, int) for t in ts)
+
+
+# ---- execsnoop, tcplife, tcpconnect -c, tcpretrans -c ---------------------
+# One recording of `-e exec,tcp` made here: execs (one failing), and
+# loopback connections of which nftables drops a share of the packets, so
+# that every query has rows to count. Views are made per table, as the
+# README says (ts as int64 ns on both engines).
+
+import sys  # noqa: E402
+
+from test_tcp import CLIENT, SERVER, free_port  # noqa: E402
+
+NFT_SQL_TABLE = "ktape_test_sql"
+
+
+@pytest.fixture(scope="module")
+def exec_tcp_recording(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sql_tcp") / "out.parquet"
+    port = free_port()
+    subprocess.run(["nft", "delete", "table", "inet", NFT_SQL_TABLE], capture_output=True)
+    subprocess.run(["nft", "add", "table", "inet", NFT_SQL_TABLE], check=True)
+    try:
+        subprocess.run(["nft", "add", "chain", "inet", NFT_SQL_TABLE, "out",
+                        "{ type filter hook output priority 0 ; }"], check=True)
+        subprocess.run(["nft", "add", "rule", "inet", NFT_SQL_TABLE, "out", *(
+            f"ip daddr 127.0.0.1 tcp dport {port} numgen random mod 10 < 2 drop").split()], check=True)
+        rec = Recorder(out, "exec,tcp")
+        try:
+            for i in range(5):
+                subprocess.run(["/bin/true", "ktape-sql", str(i)], check=True)
+            with pytest.raises(FileNotFoundError):
+                subprocess.run(["/nonexistent/ktape-sql"])
+            server = subprocess.Popen([sys.executable, "-c", SERVER.replace('("127.0.0.1", 0)', f'("127.0.0.1", {port})'), "6"],
+                                      stdout=subprocess.PIPE, text=True)
+            assert int(server.stdout.readline()) == port
+            client = subprocess.run([sys.executable, "-c", CLIENT, str(port), "6", "100000"],
+                                    capture_output=True, text=True, timeout=120)
+            assert client.returncode == 0, client.stderr
+            assert server.wait(timeout=60) == 0
+            time.sleep(0.3)
+        finally:
+            rec.stop()
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", NFT_SQL_TABLE], check=True)
+    return out, port
+
+
+def run_tables(engine, request, recording, name, tables, params=None):
+    """Runs formats/sql/NAME over views of TABLES of the recording."""
+    sql = (SQL / name).read_text()
+    for old, new in (params or {}).items():
+        assert old in sql, f"{name} has no parameter {old!r}"
+        sql = sql.replace(old, new)
+    if engine == "duckdb":
+        con = duckdb.connect()
+        for t in tables:
+            con.execute(f"CREATE VIEW {t} AS SELECT * REPLACE (epoch_ns(ts) AS ts) "
+                        f"FROM read_parquet('{recording}/{t}/*.parquet')")
+        cur = con.execute(sql)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+    spark = request.getfixturevalue("spark")
+    for t in tables:
+        df = spark.read.parquet(str(recording / t))
+        assert dict(df.dtypes)["ts"] == "bigint", "nanosAsLong should read ts as int64 ns"
+        df.createOrReplaceTempView(t)
+    return [r.asDict() for r in spark.sql(sql).collect()]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("failed", [False, True])
+def test_execsnoop_sql(engine, request, exec_tcp_recording, failed):
+    out, _ = exec_tcp_recording
+    rows = run_tables(engine, request, out, "execsnoop.sql", ["exec"],
+                      {"0 AS failed": f"{int(failed)} AS failed"})
+    got = Counter((r["pid"], r["ret"], r["filename"], tuple(r["args"])) for r in rows)
+    want = Counter((r["pid"], r["ret"], r["filename"], tuple(r["args"]))
+                   for r in analyze_json("execsnoop", *(["-x"] if failed else []), out)["rows"])
+    assert got == want
+    mine = [k for k in got if k[2] == "/bin/true" and k[3][:2] == ("/bin/true", "ktape-sql")]
+    assert len(mine) == 5
+    assert any(k[2] == "/nonexistent/ktape-sql" for k in got) == failed
+    ts = [r["ts"] for r in rows]
+    assert ts == sorted(ts) and all(isinstance(t, int) for t in ts)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tcplife_sql(engine, request, exec_tcp_recording):
+    out, port = exec_tcp_recording
+    rows = run_tables(engine, request, out, "tcplife.sql", ["tcp_state"])
+    key = ("pid", "lport", "rport", "tx_bytes", "rx_bytes", "lifetime_ns")
+    got = Counter(tuple(r[k] for k in key) for r in rows)
+    want = Counter((r["sk_tgid"] if r["sk_tgid"] is not None else r["tgid"], r["sport"], r["dport"],
+                    r["tx_bytes"], r["rx_bytes"], r["lifetime_ns"])
+                   for r in analyze_json("tcplife", out)["rows"])
+    assert got == want
+    # Both ends of the six test connections.
+    assert sum(n for k, n in got.items() if k[2] == port) == 6
+    assert sum(n for k, n in got.items() if k[1] == port) == 6
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tcpconnect_count_sql(engine, request, exec_tcp_recording):
+    out, port = exec_tcp_recording
+    rows = run_tables(engine, request, out, "tcpconnect_count.sql", ["tcp_state"])
+    got = {(r["laddr"], r["raddr"], r["rport"]): r["connects"] for r in rows}
+    want = {(c["saddr"], c["daddr"], c["dport"]): c["count"]
+            for c in analyze_json("tcpconnect", "-c", out)["counts"]}
+    assert got == want
+    assert got[("127.0.0.1", "127.0.0.1", port)] == 6
+    counts = [r["connects"] for r in rows]
+    assert counts == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tcpretrans_count_sql(engine, request, exec_tcp_recording):
+    out, port = exec_tcp_recording
+    rows = run_tables(engine, request, out, "tcpretrans_count.sql", ["tcp_retransmit"])
+    got = {(r["laddr"], r["lport"], r["raddr"], r["rport"]): r["retransmits"] for r in rows}
+    want = {(c["saddr"], c["sport"], c["daddr"], c["dport"]): c["count"]
+            for c in analyze_json("tcpretrans", "-c", out)["counts"]}
+    assert got == want
+    # The dropped packets of the test's flows were retransmitted.
+    assert sum(n for k, n in got.items() if k[3] == port) > 0

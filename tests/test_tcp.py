@@ -260,3 +260,41 @@ def test_tcpconnlat_sees_a_lost_syn(tmp_path, nft):
     assert all(l < 100 for l in lat_ms[1:]), lat_ms
     slow = analyze_json("tcpconnlat", "--min", "900", out)["rows"]
     assert [r["dport"] for r in slow if r["dport"] == port] == [port]
+
+
+# ---- uid: tcpconnect -U / -u --------------------------------------------
+
+NOBODY = 65534
+
+
+def test_tcpconnect_shows_the_clients_uid(tmp_path):
+    """The client runs as nobody (uid 65534), the server as root: -U shows
+    the connecting task's uid, -u keeps only that user's connects, and
+    tcp_accept records the accepter's uid (root)."""
+    out = tmp_path / "out.parquet"
+    rec = Recorder(out, "tcp")
+    server = subprocess.Popen([sys.executable, "-c", SERVER, "3"], stdout=subprocess.PIPE, text=True)
+    client = None
+    try:
+        port = int(server.stdout.readline())
+        client = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                   sys.executable, "-c", CLIENT, str(port), "3", "100"],
+                                  stderr=subprocess.PIPE, text=True)
+        _, err = client.communicate(timeout=30)
+        assert client.returncode == 0, err
+        assert server.wait(timeout=30) == 0
+    finally:
+        for p in (client, server):
+            if p is not None and p.poll() is None:
+                p.kill()
+        time.sleep(0.3)
+        rec.stop()
+    rows = analyze_json("tcpconnect", "-P", port, out)["rows"]
+    assert len(rows) == 3 and all(r["uid"] == NOBODY and r["sk_tgid"] == client.pid for r in rows)
+    text = analyze("tcpconnect", "-U", "-P", port, out).stdout.splitlines()
+    assert text[0].split()[:2] == ["UID", "PID"]
+    assert [l.split()[:2] for l in text[1:]] == [[str(NOBODY), str(client.pid)]] * 3
+    assert len(analyze_json("tcpconnect", "-u", NOBODY, "-P", port, out)["rows"]) == 3
+    assert analyze_json("tcpconnect", "-u", 0, "-P", port, out)["rows"] == []
+    accepts = analyze_json("tcpaccept", "-P", port, out)["rows"]
+    assert len(accepts) == 3 and all(r["uid"] == 0 and r["tgid"] == server.pid for r in accepts)

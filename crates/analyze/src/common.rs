@@ -176,11 +176,41 @@ where
     F: Fn(&mut A, &ScanUnit<'_>, &RecordBatch) -> Result<()> + Sync + Send,
     M: Fn(A, A) -> A + Sync + Send,
 {
+    scan_optional(recordings, table, range, columns, &[], init, fold, merge)
+}
+
+/// [`scan`], plus `optional` columns: columns added to a table after its
+/// first files were written, read from the segments that have them and
+/// simply absent from the batches of older segments (the fold must treat
+/// a missing column as nulls). A missing required column stays an error.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_optional<A, I, F, M>(
+    recordings: &[Recording],
+    table: &str,
+    range: TimeRange,
+    columns: &[&str],
+    optional: &[&str],
+    init: I,
+    fold: F,
+    merge: M,
+) -> Result<A>
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, &ScanUnit<'_>, &RecordBatch) -> Result<()> + Sync + Send,
+    M: Fn(A, A) -> A + Sync + Send,
+{
     let units = scan_units(recordings, table, range);
     units
         .par_iter()
         .try_fold(&init, |mut acc, unit| {
-            for batch in unit.read(columns, BATCH_ROWS)? {
+            let schema = unit.segment.schema();
+            let cols: Vec<&str> = columns
+                .iter()
+                .chain(optional.iter().filter(|c| schema.index_of(c).is_ok()))
+                .copied()
+                .collect();
+            for batch in unit.read(&cols, BATCH_ROWS)? {
                 let batch = batch.map_err(|source| Error::Arrow {
                     path: unit.segment.path.clone(),
                     source,

@@ -10,7 +10,7 @@
 //! ktape-analyze execsnoop -x -t out.parquet
 //! ktape-analyze exitsnoop -x out.parquet
 //! ktape-analyze runqlat -L -m out.parquet
-//! ktape-analyze tcpconnect -t -P 80,443 out.parquet
+//! ktape-analyze tcpconnect -t -U -P 80,443 out.parquet
 //! ktape-analyze tcplife -w -D 5432 out.parquet
 //! ktape-analyze tcpconnlat --min 100ms out.parquet
 //! ```
@@ -34,6 +34,12 @@ use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
 use ktape_analyze::summary::{self, SummaryOptions};
+use ktape_analyze::tcp::tcpaccept::AcceptOptions;
+use ktape_analyze::tcp::tcpconnect::ConnectOptions;
+use ktape_analyze::tcp::tcpconnlat::ConnlatOptions;
+use ktape_analyze::tcp::tcplife::LifeOptions;
+use ktape_analyze::tcp::tcpretrans::RetransOptions;
+use ktape_analyze::tcp::tcpstates::StatesOptions;
 use ktape_analyze::tcp::{self, Report, TcpOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
 use ktape_analyze::{Filter, Options};
@@ -103,51 +109,20 @@ impl IpArgs {
     }
 }
 
+/// -T/--localtime, shared by the TCP reports with a time-of-day column.
 #[derive(Args)]
-struct TcpconnectArgs {
-    /// Include a TIME(s) column (seconds since the first connect).
-    #[arg(short = 't', long)]
-    timestamp: bool,
-    /// Include the source port (SPORT).
-    #[arg(short = 's', long = "source-port")]
-    source_port: bool,
-    /// Count connects per source address, destination address and port.
-    #[arg(short = 'c', long)]
-    count: bool,
-    /// Only these destination ports (comma-separated).
-    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
-    port: Vec<i32>,
-    #[command(flatten)]
-    ip: IpArgs,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-#[derive(Args)]
-struct TcpacceptArgs {
-    /// Include a TIME column (HH:MM:SS, UTC).
+struct ClockArgs {
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
     #[arg(short = 'T', long)]
     time: bool,
-    /// Include a TIME(s) column (seconds since the first accept).
-    #[arg(short = 't', long)]
-    timestamp: bool,
-    /// Only these local ports (comma-separated).
-    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
-    port: Vec<i32>,
-    #[command(flatten)]
-    ip: IpArgs,
-    #[command(flatten)]
-    common: CommonArgs,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
 }
 
+/// -L/-D port filters, shared by tcplife and tcpstates.
 #[derive(Args)]
-struct TcplifeArgs {
-    /// Include a TIME(s) column (HH:MM:SS, UTC).
-    #[arg(short = 'T', long)]
-    time: bool,
-    /// Wide address columns (fit IPv6 addresses).
-    #[arg(short = 'w', long)]
-    wide: bool,
+struct PortArgs {
     /// Only these local ports (comma-separated).
     #[arg(
         short = 'L',
@@ -164,6 +139,59 @@ struct TcplifeArgs {
         value_delimiter = ','
     )]
     remote_ports: Vec<i32>,
+}
+
+#[derive(Args)]
+struct TcpconnectArgs {
+    /// Include a TIME(s) column (seconds since the first connect).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Include a UID column (the connecting task's real user id).
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Only connects made by this user id.
+    #[arg(short = 'u', long, value_name = "UID")]
+    uid: Option<i64>,
+    /// Include the source port (SPORT); with -c, count per source port too (LPORT).
+    #[arg(short = 's', long = "source-port")]
+    source_port: bool,
+    /// Count connects per source address, destination address and port.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Only these destination ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcpacceptArgs {
+    #[command(flatten)]
+    clock: ClockArgs,
+    /// Include a TIME(s) column (seconds since the first accept).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Only these local ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TcplifeArgs {
+    #[command(flatten)]
+    clock: ClockArgs,
+    /// Wide address columns (fit IPv6 addresses).
+    #[arg(short = 'w', long)]
+    wide: bool,
+    #[command(flatten)]
+    ports: PortArgs,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -192,6 +220,9 @@ struct TcpretransArgs {
     /// Count retransmits per flow instead of listing them.
     #[arg(short = 'c', long)]
     count: bool,
+    /// Print the TIME column in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -200,28 +231,13 @@ struct TcpretransArgs {
 
 #[derive(Args)]
 struct TcpstatesArgs {
-    /// Include a TIME column (HH:MM:SS, UTC).
-    #[arg(short = 'T', long)]
-    time: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
     /// Include a TIME(s) column (seconds since the first transition).
     #[arg(short = 't', long)]
     timestamp: bool,
-    /// Only these local ports (comma-separated).
-    #[arg(
-        short = 'L',
-        long = "localport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    local_ports: Vec<i32>,
-    /// Only these remote ports (comma-separated).
-    #[arg(
-        short = 'D',
-        long = "remoteport",
-        value_name = "PORTS",
-        value_delimiter = ','
-    )]
-    remote_ports: Vec<i32>,
+    #[command(flatten)]
+    ports: PortArgs,
     #[command(flatten)]
     ip: IpArgs,
     #[command(flatten)]
@@ -499,60 +515,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tcpconnect(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Connect {
+            Report::Connect(ConnectOptions {
                 timestamp: a.timestamp,
+                print_uid: a.print_uid,
+                uid: a.uid,
                 source_port: a.source_port,
                 count: a.count,
                 ports: a.port,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcpaccept(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Accept {
-                time: a.time,
+            Report::Accept(AcceptOptions {
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 timestamp: a.timestamp,
                 ports: a.port,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcplife(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Life {
-                time: a.time,
+            Report::Life(LifeOptions {
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 wide: a.wide,
-                local_ports: a.local_ports,
-                remote_ports: a.remote_ports,
-            },
+                local_ports: a.ports.local_ports,
+                remote_ports: a.ports.remote_ports,
+            }),
             &mut out,
         )?,
         Command::Tcpconnlat(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Connlat {
+            Report::Connlat(ConnlatOptions {
                 min_ns: a.min.unwrap_or(0),
                 timestamp: a.timestamp,
                 lport: a.lport,
-            },
+            }),
             &mut out,
         )?,
         Command::Tcpretrans(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::Retrans { count: a.count },
+            Report::Retrans(RetransOptions {
+                count: a.count,
+                localtime: a.localtime,
+            }),
             &mut out,
         )?,
         Command::Tcpstates(a) => run_tcp(
             &a.common,
             a.ip.ip(),
-            Report::States {
-                time: a.time,
+            Report::States(StatesOptions {
+                time: a.clock.time,
+                localtime: a.clock.localtime,
                 timestamp: a.timestamp,
-                local_ports: a.local_ports,
-                remote_ports: a.remote_ports,
-            },
+                local_ports: a.ports.local_ports,
+                remote_ports: a.ports.remote_ports,
+            }),
             &mut out,
         )?,
     }

@@ -31,12 +31,19 @@ fn fixtures() -> &'static Fixtures {
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
         fixture::write(&fleet.join("dc=us/host=web2/out.parquet"), &fixture::OTHER);
+        // The same connections as written before tcp tables had `uid`.
+        fixture::write_tcp_without_uid(&dir.join("tcp_old").join("tcp.parquet"), 7);
         Fixtures { dir, main }
     })
 }
 
 /// Runs the binary; `$REC` and `$DIR` in arguments expand to the fixture.
 fn run(args: &[&str]) -> (bool, String) {
+    run_tz(args, "UTC")
+}
+
+/// [`run`] with the time zone `--localtime` sees.
+fn run_tz(args: &[&str], tz: &str) -> (bool, String) {
     let f = fixtures();
     let rec = f.main.to_string_lossy().to_string();
     let dir = f.dir.to_string_lossy().to_string();
@@ -46,7 +53,7 @@ fn run(args: &[&str]) -> (bool, String) {
         .collect();
     let out = Command::new(env!("CARGO_BIN_EXE_ktape-analyze"))
         .args(&args)
-        .env("TZ", "UTC")
+        .env("TZ", tz)
         .output()
         .expect("run ktape-analyze");
     let mut text = String::from_utf8(out.stdout).unwrap();
@@ -62,7 +69,12 @@ fn run(args: &[&str]) -> (bool, String) {
 }
 
 fn golden(name: &str, args: &[&str]) {
-    let (ok, got) = run(args);
+    golden_tz(name, args, "UTC")
+}
+
+/// [`golden`] with the time zone `--localtime` sees.
+fn golden_tz(name: &str, args: &[&str], tz: &str) {
+    let (ok, got) = run_tz(args, tz);
     assert!(ok, "ktape-analyze {args:?} failed:\n{got}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -505,5 +517,82 @@ fn by_an_unknown_partition_names_the_recording() {
     assert!(
         out.contains("--by rack") && out.contains("host=web1"),
         "{out}"
+fn tcp_uid_and_localtime() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "tcpconnect_U",
+            &["tcpconnect", "-U", "-t", "$DIR/tcp/tcp.parquet"],
+        ),
+        // Files written before tcp_state had `uid`, beside newer ones:
+        // the old connects show `?`, -u leaves them out, a note says so.
+        (
+            "tcpconnect_U_old",
+            &[
+                "tcpconnect",
+                "-U",
+                "-P",
+                "5432",
+                "$DIR/tcp/tcp.parquet",
+                "$DIR/tcp_old/tcp.parquet",
+            ],
+        ),
+        (
+            "tcpconnect_u_old",
+            &[
+                "tcpconnect",
+                "-u",
+                "1000",
+                "--json",
+                "-P",
+                "5432",
+                "$DIR/tcp/tcp.parquet",
+                "$DIR/tcp_old/tcp.parquet",
+            ],
+        ),
+        (
+            "tcpconnect_u_none",
+            &["tcpconnect", "-u", "33", "$DIR/tcp/tcp.parquet"],
+        ),
+        (
+            "tcpconnect_c_s",
+            &["tcpconnect", "-c", "-s", "$DIR/tcp/tcp.parquet"],
+        ),
+        // The accepts of files without `uid` read as null in JSON.
+        (
+            "tcpaccept_old_json",
+            &["tcpaccept", "--json", "$DIR/tcp_old/tcp.parquet"],
+        ),
+    ];
+    for (name, args) in cases {
+        golden(name, args);
+    }
+    // --localtime: the same instants in another zone (UTC+5:30, no DST).
+    let tz = "Asia/Kolkata";
+    golden_tz(
+        "tcpaccept_T_localtime",
+        &["tcpaccept", "-T", "--localtime", "$DIR/tcp/tcp.parquet"],
+        tz,
+    );
+    golden_tz(
+        "tcplife_T_localtime",
+        &["tcplife", "-T", "--localtime", "$DIR/tcp/tcp.parquet"],
+        tz,
+    );
+    golden_tz(
+        "tcpretrans_localtime",
+        &["tcpretrans", "--localtime", "$DIR/tcp/tcp.parquet"],
+        tz,
+    );
+    golden_tz(
+        "tcpstates_T_localtime",
+        &[
+            "tcpstates",
+            "-T",
+            "--localtime",
+            "-L",
+            "8080",
+            "$DIR/tcp/tcp.parquet",
+        ],
+        tz,
     );
 }

@@ -9,6 +9,10 @@
 //! `sk_comm`: the first task seen acting on it, e.g. the caller of
 //! connect() or the accepter). Reports attribute connections to the owner.
 //!
+//! `uid` (the task's real user id) was added to `tcp_state` and
+//! `tcp_accept` after their first release, as the last column: older files
+//! lack it, and readers must treat a missing `uid` column as all nulls.
+//!
 //! States are the kernel's names without the `TCP_` prefix (`ESTABLISHED`,
 //! `SYN_SENT` …), addresses are text (`127.0.0.1`, `::1`), ports are
 //! host-order integers.
@@ -41,6 +45,7 @@ pub static STATE_TABLE: TableSpec = TableSpec {
         ColumnSpec { name: "sk_pid", ty: Int32, unit: "-", nullable: true, doc: "Thread id of the socket's owner: the first task seen acting on it (the caller of connect() or listen(), the accepter, or the first to close it); null while none was seen." },
         ColumnSpec { name: "sk_tgid", ty: Int32, unit: "-", nullable: true, doc: "Process id of the socket's owner; null while unknown." },
         ColumnSpec { name: "sk_comm", ty: DictString, unit: "-", nullable: true, doc: "Thread name of the socket's owner; null while unknown." },
+        ColumnSpec { name: "uid", ty: Int64, unit: "-", nullable: true, doc: "Real user id of the task that made the transition (what tcpconnect -U shows); null when `pid` is. Added after the first tcp recordings: files written before it lack the column, and readers take it as null." },
     ],
 };
 
@@ -133,6 +138,13 @@ pub static ACCEPT_TABLE: TableSpec = TableSpec {
             unit: "-",
             nullable: false,
             doc: "Thread name of the accepting task.",
+        },
+        ColumnSpec {
+            name: "uid",
+            ty: Int64,
+            unit: "-",
+            nullable: true,
+            doc: "Real user id of the accepting task. Added after the first tcp recordings: files written before it lack the column, and readers take it as null.",
         },
     ],
 };

@@ -54,6 +54,8 @@ pub struct TcpEvent {
     pub tx_bytes: u64,
     pub pid: u32,
     pub tgid: u32,
+    /// Real uid of the current task (with HAS_TASK).
+    pub uid: u32,
     pub sk_pid: u32,
     pub sk_tgid: u32,
     pub error: i32,
@@ -63,7 +65,7 @@ pub struct TcpEvent {
     pub oldstate: u8,
     pub newstate: u8,
     pub has: u8,
-    pub pad: [u8; 3],
+    pub pad: [u8; 7],
     pub saddr: [u8; 16],
     pub daddr: [u8; 16],
     pub comm: [u8; 16],
@@ -325,6 +327,7 @@ struct StateCols {
     tgid: Int32Builder,
     comm: Dict,
     owner: Owner,
+    uid: Int64Builder,
     rows: usize,
 }
 
@@ -342,6 +345,7 @@ impl StateCols {
             tgid: Int32Builder::new(),
             comm: Dict::new(),
             owner: Owner::new(),
+            uid: Int64Builder::new(),
             rows: 0,
         }
     }
@@ -359,7 +363,8 @@ impl StateCols {
         let bytes = e.has & HAS_BYTES != 0;
         opt64(&mut self.rx_bytes, bytes, e.rx_bytes);
         opt64(&mut self.tx_bytes, bytes, e.tx_bytes);
-        if e.has & HAS_TASK != 0 {
+        let task = e.has & HAS_TASK != 0;
+        if task {
             self.pid.append_value(e.pid as i32);
             self.tgid.append_value(e.tgid as i32);
             self.comm.append_value(cstr(&e.comm));
@@ -369,6 +374,7 @@ impl StateCols {
             self.comm.append_null();
         }
         self.owner.append(e);
+        opt64(&mut self.uid, task, e.uid as u64);
         self.rows += 1;
     }
 
@@ -384,6 +390,7 @@ impl StateCols {
         cols.push(Arc::new(self.tgid.finish()));
         cols.push(Arc::new(self.comm.finish()));
         self.owner.finish(&mut cols);
+        cols.push(Arc::new(self.uid.finish()));
         self.rows = 0;
         RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state builders match")
     }
@@ -396,6 +403,7 @@ struct AcceptCols {
     pid: Int32Builder,
     tgid: Int32Builder,
     comm: Dict,
+    uid: Int64Builder,
     rows: usize,
 }
 
@@ -407,6 +415,7 @@ impl AcceptCols {
             pid: Int32Builder::new(),
             tgid: Int32Builder::new(),
             comm: Dict::new(),
+            uid: Int64Builder::new(),
             rows: 0,
         }
     }
@@ -417,6 +426,7 @@ impl AcceptCols {
         self.pid.append_value(e.pid as i32);
         self.tgid.append_value(e.tgid as i32);
         self.comm.append_value(cstr(&e.comm));
+        self.uid.append_value(e.uid as i64);
         self.rows += 1;
     }
 
@@ -426,6 +436,7 @@ impl AcceptCols {
         cols.push(Arc::new(self.pid.finish()));
         cols.push(Arc::new(self.tgid.finish()));
         cols.push(Arc::new(self.comm.finish()));
+        cols.push(Arc::new(self.uid.finish()));
         self.rows = 0;
         RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept builders match")
     }
@@ -577,6 +588,7 @@ mod tests {
             has: HAS_TASK | HAS_OWNER,
             pid: 42,
             tgid: 41,
+            uid: 1000,
             sk_pid: 42,
             sk_tgid: 41,
             ..Default::default()
@@ -595,14 +607,15 @@ mod tests {
 
     #[test]
     fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<TcpEvent>(), 152);
+        assert_eq!(std::mem::size_of::<TcpEvent>(), 160);
         assert_eq!(std::mem::offset_of!(TcpEvent, pid), 56);
-        assert_eq!(std::mem::offset_of!(TcpEvent, error), 72);
-        assert_eq!(std::mem::offset_of!(TcpEvent, family), 76);
-        assert_eq!(std::mem::offset_of!(TcpEvent, oldstate), 82);
-        assert_eq!(std::mem::offset_of!(TcpEvent, saddr), 88);
-        assert_eq!(std::mem::offset_of!(TcpEvent, comm), 120);
-        assert_eq!(std::mem::offset_of!(TcpEvent, sk_comm), 136);
+        assert_eq!(std::mem::offset_of!(TcpEvent, uid), 64);
+        assert_eq!(std::mem::offset_of!(TcpEvent, error), 76);
+        assert_eq!(std::mem::offset_of!(TcpEvent, family), 80);
+        assert_eq!(std::mem::offset_of!(TcpEvent, oldstate), 86);
+        assert_eq!(std::mem::offset_of!(TcpEvent, saddr), 96);
+        assert_eq!(std::mem::offset_of!(TcpEvent, comm), 128);
+        assert_eq!(std::mem::offset_of!(TcpEvent, sk_comm), 144);
     }
 
     #[test]
@@ -660,6 +673,18 @@ mod tests {
         );
         assert_eq!(strs(s, "saddr")[0].as_deref(), Some("127.0.0.1"));
         assert_eq!(strs(s, "comm"), [Some("curl".into()), None]);
+        // uid goes with the task: null where the task is.
+        let uid = s
+            .column_by_name("uid")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        assert_eq!((uid.value(0), uid.is_null(1)), (1000, true));
+        let auid = out[1]
+            .1
+            .column_by_name("uid")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        assert_eq!(auid.value(0), 1000);
         let tx = s
             .column_by_name("tx_bytes")
             .unwrap()
