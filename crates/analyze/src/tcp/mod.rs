@@ -323,11 +323,15 @@ impl From<Row> for Line {
     }
 }
 
+/// A `-c` flow: local address, local port (when counted), remote address
+/// and port.
+type FlowKey = (Arc<str>, Option<i32>, Arc<str>, i32);
+
 /// The `-c` lines from flow keys, most frequent first (ties in key order).
 fn tally<'a>(
     keys: impl Iterator<Item = (&'a Arc<str>, Option<i32>, &'a Arc<str>, i32)>,
 ) -> Vec<Count> {
-    let mut t: BTreeMap<(Arc<str>, Option<i32>, Arc<str>, i32), u64> = BTreeMap::new();
+    let mut t: BTreeMap<FlowKey, u64> = BTreeMap::new();
     for (saddr, sport, daddr, dport) in keys {
         *t.entry((saddr.clone(), sport, daddr.clone(), dport))
             .or_default() += 1;
