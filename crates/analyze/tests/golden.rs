@@ -517,6 +517,10 @@ fn by_an_unknown_partition_names_the_recording() {
     assert!(
         out.contains("--by rack") && out.contains("host=web1"),
         "{out}"
+    );
+}
+
+#[test]
 fn tcp_uid_and_localtime() {
     let cases: &[(&str, &[&str])] = &[
         (
