@@ -231,11 +231,13 @@ fn symbolize_loop(
         let frames = if job.user {
             symbolize_user(&normalizer, &symbolizer, job.tgid, &addrs)
         } else {
-            addrs
-                .iter()
-                .enumerate()
-                .map(|(i, &a)| ksyms.frame(a, i > 0))
-                .collect()
+            without_tracing_frames(
+                addrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &a)| ksyms.frame(a, i > 0))
+                    .collect(),
+            )
         };
         done.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -251,6 +253,20 @@ fn symbolize_loop(
         n.fetch_sub(1, Ordering::SeqCst);
         cv.notify_all();
     }
+}
+
+/// Drops the leading frames of the tracing machinery itself (the BPF
+/// program, `bpf_trace_run*`, `__traceiter_*`): a stack taken in a
+/// tracepoint program starts there, and they would sit above every
+/// off-CPU stack's `schedule`. Perf-event samples have none.
+fn without_tracing_frames(frames: Vec<Frame>) -> Vec<Frame> {
+    let tracing = |f: &Frame| {
+        ["bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_"]
+            .iter()
+            .any(|p| f.function.starts_with(p))
+    };
+    let skip = frames.iter().take_while(|f| tracing(f)).count();
+    frames.into_iter().skip(skip).collect()
 }
 
 /// A stack's addresses from the map, leaf first, without the zero padding.
@@ -461,6 +477,23 @@ mod tests {
             ("ext4_read", "[ext4]")
         );
         assert_eq!(k.frame(0x10, false).function, "[unknown]+0x10");
+    }
+
+    #[test]
+    fn tracing_frames_are_dropped_from_the_top() {
+        let f = |n: &str| Frame {
+            function: n.into(),
+            ..Default::default()
+        };
+        let got = without_tracing_frames(vec![
+            f("bpf_prog_c94a_ktape_offcpu_switch"),
+            f("bpf_trace_run3"),
+            f("__traceiter_sched_switch"),
+            f("__schedule"),
+            f("schedule"),
+        ]);
+        let names: Vec<&str> = got.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["__schedule", "schedule"]);
     }
 
     #[test]
