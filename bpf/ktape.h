@@ -23,12 +23,16 @@
 #define KTAPE_KIND_TCP_STATE 30
 #define KTAPE_KIND_TCP_ACCEPT 31
 #define KTAPE_KIND_TCP_RETRANSMIT 32
+#define KTAPE_KIND_PROFILE 50
+#define KTAPE_KIND_OFFCPU 51
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
 #define KTAPE_FAMILY_EXEC 1
 #define KTAPE_FAMILY_SCHED 2
 #define KTAPE_FAMILY_TCP 3
+#define KTAPE_FAMILY_PROFILE 8
+#define KTAPE_FAMILY_OFFCPU 9
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -37,7 +41,12 @@
  * (bio: a request issued to the driver whose struct was reused before any
  * completion hook saw it). */
 #define KTAPE_LOSS_UNPAIRED 2
-#define KTAPE_LOSS_REASONS 3
+/* Stack references that were lost (the row itself is kept, with -1):
+ * the stack map bucket held another stack or the map was full (-EEXIST),
+ * or the kernel could not walk the stack at all. */
+#define KTAPE_LOSS_STACK_COLLISION 3
+#define KTAPE_LOSS_STACK_MISSING 4
+#define KTAPE_LOSS_REASONS 5
 
 /* ---- bio: normalized operations (ktape_format::bio::op) -------------- */
 #define KTAPE_OP_READ 0
@@ -245,6 +254,48 @@ struct ktape_tcp_event {
 };
 #define KTAPE_TCP_EVENT_SIZE 160
 
+/*
+ * Frames kept per stack: the kernel's PERF_MAX_STACK_DEPTH. A stack map
+ * value is this many u64 addresses, leaf first, zero-padded.
+ */
+#define KTAPE_STACK_DEPTH 127
+
+/*
+ * One CPU sample (family profile). Stacks are ids into the shared stack
+ * map (ktape_stacks), -1 when absent, -2 when lost; user space turns them into
+ * recording-wide ids of the stacks table. Mirrored by
+ * crates/record/src/profile.rs (ProfileEvent).
+ */
+struct ktape_profile_event {
+	__u32 kind;        /* KTAPE_KIND_PROFILE */
+	__u32 cpu;
+	__u64 ts;          /* CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tgid;
+	__s32 kstack;      /* stack map id of the kernel stack; -1 none, -2 lost */
+	__s32 ustack;      /* stack map id of the user stack; -1 none, -2 lost */
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_PROFILE_EVENT_SIZE 56
+
+/*
+ * One off-CPU episode (family offcpu), emitted at switch-in; the stacks
+ * were taken at switch-out. Mirrored by crates/record/src/offcpu.rs.
+ */
+struct ktape_offcpu_event {
+	__u32 kind;        /* KTAPE_KIND_OFFCPU */
+	__u32 state;       /* raw __state at switch-out */
+	__u64 ts;          /* switch-in, CLOCK_MONOTONIC ns */
+	__u64 duration_ns; /* switch-out -> switch-in */
+	__u32 pid;
+	__u32 tgid;
+	__s32 kstack;
+	__s32 ustack;
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_OFFCPU_EVENT_SIZE 56
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -261,6 +312,10 @@ _Static_assert(sizeof(struct ktape_sched_switch_event) == KTAPE_SCHED_SWITCH_EVE
 	       "struct ktape_sched_switch_event changed size: update sched.rs");
 _Static_assert(sizeof(struct ktape_sched_wakeup_event) == KTAPE_SCHED_WAKEUP_EVENT_SIZE,
 	       "struct ktape_sched_wakeup_event changed size: update sched.rs");
+_Static_assert(sizeof(struct ktape_profile_event) == KTAPE_PROFILE_EVENT_SIZE,
+	       "struct ktape_profile_event changed size: update profile.rs");
+_Static_assert(sizeof(struct ktape_offcpu_event) == KTAPE_OFFCPU_EVENT_SIZE,
+	       "struct ktape_offcpu_event changed size: update offcpu.rs");
 _Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
 	       "struct ktape_tcp_event changed size: update KTAPE_TCP_EVENT_SIZE and tcp.rs");
 

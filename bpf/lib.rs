@@ -67,3 +67,31 @@ pub mod sched {
 pub mod tcp {
     include!(concat!(env!("OUT_DIR"), "/tcp.skel.rs"));
 }
+
+/// Skeleton of `bpf/profile.bpf.c`: CPU samples with stack ids.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod profile {
+    include!(concat!(env!("OUT_DIR"), "/profile.skel.rs"));
+}
+
+/// Skeleton of `bpf/offcpu.bpf.c`: off-CPU episodes with stack ids.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod offcpu {
+    include!(concat!(env!("OUT_DIR"), "/offcpu.skel.rs"));
+}

@@ -216,3 +216,45 @@ def test_tcpretrans_count_sql(engine, request, exec_tcp_recording):
     assert got == want
     # The dropped packets of the test's flows were retransmitted.
     assert sum(n for k, n in got.items() if k[3] == port) > 0
+@pytest.fixture(scope="module")
+def profile_recording(tmp_path_factory):
+    """A CPU profile of a spinning C program with frame pointers."""
+    from test_stacks import SPIN_C, build
+    work = tmp_path_factory.mktemp("profile_sql")
+    spin = build(work, "spinner", SPIN_C)
+    prog = subprocess.Popen([str(spin), "3.5"])
+    out = work / "cpu.parquet"
+    rec = Recorder(out, "profile", extra=["-d", "2", "-q"])
+    assert rec.wait() == 0
+    prog.wait(timeout=30)
+    return out, prog.pid
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_profile_folded_sql(engine, request, profile_recording):
+    out, pid = profile_recording
+    sql = (SQL / "profile_folded.sql").read_text()
+    if engine == "duckdb":
+        con = duckdb.connect()
+        con.execute("CREATE MACRO array_join(l, s) AS array_to_string(l, s)")
+        con.execute("CREATE MACRO reverse(l) AS list_reverse(l)")
+        for t in ("profile", "stacks"):
+            con.execute(f"CREATE VIEW {t} AS SELECT * REPLACE (epoch_ns(ts) AS ts) "
+                        f"FROM read_parquet('{out}/{t}/*.parquet')")
+        cur = con.execute(sql)
+        cols = [d[0] for d in cur.description]
+        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    else:
+        spark = request.getfixturevalue("spark")
+        for t in ("profile", "stacks"):
+            spark.read.parquet(str(out / t)).createOrReplaceTempView(t)
+        rows = [r.asDict() for r in spark.sql(sql).collect()]
+    got = Counter()
+    for r in rows:
+        got[(r["pid"], r["stack"])] += r["samples"]
+    want = Counter()
+    for s in analyze_json("profile", out)["stacks"]:
+        frames = [s["comm"], *reversed(s["user"]), *reversed(s["kernel"])]
+        want[(s["pid"], ";".join(frames))] += s["value"]
+    assert got == want
+    assert any(pid == p and "outer;middle;inner" in st for p, st in got), got

@@ -13,6 +13,8 @@
 //! * [`summary`], [`biolatency`], [`biosnoop`], [`execsnoop`] (with
 //!   exitsnoop), [`runqlat`]: the reports; [`tcp`]: the six TCP reports
 //!   (tcpconnect, tcpaccept, tcplife, tcpconnlat, tcpretrans, tcpstates);
+//! * [`profile`] (profile and offcputime) and [`flamegraph`] over the
+//!   shared stack code in [`stacks`];
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -35,10 +37,13 @@ pub mod common;
 pub mod error;
 pub mod execsnoop;
 pub mod filter;
+pub mod flamegraph;
 pub mod hist;
 pub mod loss;
 pub mod output;
+pub mod profile;
 pub mod runqlat;
+pub mod stacks;
 pub mod summary;
 pub mod tcp;
 pub mod time;

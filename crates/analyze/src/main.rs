@@ -13,6 +13,10 @@
 //! ktape-analyze tcpconnect -t -U -P 80,443 out.parquet
 //! ktape-analyze tcplife -w -D 5432 out.parquet
 //! ktape-analyze tcpconnlat --min 100ms out.parquet
+//! ktape-analyze profile -f -p 1234 out.parquet
+//! ktape-analyze offcputime -K -m 1000 out.parquet
+//! ktape-analyze flamegraph -o cpu.svg out.parquet
+//! ktape-analyze flamegraph --diff -o diff.svg before.parquet after.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -31,8 +35,11 @@ use ktape_analyze::biolatency::{self, BiolatencyOptions};
 use ktape_analyze::biosnoop::{self, BiosnoopOptions};
 use ktape_analyze::common::open_recordings;
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
+use ktape_analyze::flamegraph::{self, Before, FlamegraphOptions, Kind};
 use ktape_analyze::output::{is_broken_pipe, Out};
+use ktape_analyze::profile::{self, OffcpuOptions, ProfileOptions};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
+use ktape_analyze::stacks::StackParts;
 use ktape_analyze::summary::{self, SummaryOptions};
 use ktape_analyze::tcp::tcpaccept::AcceptOptions;
 use ktape_analyze::tcp::tcpconnect::ConnectOptions;
@@ -84,6 +91,87 @@ enum Command {
     Tcpretrans(TcpretransArgs),
     /// Every TCP state transition with the time spent in the old state (bcc tcpstates).
     Tcpstates(TcpstatesArgs),
+    /// CPU samples by stack (bcc profile; needs -e profile).
+    Profile(ProfileArgs),
+    /// Time blocked off CPU by stack, in microseconds (bcc offcputime; needs -e offcpu).
+    Offcputime(OffcputimeArgs),
+    /// SVG flame graph of CPU samples or off-CPU time (inferno); --diff compares two windows or recordings.
+    Flamegraph(FlamegraphArgs),
+}
+
+/// -U/-K/-d, shared by the stack reports.
+#[derive(Args)]
+struct PartsArgs {
+    /// User stacks only.
+    #[arg(short = 'U', long = "user-stacks-only", conflicts_with = "kernel_only")]
+    user_only: bool,
+    /// Kernel stacks only.
+    #[arg(short = 'K', long = "kernel-stacks-only")]
+    kernel_only: bool,
+    /// A delimiter between kernel and user frames (`--`; `-` when folded).
+    #[arg(short = 'd', long)]
+    delimited: bool,
+}
+
+impl PartsArgs {
+    fn parts(&self) -> StackParts {
+        StackParts {
+            user_only: self.user_only,
+            kernel_only: self.kernel_only,
+            delimited: self.delimited,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    /// Folded output (`comm;user frames;kernel frames count`), for flame graph tools.
+    #[arg(short = 'f', long)]
+    folded: bool,
+    #[command(flatten)]
+    parts: PartsArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct OffcputimeArgs {
+    /// Folded output (`comm;user frames;kernel frames total_us`).
+    #[arg(short = 'f', long)]
+    folded: bool,
+    /// Only episodes of at least this many microseconds.
+    #[arg(short = 'm', long = "min-block-time", value_name = "US")]
+    min_us: Option<u64>,
+    /// Only episodes of at most this many microseconds.
+    #[arg(short = 'M', long = "max-block-time", value_name = "US")]
+    max_us: Option<u64>,
+    /// Only this task state at switch-out: 0 = preempted (runnable), else a bitmask (1 interruptible, 2 uninterruptible).
+    #[arg(long, value_name = "STATE")]
+    state: Option<i64>,
+    #[command(flatten)]
+    parts: PartsArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct FlamegraphArgs {
+    /// Where to write the SVG.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: PathBuf,
+    /// cpu: width is CPU samples (profile table); offcpu: width is time blocked (offcpu table).
+    #[arg(long = "type", value_name = "TYPE", default_value = "cpu", value_parser = ["cpu", "offcpu"])]
+    kind: String,
+    /// Differential flame graph: with two PATHs, the first is before and the second after; with one, --before gives the before window and --from/--to the after window.
+    #[arg(long)]
+    diff: bool,
+    /// With --diff on one recording: the before window, FROM,TO (same forms as --from).
+    #[arg(long, value_name = "FROM,TO", requires = "diff")]
+    before: Option<String>,
+    #[command(flatten)]
+    parts: PartsArgs,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// -4/-6, shared by the TCP reports.
@@ -579,9 +667,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }),
             &mut out,
         )?,
+        Command::Profile(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = ProfileOptions {
+                common: a.common.options(),
+                parts: a.parts.parts(),
+                folded: a.folded,
+            };
+            profile::run(&recs, &opts, &mut out).context("profile")?;
+        }
+        Command::Offcputime(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = OffcpuOptions {
+                common: a.common.options(),
+                parts: a.parts.parts(),
+                folded: a.folded,
+                min_us: a.min_us,
+                max_us: a.max_us,
+                state: a.state,
+            };
+            profile::run_offcpu(&recs, &opts, &mut out).context("offcputime")?;
+        }
+        Command::Flamegraph(a) => run_flamegraph(a, &mut out)?,
     }
     out.out.flush()?;
     Ok(())
+}
+
+fn run_flamegraph(a: FlamegraphArgs, out: &mut Out<'_>) -> anyhow::Result<()> {
+    let kind = if a.kind == "offcpu" {
+        Kind::Offcpu
+    } else {
+        Kind::Cpu
+    };
+    let common = a.common.options();
+    let (recs, diff) = match (a.diff, &a.before, a.common.paths.len()) {
+        (false, _, _) => (open_recordings(&a.common.paths)?, None),
+        (true, None, 2) => {
+            let before = open_recordings(&a.common.paths[..1])?;
+            let after = open_recordings(&a.common.paths[1..])?;
+            (after, Some(Before::Recordings(before)))
+        }
+        (true, Some(w), 1) => {
+            let (f, t) = w
+                .split_once(',')
+                .context("--before takes FROM,TO (for example +0s,+10s)")?;
+            let before = ktape_analyze::Options {
+                from: Some(parse_time_spec(f.trim())?),
+                to: Some(parse_time_spec(t.trim())?),
+                ..common.clone()
+            };
+            (
+                open_recordings(&a.common.paths)?,
+                Some(Before::Window(before)),
+            )
+        }
+        (true, None, _) => anyhow::bail!(
+            "--diff needs two recordings (before, after), or one recording with --before FROM,TO"
+        ),
+        (true, Some(_), _) => {
+            anyhow::bail!(
+                "--diff with --before compares two windows of one recording: give one PATH"
+            )
+        }
+    };
+    let opts = FlamegraphOptions {
+        common,
+        parts: a.parts.parts(),
+        kind,
+        output: a.output,
+        diff,
+    };
+    flamegraph::run(&recs, &opts, out).context("flamegraph")
 }
 
 fn run_tcp(

@@ -27,6 +27,7 @@ fn fixtures() -> &'static Fixtures {
         // In its own folder, out of reach of the bio tests' `$DIR/*.parquet`.
         fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
         fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
+        fixture::write_stacks(&dir.join("stacks").join("stacks.parquet"), 5);
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -599,4 +600,107 @@ fn tcp_uid_and_localtime() {
         ],
         tz,
     );
+}
+
+#[test]
+fn stack_reports() {
+    let rec = "$DIR/stacks/stacks.parquet";
+    let cases: &[(&str, &[&str])] = &[
+        ("profile", &["profile", rec]),
+        ("profile_f", &["profile", "-f", rec]),
+        ("profile_f_d", &["profile", "-f", "-d", rec]),
+        ("profile_K", &["profile", "-K", rec]),
+        ("profile_U_pid", &["profile", "-U", "-p", "4242", rec]),
+        (
+            "profile_comm_window",
+            &[
+                "profile", "-f", "--comm", "app", "--from", "+2s", "--to", "+6s", rec,
+            ],
+        ),
+        ("profile_json", &["profile", "--json", "-p", "77", rec]),
+        ("offcputime", &["offcputime", rec]),
+        ("offcputime_f", &["offcputime", "-f", rec]),
+        (
+            "offcputime_m_M",
+            &["offcputime", "-f", "-m", "1000", "-M", "10000", rec],
+        ),
+        (
+            "offcputime_state",
+            &["offcputime", "-f", "--state", "2", rec],
+        ),
+        (
+            "offcputime_state0_K",
+            &["offcputime", "-K", "--state", "0", rec],
+        ),
+    ];
+    for (name, args) in cases {
+        golden(name, args);
+    }
+}
+
+#[test]
+fn flamegraph_svg() {
+    let dir = fixture::scratch("flamegraph");
+    let svg = dir.join("cpu.svg");
+    let (ok, err) = run(&[
+        "flamegraph",
+        "-o",
+        svg.to_str().unwrap(),
+        "$DIR/stacks/stacks.parquet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<?xml"), "{}", &text[..100]);
+    assert!(
+        text.contains("CPU flame graph: stacks-host 2023-11-14T22:13:20"),
+        "title"
+    );
+    assert!(text.contains("200 samples, 3 lost"), "title counts");
+    for f in [
+        "inner",
+        "middle",
+        "outer",
+        "spin",
+        "app-worker",
+        "[Missed User Stack]",
+    ] {
+        assert!(text.contains(f), "{f} missing from the SVG");
+    }
+    let off = dir.join("off.svg");
+    let (ok, err) = run(&[
+        "flamegraph",
+        "--type",
+        "offcpu",
+        "-o",
+        off.to_str().unwrap(),
+        "$DIR/stacks/stacks.parquet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&off).unwrap();
+    assert!(text.contains("Off-CPU flame graph") && text.contains("do_nanosleep"));
+    let diff = dir.join("diff.svg");
+    let (ok, err) = run(&[
+        "flamegraph",
+        "--diff",
+        "--before",
+        "+0s,+5s",
+        "--from",
+        "+5s",
+        "-o",
+        diff.to_str().unwrap(),
+        "$DIR/stacks/stacks.parquet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&diff).unwrap();
+    assert!(text.contains("Differential cpu flame graph") && text.contains("before: stacks-host"));
+    let (ok, err) = run(&[
+        "flamegraph",
+        "--diff",
+        "-o",
+        "x.svg",
+        "$DIR/stacks/stacks.parquet",
+    ]);
+    assert!(!ok && err.contains("--diff needs two recordings"), "{err}");
+    let (ok, err) = run(&["profile", "-U", "-K", "$DIR/stacks/stacks.parquet"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
 }

@@ -14,6 +14,7 @@
 //!   loss/000000.parquet       events the kernel could not hand over
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
 //!   tcp_state/, tcp_accept/, tcp_retransmit/   the tcp family (-e tcp)
+//!   profile/, offcpu/, stacks/   CPU samples, off-CPU episodes, their stacks
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -21,7 +22,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -38,6 +39,7 @@ pub mod process;
 pub mod read;
 pub mod sched;
 pub mod schema;
+pub mod stacks;
 pub mod tcp;
 pub mod write;
 
@@ -65,6 +67,9 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &tcp::RETRANSMIT_TABLE,
         &loss::TABLE,
         &process::TABLE,
+        &stacks::PROFILE_TABLE,
+        &stacks::OFFCPU_TABLE,
+        &stacks::STACKS_TABLE,
     ];
     TABLES
 }

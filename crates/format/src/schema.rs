@@ -30,6 +30,9 @@ pub enum ColumnType {
     /// A list of UTF-8 strings (an exec's arguments), Arrow
     /// `List(Utf8)` with non-null items.
     TextList,
+    /// A list of integers (a stack's addresses), Arrow `List(Int64)` with
+    /// non-null items.
+    Int64List,
 }
 
 impl ColumnType {
@@ -47,6 +50,9 @@ impl ColumnType {
             ColumnType::TextList => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, false)))
             }
+            ColumnType::Int64List => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false)))
+            }
         }
     }
 
@@ -60,6 +66,7 @@ impl ColumnType {
             ColumnType::DictString => "string (dictionary)",
             ColumnType::Text => "string",
             ColumnType::TextList => "list<string>",
+            ColumnType::Int64List => "list<int64>",
         }
     }
 }

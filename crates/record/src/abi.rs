@@ -19,6 +19,11 @@ pub const KIND_TCP_ACCEPT: u32 = 31;
 /// A retransmitted TCP segment (`tcp_retransmit`).
 pub const KIND_TCP_RETRANSMIT: u32 = 32;
 
+/// A CPU sample (`struct ktape_profile_event`).
+pub const KIND_PROFILE: u32 = 50;
+/// An off-CPU episode (`struct ktape_offcpu_event`).
+pub const KIND_OFFCPU: u32 = 51;
+
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
 /// Loss-counter index of the exec family.
@@ -27,6 +32,10 @@ pub const FAMILY_EXEC: u32 = 1;
 pub const FAMILY_SCHED: u32 = 2;
 /// Loss-counter index of the tcp family.
 pub const FAMILY_TCP: u32 = 3;
+/// Loss-counter index of the profile family.
+pub const FAMILY_PROFILE: u32 = 8;
+/// Loss-counter index of the offcpu family.
+pub const FAMILY_OFFCPU: u32 = 9;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -36,14 +45,23 @@ pub const LOSS_RINGBUF_FULL: u32 = 0;
 pub const LOSS_MAP_FULL: u32 = 1;
 /// Loss reason: an operation's start was seen but its end never was.
 pub const LOSS_UNPAIRED: u32 = 2;
+/// A stack reference was refused by the stack map (`-EEXIST`).
+pub const LOSS_STACK_COLLISION: u32 = 3;
+/// A stack could not be walked.
+pub const LOSS_STACK_MISSING: u32 = 4;
 /// Size of the reason dimension of the loss counters.
-pub const LOSS_REASONS: u32 = 3;
+pub const LOSS_REASONS: u32 = 5;
 
 /// Loss reasons by index, with their `loss.reason` names.
 pub const REASONS: [(u32, &str); LOSS_REASONS as usize] = [
     (LOSS_RINGBUF_FULL, ktape_format::loss::REASON_RINGBUF_FULL),
     (LOSS_MAP_FULL, ktape_format::loss::REASON_MAP_FULL),
     (LOSS_UNPAIRED, ktape_format::loss::REASON_UNPAIRED),
+    (
+        LOSS_STACK_COLLISION,
+        ktape_format::loss::REASON_STACK_COLLISION,
+    ),
+    (LOSS_STACK_MISSING, ktape_format::loss::REASON_STACK_MISSING),
 ];
 
 /// Index of a (family, reason) counter in the `ktape_loss` map.
@@ -171,6 +189,17 @@ mod tests {
             "KTAPE_TCP_HAS_ERROR" => crate::tcp::HAS_ERROR as i64,
             "KTAPE_TCP_EVENT_SIZE" => std::mem::size_of::<crate::tcp::TcpEvent>() as i64,
             "KTAPE_COMM_LEN" => 16,
+            "KTAPE_KIND_PROFILE" => KIND_PROFILE as i64,
+            "KTAPE_KIND_OFFCPU" => KIND_OFFCPU as i64,
+            "KTAPE_FAMILY_PROFILE" => FAMILY_PROFILE as i64,
+            "KTAPE_FAMILY_OFFCPU" => FAMILY_OFFCPU as i64,
+            "KTAPE_LOSS_STACK_COLLISION" => LOSS_STACK_COLLISION as i64,
+            "KTAPE_LOSS_STACK_MISSING" => LOSS_STACK_MISSING as i64,
+            "KTAPE_STACK_DEPTH" => ktape_format::stacks::MAX_DEPTH as i64,
+            "KTAPE_PROFILE_EVENT_SIZE" => {
+                std::mem::size_of::<crate::profile::ProfileEvent>() as i64
+            }
+            "KTAPE_OFFCPU_EVENT_SIZE" => std::mem::size_of::<crate::offcpu::OffcpuEvent>() as i64,
             "KTAPE_BIO_EVENT_SIZE" => std::mem::size_of::<crate::bio::BioEvent>() as i64,
             _ => return None,
         })

@@ -35,7 +35,10 @@ pub struct Args {
     /// Event families to record, comma-separated. Valid: bio (block I/O
     /// requests, one row per completion), exec (execs with arguments, and
     /// task exits), sched (context switches and wakeups), tcp (TCP state
-    /// transitions, accepts and retransmits).
+    /// transitions, accepts and retransmits), profile (CPU samples with
+    /// kernel and user stacks, -F per second), offcpu (blocked episodes
+    /// with the stacks they blocked in). Stacks are unwound with frame
+    /// pointers and symbolized while recording.
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 
@@ -53,6 +56,25 @@ pub struct Args {
     /// --max-args; the `truncated` column says when there were more.
     #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
     pub max_args: u32,
+
+    /// profile: samples per second on each CPU (cpu-clock), as bcc's
+    /// profile -F.
+    #[arg(
+        short = 'F',
+        long = "frequency",
+        value_name = "HZ",
+        default_value_t = 49
+    )]
+    pub frequency: u64,
+
+    /// profile: keep samples of the idle task (excluded by default).
+    #[arg(long)]
+    pub idle: bool,
+
+    /// offcpu: shortest off-CPU episode recorded (filtered in the kernel),
+    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 1us.
+    #[arg(long, value_name = "TIME", default_value = "1us")]
+    pub min_block: String,
 
     /// Replace OUT if it is an existing ktape recording (never anything
     /// else).
@@ -93,6 +115,12 @@ pub struct Config {
     pub pid: Option<u32>,
     /// `--max-args` of the exec family.
     pub max_args: u32,
+    /// `-F` of the profile family, Hz.
+    pub sample_freq: u64,
+    /// `--idle` of the profile family.
+    pub idle: bool,
+    /// `--min-block` of the offcpu family, ns.
+    pub min_block_ns: u64,
     pub force: bool,
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
@@ -124,6 +152,12 @@ pub enum CliError {
     BadRotate(String),
     #[error("--keep must be at least 1")]
     ZeroKeep,
+    #[error("-F must be between 1 and 10000 samples per second, not {0}")]
+    BadFrequency(u64),
+    #[error(
+        "--min-block {0}: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
+    )]
+    BadMinBlock(String),
 }
 
 /// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`, `1h`)
@@ -149,6 +183,19 @@ pub fn parse_rotate(s: &str) -> Option<Rotate> {
         0 => None,
         n => Some(Rotate::Size(n)),
     }
+}
+
+/// Parses `--min-block`: microseconds, or a number with a unit (`ns`,
+/// `us`, `ms`, `s`), to ns.
+pub fn parse_min_block(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let units: [(&str, f64); 4] = [("ns", 1.0), ("us", 1e3), ("ms", 1e6), ("s", 1e9)];
+    let (num, mult) = units
+        .iter()
+        .find_map(|(u, m)| t.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or((t, 1e3));
+    let v = num.trim().parse::<f64>().ok()?;
+    (v.is_finite() && v >= 0.0 && v * mult < 1e18).then(|| (v * mult) as u64)
 }
 
 /// Parses a size such as `4M`, `512K`, `4MiB` or `65536`.
@@ -227,11 +274,19 @@ impl Args {
         if self.keep == Some(0) {
             return Err(CliError::ZeroKeep);
         }
+        if self.frequency == 0 || self.frequency > 10_000 {
+            return Err(CliError::BadFrequency(self.frequency));
+        }
+        let min_block_ns = parse_min_block(&self.min_block)
+            .ok_or_else(|| CliError::BadMinBlock(self.min_block.clone()))?;
         Ok(Config {
             families,
             duration,
             pid: self.pid,
             max_args: self.max_args,
+            sample_freq: self.frequency,
+            idle: self.idle,
+            min_block_ns,
             force: self.force,
             ring_size,
             rotation: Rotation {
@@ -385,6 +440,38 @@ mod tests {
             Args::try_parse_from(["ktape-record", "-e", "bio"]).is_err(),
             "OUT is required"
         );
+    }
+
+    #[test]
+    fn stack_options() {
+        let c = parse(&["-e", "profile,offcpu", "x"]).unwrap();
+        assert_eq!((c.sample_freq, c.idle, c.min_block_ns), (49, false, 1000));
+        let c = parse(&[
+            "-e",
+            "profile",
+            "-F",
+            "99",
+            "--idle",
+            "--min-block",
+            "2ms",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.sample_freq, c.idle, c.min_block_ns),
+            (99, true, 2_000_000)
+        );
+        assert_eq!(parse_min_block("10"), Some(10_000));
+        assert_eq!(parse_min_block("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_min_block("soon"), None);
+        assert_eq!(
+            parse(&["-e", "profile", "-F", "0", "x"]).unwrap_err(),
+            CliError::BadFrequency(0)
+        );
+        assert!(matches!(
+            parse(&["-e", "offcpu", "--min-block=-1ms", "x"]),
+            Err(CliError::BadMinBlock(_))
+        ));
     }
 
     #[test]

@@ -154,7 +154,9 @@ fn run(
             let mut sink = |t: &'static TableSpec, b: RecordBatch| out.push((t, b));
             for dec in d.decoders.iter_mut() {
                 dec.end_cycle(&mut sink);
-                if flush {
+                if stopping {
+                    dec.finish(&mut sink);
+                } else if flush {
                     dec.flush(&mut sink);
                 }
             }

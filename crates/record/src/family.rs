@@ -32,6 +32,11 @@ pub trait Family: Sync {
     fn needs_tracefs(&self) -> bool {
         false
     }
+    /// Whether its rows refer to stacks, so the recording needs the
+    /// `stacks` table (see [`crate::stacks`]).
+    fn uses_stacks(&self) -> bool {
+        false
+    }
     /// Opens and loads its BPF object (not yet attached): this is where
     /// the kernel may refuse it.
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError>;
@@ -53,6 +58,12 @@ pub struct LoadCtx<'a> {
     pub targ_tgid: u32,
     /// `--max-args`: arguments kept per exec.
     pub max_args: u32,
+    /// `-F`: profile samples per second per CPU.
+    pub sample_freq: u64,
+    /// `--idle`: keep profile samples of the idle task.
+    pub idle: bool,
+    /// `--min-block`: shortest off-CPU episode recorded, ns.
+    pub min_block_ns: u64,
 }
 
 /// A loaded BPF object. Dropping it closes every program and map it owns.
@@ -107,6 +118,11 @@ pub trait Decoder: Send {
     fn end_cycle(&mut self, sink: &mut Sink<'_>);
     /// Hands over whatever is buffered (once a second and at exit).
     fn flush(&mut self, sink: &mut Sink<'_>);
+    /// The last flush of the recording (after the programs are detached):
+    /// may wait for work still in flight elsewhere.
+    fn finish(&mut self, sink: &mut Sink<'_>) {
+        self.flush(sink);
+    }
 }
 
 /// Every family, in the order `--help` lists them.
@@ -115,6 +131,8 @@ pub static FAMILIES: &[&dyn Family] = &[
     &crate::exec::EXEC,
     &crate::sched::SCHED,
     &crate::tcp::TCP,
+    &crate::profile::PROFILE,
+    &crate::offcpu::OFFCPU,
 ];
 
 /// A family by `-e` name.

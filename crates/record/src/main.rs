@@ -46,11 +46,17 @@ mod family;
 #[cfg(target_os = "linux")]
 mod loss;
 #[cfg(target_os = "linux")]
+mod offcpu;
+#[cfg(target_os = "linux")]
 mod procfs;
+#[cfg(target_os = "linux")]
+mod profile;
 #[cfg(target_os = "linux")]
 mod rings;
 #[cfg(target_os = "linux")]
 mod sched;
+#[cfg(target_os = "linux")]
+mod stacks;
 #[cfg(target_os = "linux")]
 mod status;
 #[cfg(target_os = "linux")]
@@ -165,6 +171,9 @@ mod linux {
                 rings: &rings,
                 targ_tgid: cfg.pid.unwrap_or(0),
                 max_args: cfg.max_args,
+                sample_freq: cfg.sample_freq,
+                idle: cfg.idle,
+                min_block_ns: cfg.min_block_ns,
             };
             for f in &cfg.families {
                 loaded.push(f.load(&ctx)?);
@@ -178,6 +187,9 @@ mod linux {
         }
         tables.push(&ktape_format::loss::TABLE);
         tables.push(&ktape_format::process::TABLE);
+        if cfg.families.iter().any(|f| f.uses_stacks()) {
+            tables.push(&ktape_format::stacks::STACKS_TABLE);
+        }
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
         let writer = Writer::start(cfg.out.clone(), &tables, &info, rx, cfg.rotation)?;
 
@@ -285,6 +297,14 @@ mod linux {
             progs: Vec::new(),
             maps: rings.map_ids().to_vec(),
         };
+        if let Some(s) = crate::stacks::existing() {
+            if !cfg.quiet {
+                eprintln!(
+                    "ktape-record: {} distinct stacks, each symbolized once",
+                    s.distinct()
+                );
+            }
+        }
         for l in &loaded {
             let k = l.kernel_ids();
             ids.progs.extend(k.progs);

@@ -251,14 +251,14 @@ impl Hasher for CommHasher {
 }
 
 /// Dictionary of comms for one batch: raw kernel bytes → key.
-struct CommDict {
+pub(crate) struct CommDict {
     index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
     values: StringBuilder,
     keys: Vec<i32>,
 }
 
 impl CommDict {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         CommDict {
             index: HashMap::default(),
             values: StringBuilder::new(),
@@ -267,7 +267,7 @@ impl CommDict {
     }
 
     #[inline]
-    fn push(&mut self, comm: &[u8; 16]) {
+    pub(crate) fn push(&mut self, comm: &[u8; 16]) {
         let n = self.index.len() as i32;
         let values = &mut self.values;
         let k = *self.index.entry(*comm).or_insert_with(|| {
@@ -278,7 +278,7 @@ impl CommDict {
         self.keys.push(k);
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub(crate) fn finish(&mut self) -> ArrayRef {
         let keys = Int32Array::from(std::mem::take(&mut self.keys));
         let values = self.values.finish();
         self.index.clear();
@@ -289,11 +289,11 @@ impl CommDict {
     }
 }
 
-fn ts_array(v: &mut Vec<i64>) -> ArrayRef {
+pub(crate) fn ts_array(v: &mut Vec<i64>) -> ArrayRef {
     Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC))
 }
 
-fn i32_array(v: &mut Vec<i32>) -> ArrayRef {
+pub(crate) fn i32_array(v: &mut Vec<i32>) -> ArrayRef {
     Arc::new(Int32Array::from(std::mem::take(v)))
 }
 

@@ -1,0 +1,161 @@
+//! `flamegraph`: SVG flame graphs of CPU samples or off-CPU time, drawn by
+//! inferno from the same folded stacks `profile -f` / `offcputime -f`
+//! print, and differential flame graphs between two windows or two
+//! recordings (inferno's differential: red got hotter, blue colder).
+
+use std::path::PathBuf;
+
+use inferno::flamegraph::color::{BasicPalette, Palette};
+use ktape_format::read::Recording;
+
+use crate::common::{Options, Window};
+use crate::error::{Error, Result};
+use crate::output::Out;
+use crate::profile::{compute, compute_in, Source, StackReport};
+use crate::stacks::StackParts;
+use crate::time::format_rfc3339;
+
+/// What the flame graph's widths are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// CPU samples (`profile` table).
+    #[default]
+    Cpu,
+    /// Time blocked, µs (`offcpu` table).
+    Offcpu,
+}
+
+/// The "before" side of `--diff`.
+#[derive(Debug, Clone)]
+pub enum Before {
+    /// Another window of the same recordings (`--before FROM,TO`).
+    Window(Options),
+    /// Another recording (the first PATH).
+    Recordings(Vec<Recording>),
+}
+
+/// Options of `flamegraph`.
+#[derive(Debug, Clone, Default)]
+pub struct FlamegraphOptions {
+    pub common: Options,
+    pub parts: StackParts,
+    pub kind: Kind,
+    /// Where the SVG goes.
+    pub output: PathBuf,
+    /// `--diff`: draw after − before.
+    pub diff: Option<Before>,
+}
+
+fn source(kind: Kind) -> Source {
+    match kind {
+        Kind::Cpu => Source::Cpu,
+        Kind::Offcpu => Source::Offcpu {
+            min_us: None,
+            max_us: None,
+            state: None,
+        },
+    }
+}
+
+fn folded_text(r: &StackReport, parts: StackParts) -> String {
+    let mut s = String::new();
+    for st in &r.stacks {
+        s.push_str(&st.folded(parts));
+        s.push(' ');
+        s.push_str(&st.value.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+fn hosts(recordings: &[Recording]) -> String {
+    let mut h: Vec<&str> = recordings.iter().map(|r| r.info.host.as_str()).collect();
+    h.sort();
+    h.dedup();
+    h.join(", ")
+}
+
+fn describe(recordings: &[Recording], r: &StackReport, kind: Kind) -> String {
+    let what = match kind {
+        Kind::Cpu => "samples",
+        Kind::Offcpu => "off-CPU episodes",
+    };
+    format!(
+        "{} {} .. {}: {} {what}, {} lost",
+        hosts(recordings),
+        format_rfc3339(r.window.start_ns),
+        format_rfc3339(r.window.end_ns),
+        r.rows,
+        r.loss.total()
+    )
+}
+
+/// Draws the flame graph into `opts.output`.
+pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>) -> Result<()> {
+    let src = source(opts.kind);
+    let after = compute(recordings, &src, &opts.common, opts.parts)?;
+    let mut fg = inferno::flamegraph::Options::default();
+    let (title, count_name) = match opts.kind {
+        Kind::Cpu => ("CPU flame graph", "samples"),
+        Kind::Offcpu => ("Off-CPU flame graph", "us"),
+    };
+    fg.count_name = count_name.to_string();
+    if opts.kind == Kind::Offcpu {
+        fg.colors = Palette::Basic(BasicPalette::Blue);
+    }
+    let mut folded = folded_text(&after, opts.parts);
+    match &opts.diff {
+        None => {
+            fg.title = format!("{title}: {}", describe(recordings, &after, opts.kind));
+        }
+        Some(before) => {
+            let (brecs, b) = match before {
+                Before::Window(w) => {
+                    let win = Window::resolve(w, recordings)?;
+                    (
+                        recordings,
+                        compute_in(recordings, &src, &opts.common, opts.parts, win)?,
+                    )
+                }
+                Before::Recordings(r) => {
+                    (r.as_slice(), compute(r, &src, &opts.common, opts.parts)?)
+                }
+            };
+            fg.title = format!("Differential {}", title.to_lowercase());
+            fg.subtitle = Some(format!(
+                "before: {} | after: {}",
+                describe(brecs, &b, opts.kind),
+                describe(recordings, &after, opts.kind)
+            ));
+            let before_text = folded_text(&b, opts.parts);
+            let mut diff = Vec::new();
+            inferno::differential::from_readers(
+                inferno::differential::Options::default(),
+                before_text.as_bytes(),
+                folded.as_bytes(),
+                &mut diff,
+            )
+            .map_err(Error::Output)?;
+            folded = String::from_utf8_lossy(&diff).into_owned();
+        }
+    }
+    if folded.trim().is_empty() {
+        return Err(Error::Usage(
+            "no stacks match the window and filters: nothing to draw".into(),
+        ));
+    }
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut fg, folded.lines(), &mut svg).map_err(Error::Output)?;
+    std::fs::write(&opts.output, &svg)
+        .map_err(|e| Error::Usage(format!("writing {}: {e}", opts.output.display())))?;
+    if let Some(w) = after.loss.warning() {
+        out.warn(&w)?;
+    }
+    writeln!(
+        out.err,
+        "wrote {} ({} stacks)",
+        opts.output.display(),
+        after.stacks.len()
+    )?;
+    Ok(())
+}

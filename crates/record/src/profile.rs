@@ -1,0 +1,398 @@
+//! The `profile` family: timed CPU samples with kernel and user stacks.
+//!
+//! One software `cpu-clock` perf event per online CPU, at `-F` samples per
+//! second (bcc's profile default, 49 Hz: not a multiple of common timer
+//! rates, so samples do not march in step with periodic work), each
+//! running `bpf/profile.bpf.c`. A sample is a 56-byte record with two ids
+//! into the shared stack map; [`crate::stacks`] turns them into
+//! recording-wide stack ids and symbolizes each distinct stack once.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use ktape_bpf::profile::{OpenProfileSkel, ProfileSkel, ProfileSkelBuilder};
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::sched::{i32_array, ts_array, CommDict};
+use crate::stacks::Stacks;
+
+/// `struct ktape_profile_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProfileEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    /// Stack map id, -1 when absent or lost.
+    pub kstack: i32,
+    pub ustack: i32,
+    pub comm: [u8; 16],
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for ProfileEvent {}
+
+/// The `profile` family.
+pub struct Profile;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static PROFILE: Profile = Profile;
+
+static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::PROFILE_TABLE];
+
+impl Family for Profile {
+    fn name(&self) -> &'static str {
+        "profile"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_PROFILE
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_PROFILE]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+    fn uses_stacks(&self) -> bool {
+        true
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        let fam = "profile";
+        let stacks = crate::stacks::shared()?;
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open: OpenProfileSkel<'static> = ProfileSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.targ_idle = ctx.idle as u8;
+        }
+        {
+            let maps = &mut open.maps;
+            ctx.rings
+                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+                .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        }
+        bpf::take_log();
+        let skel = open.load().map_err(|source| {
+            let log = bpf::take_log();
+            BpfError::Load {
+                family: fam,
+                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+                hooks: "perf_event",
+                log,
+                source,
+            }
+        })?;
+        Ok(Box::new(ProfileLoaded {
+            skel,
+            freq: ctx.sample_freq,
+            events: Vec::new(),
+        }))
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(ProfileDecoder::new(ctx, crate::stacks::existing()))
+    }
+}
+
+/// A loaded profile object, and once attached its perf events.
+struct ProfileLoaded {
+    skel: ProfileSkel<'static>,
+    freq: u64,
+    /// Per CPU: the perf event and the program's link to it.
+    events: Vec<(Link, OwnedFd)>,
+}
+
+/// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,5`).
+pub fn online_cpus() -> Vec<u32> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    parse_cpu_list(&text)
+}
+
+fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(part.parse::<u32>().ok()),
+        }
+    }
+    out
+}
+
+/// Opens a software cpu-clock event sampling `freq` times a second on `cpu`.
+fn open_cpu_clock(cpu: u32, freq: u64) -> std::io::Result<OwnedFd> {
+    use libbpf_rs::libbpf_sys as sys;
+    let mut attr: sys::perf_event_attr = unsafe { std::mem::zeroed() };
+    attr.type_ = sys::PERF_TYPE_SOFTWARE;
+    attr.size = std::mem::size_of::<sys::perf_event_attr>() as u32;
+    attr.config = sys::PERF_COUNT_SW_CPU_CLOCK as u64;
+    attr.__bindgen_anon_1.sample_freq = freq;
+    attr.set_freq(1);
+    // SAFETY: a valid attr; the returned fd is owned below.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const sys::perf_event_attr,
+            -1i32,
+            cpu as i32,
+            -1i32,
+            sys::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just handed us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl Loaded for ProfileLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let prog = &self.skel.progs.ktape_profile;
+        for cpu in online_cpus() {
+            let attach_err = |source: libbpf_rs::Error| BpfError::Attach {
+                family: "profile",
+                program: format!("ktape_profile (cpu-clock perf event on CPU {cpu})"),
+                log: bpf::take_log(),
+                source,
+            };
+            let fd = open_cpu_clock(cpu, self.freq)
+                .map_err(|e| attach_err(libbpf_rs::Error::from(e)))?;
+            use std::os::fd::AsRawFd;
+            let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(attach_err)?;
+            self.events.push((link, fd));
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.events.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "perf_event cpu-clock"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        KernelIds {
+            progs: libbpf_rs::Program::id_from_fd(self.skel.progs.ktape_profile.as_fd())
+                .into_iter()
+                .collect(),
+            maps: [self.skel.maps.rodata.as_fd()]
+                .into_iter()
+                .filter_map(bpf::map_id)
+                .chain(crate::stacks::existing().and_then(|s| s.map_id()))
+                .collect(),
+        }
+    }
+}
+
+/// Column vectors of `profile`.
+struct Cols {
+    ts: Vec<i64>,
+    cpu: Vec<i32>,
+    pid: Vec<i32>,
+    tgid: Vec<i32>,
+    comm: CommDict,
+    cgroup_id: Vec<i64>,
+    kstack: Vec<i32>,
+    ustack: Vec<i32>,
+}
+
+impl Cols {
+    fn new(cap: usize) -> Self {
+        Cols {
+            ts: Vec::with_capacity(cap),
+            cpu: Vec::with_capacity(cap),
+            pid: Vec::with_capacity(cap),
+            tgid: Vec::with_capacity(cap),
+            comm: CommDict::new(cap),
+            cgroup_id: Vec::with_capacity(cap),
+            kstack: Vec::with_capacity(cap),
+            ustack: Vec::with_capacity(cap),
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            ts_array(&mut self.ts),
+            i32_array(&mut self.cpu),
+            i32_array(&mut self.pid),
+            i32_array(&mut self.tgid),
+            self.comm.finish(),
+            std::sync::Arc::new(Int64Array::from(std::mem::take(&mut self.cgroup_id))),
+            i32_array(&mut self.kstack),
+            i32_array(&mut self.ustack),
+        ];
+        RecordBatch::try_new(ktape_format::stacks::PROFILE_TABLE.schema(), cols)
+            .expect("profile columns match the table")
+    }
+}
+
+/// Decodes samples into `profile` rows, and hands the stacks on.
+pub struct ProfileDecoder {
+    offset_ns: i64,
+    batch_rows: usize,
+    cycle: Vec<ProfileEvent>,
+    cols: Cols,
+    stacks: Option<std::sync::Arc<Stacks>>,
+}
+
+impl ProfileDecoder {
+    /// A decoder; `stacks` is `None` only in unit tests (ids pass through).
+    pub fn new(ctx: &DecodeCtx, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
+        ProfileDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            batch_rows: ctx.batch_rows,
+            cycle: Vec::with_capacity(4096),
+            cols: Cols::new(ctx.batch_rows),
+            stacks,
+        }
+    }
+}
+
+impl Decoder for ProfileDecoder {
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = ProfileEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "profile",
+            got: rec.len(),
+            want: std::mem::size_of::<ProfileEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        self.cycle.sort_by_key(|e| e.ts);
+        for e in &self.cycle {
+            let ts = e.ts as i64 + self.offset_ns;
+            let (k, u) = match &self.stacks {
+                Some(s) => (
+                    s.resolve(false, 0, e.kstack, ts),
+                    s.resolve(true, e.tgid, e.ustack, ts),
+                ),
+                None => (e.kstack, e.ustack),
+            };
+            let c = &mut self.cols;
+            c.ts.push(ts);
+            c.cpu.push(e.cpu as i32);
+            c.pid.push(e.pid as i32);
+            c.tgid.push(e.tgid as i32);
+            c.comm.push(&e.comm);
+            c.cgroup_id.push(e.cgroup_id as i64);
+            c.kstack.push(k);
+            c.ustack.push(u);
+            if c.ts.len() >= self.batch_rows {
+                sink(&ktape_format::stacks::PROFILE_TABLE, c.finish());
+            }
+        }
+        self.cycle.clear();
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if !self.cols.ts.is_empty() {
+            sink(&ktape_format::stacks::PROFILE_TABLE, self.cols.finish());
+        }
+        if let Some(s) = &self.stacks {
+            s.flush(sink);
+        }
+    }
+
+    fn finish(&mut self, sink: &mut Sink<'_>) {
+        if !self.cols.ts.is_empty() {
+            sink(&ktape_format::stacks::PROFILE_TABLE, self.cols.finish());
+        }
+        if let Some(s) = &self.stacks {
+            s.finish(sink, std::time::Duration::from_secs(30));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<ProfileEvent>(), 56);
+        assert_eq!(std::mem::offset_of!(ProfileEvent, kstack), 32);
+        assert_eq!(std::mem::offset_of!(ProfileEvent, comm), 40);
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,5\n"), vec![0, 1, 2, 3, 5]);
+        assert_eq!(parse_cpu_list("0\n"), vec![0]);
+        assert!(parse_cpu_list("").is_empty());
+    }
+
+    #[test]
+    fn samples_become_sorted_rows() {
+        let ctx = DecodeCtx {
+            clock_offset_ns: 10,
+            disks: Default::default(),
+            batch_rows: 100,
+        };
+        let mut d = ProfileDecoder::new(&ctx, None);
+        for (ts, k) in [(300u64, 4), (100, -1)] {
+            let mut comm = [0u8; 16];
+            comm[..4].copy_from_slice(b"spin");
+            let e = ProfileEvent {
+                kind: abi::KIND_PROFILE,
+                cpu: 1,
+                ts,
+                cgroup_id: 9,
+                pid: 5,
+                tgid: 5,
+                kstack: k,
+                ustack: 7,
+                comm,
+            };
+            // SAFETY: Plain.
+            d.decode(unsafe { plain::as_bytes(&e) }).unwrap();
+        }
+        assert!(d.decode(&[50, 0, 0, 0]).is_err());
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        assert_eq!(out.len(), 1);
+        let b = &out[0].1;
+        assert_eq!(b.schema(), ktape_format::stacks::PROFILE_TABLE.schema());
+        assert_eq!(
+            b.column(6).as_primitive::<Int32Type>().values().to_vec(),
+            vec![-1, 4]
+        );
+        assert_eq!(
+            b.column(7).as_primitive::<Int32Type>().values().to_vec(),
+            vec![7, 7]
+        );
+    }
+}

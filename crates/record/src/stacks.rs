@@ -1,0 +1,552 @@
+//! Stacks for the `profile` and `offcpu` families: the shared stack map,
+//! stack ids unique in the recording, and symbolization while recording.
+//!
+//! The kernel stores each distinct stack once in a `STACK_TRACE` map and
+//! hands out its bucket id. User stacks are only meaningful in their
+//! process's address space, so here a stack is keyed by (kind, tgid for
+//! user stacks, map id) and given a recording-wide id: the `stacks.id`
+//! that `kstack_id`/`ustack_id` columns hold. A new key is symbolized once,
+//! on a thread of its own (so the drain thread never waits on ELF parsing),
+//! and right away, while the process is still alive:
+//!
+//! * kernel frames against `/proc/kallsyms`, read once at start;
+//! * user frames with blazesym: normalized to (module path, build id, file
+//!   offset), which stays valid anywhere, and named from the module's
+//!   symbol table (demangled Rust/C++).
+//!
+//! The finished rows wait in a shared list until a decoder's flush writes
+//! them into the `stacks` table, so the recording carries every name and
+//! the analyzer never reads /proc or a binary. Stacks are unwound by the
+//! kernel with frame pointers.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, Int32Array, RecordBatch, TimestampNanosecondArray};
+use arrow_schema::{DataType, Field};
+use blazesym::normalize::{Normalizer, UserMeta};
+use blazesym::symbolize::source::{Process, Source};
+use blazesym::symbolize::{Input, Symbolized, Symbolizer};
+use crossbeam_channel::{Receiver, Sender};
+use ktape_format::schema::UTC;
+use ktape_format::stacks::{KIND_KERNEL, KIND_USER, LOST_STACK, MAX_DEPTH, NO_STACK, STACKS_TABLE};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType, OpenMapMut};
+
+use crate::bpf::BpfError;
+use crate::family::Sink;
+
+/// Buckets in the stack map: 16384 stacks of 127 frames, 16 MiB.
+pub const STACK_MAP_ENTRIES: u32 = 16384;
+
+/// A stack waiting to be symbolized.
+struct Job {
+    id: i32,
+    user: bool,
+    tgid: u32,
+    map_id: u32,
+    ts_ns: i64,
+}
+
+/// One finished `stacks` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackRow {
+    pub ts_ns: i64,
+    pub id: i32,
+    pub user: bool,
+    pub tgid: u32,
+    pub frames: Vec<Frame>,
+}
+
+/// One symbolized frame.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    pub addr: u64,
+    pub function: String,
+    pub module: String,
+    pub build_id: String,
+    pub file_offset: i64,
+}
+
+/// The stack service the stack families share.
+pub struct Stacks {
+    map: MapHandle,
+    ids: Mutex<HashMap<(bool, u32, u32), i32>>,
+    jobs: Sender<Job>,
+    done: Arc<Mutex<Vec<StackRow>>>,
+    pending: Arc<(AtomicUsize, Mutex<()>, Condvar)>,
+}
+
+static SHARED: OnceLock<Result<Arc<Stacks>, String>> = OnceLock::new();
+
+/// The one stack service of this recorder, created by the first stack
+/// family that loads (both families must write into the same map for
+/// their ids to agree).
+pub fn shared() -> Result<Arc<Stacks>, BpfError> {
+    SHARED
+        .get_or_init(|| Stacks::create().map(Arc::new).map_err(|e| format!("{e}")))
+        .clone()
+        .map_err(|msg| BpfError::Map {
+            map: "ktape_stacks",
+            source: libbpf_rs::Error::from(std::io::Error::other(msg)),
+        })
+}
+
+/// The service if a stack family created it.
+pub fn existing() -> Option<Arc<Stacks>> {
+    SHARED.get().and_then(|r| r.as_ref().ok().cloned())
+}
+
+impl Stacks {
+    fn create() -> Result<Stacks, BpfError> {
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let map = MapHandle::create(
+            MapType::StackTrace,
+            Some("ktape_stacks"),
+            4,
+            (MAX_DEPTH * 8) as u32,
+            STACK_MAP_ENTRIES,
+            &opts,
+        )
+        .map_err(|source| BpfError::Map {
+            map: "ktape_stacks",
+            source,
+        })?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let pending = Arc::new((AtomicUsize::new(0), Mutex::new(()), Condvar::new()));
+        let reader = MapHandle::try_from(&map).map_err(|source| BpfError::Map {
+            map: "ktape_stacks",
+            source,
+        })?;
+        let (d, p) = (done.clone(), pending.clone());
+        std::thread::Builder::new()
+            .name("ktape-symbolize".into())
+            .spawn(move || symbolize_loop(reader, rx, d, p))
+            .map_err(|e| BpfError::Map {
+                map: "ktape_stacks",
+                source: libbpf_rs::Error::from(e),
+            })?;
+        Ok(Stacks {
+            map,
+            ids: Mutex::new(HashMap::new()),
+            jobs: tx,
+            done,
+            pending,
+        })
+    }
+
+    /// Points a family object's declared `ktape_stacks` at the shared map.
+    pub fn share_with(&self, map: &mut OpenMapMut<'_>) -> Result<(), libbpf_rs::Error> {
+        map.reuse_fd(self.map.as_fd())
+    }
+
+    /// Kernel id of the map.
+    pub fn map_id(&self) -> Option<u32> {
+        crate::bpf::map_id(self.map.as_fd())
+    }
+
+    /// The recording-wide id of a stack map id (-1 "none" and -2 "lost"
+    /// pass through); a stack seen for the first time is queued for
+    /// symbolization.
+    pub fn resolve(&self, user: bool, tgid: u32, map_id: i32, ts_ns: i64) -> i32 {
+        if map_id < 0 {
+            return map_id.max(LOST_STACK).min(NO_STACK);
+        }
+        let key = (user, if user { tgid } else { 0 }, map_id as u32);
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let n = ids.len() as i32;
+        *ids.entry(key).or_insert_with(|| {
+            self.pending.0.fetch_add(1, Ordering::SeqCst);
+            let _ = self.jobs.send(Job {
+                id: n,
+                user,
+                tgid: key.1,
+                map_id: key.2,
+                ts_ns,
+            });
+            n
+        })
+    }
+
+    /// Number of distinct stacks so far.
+    pub fn distinct(&self) -> usize {
+        self.ids.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Writes the stacks symbolized so far as one `stacks` batch.
+    pub fn flush(&self, sink: &mut Sink<'_>) {
+        let rows = std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()));
+        if !rows.is_empty() {
+            sink(&STACKS_TABLE, stacks_batch(&rows));
+        }
+    }
+
+    /// Waits (up to `timeout`) until every queued stack is symbolized, then
+    /// flushes: the last flush of a recording must leave no stack behind.
+    pub fn finish(&self, sink: &mut Sink<'_>, timeout: Duration) {
+        let (n, m, cv) = &*self.pending;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + timeout;
+        while n.load(Ordering::SeqCst) > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = cv
+                .wait_timeout(g, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(g);
+        self.flush(sink);
+    }
+}
+
+/// The symbolization thread: one job per distinct stack.
+fn symbolize_loop(
+    map: MapHandle,
+    rx: Receiver<Job>,
+    done: Arc<Mutex<Vec<StackRow>>>,
+    pending: Arc<(AtomicUsize, Mutex<()>, Condvar)>,
+) {
+    let ksyms = Kallsyms::load();
+    let normalizer = Normalizer::builder()
+        .enable_build_ids(true)
+        .enable_build_id_caching(true)
+        .build();
+    let symbolizer = Symbolizer::builder()
+        .enable_code_info(false)
+        .enable_inlined_fns(false)
+        .build();
+    for job in rx {
+        let addrs = read_stack(&map, job.map_id);
+        let frames = if job.user {
+            symbolize_user(&normalizer, &symbolizer, job.tgid, &addrs)
+        } else {
+            without_tracing_frames(
+                addrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &a)| ksyms.frame(a, i > 0))
+                    .collect(),
+            )
+        };
+        done.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(StackRow {
+                ts_ns: job.ts_ns,
+                id: job.id,
+                user: job.user,
+                tgid: job.tgid,
+                frames,
+            });
+        let (n, m, cv) = &*pending;
+        let _g = m.lock().unwrap_or_else(|e| e.into_inner());
+        n.fetch_sub(1, Ordering::SeqCst);
+        cv.notify_all();
+    }
+}
+
+/// Drops the leading frames of the tracing machinery itself (the BPF
+/// program, `bpf_trace_run*`, `__traceiter_*`): a stack taken in a
+/// tracepoint program starts there, and they would sit above every
+/// off-CPU stack's `schedule`. Perf-event samples have none.
+fn without_tracing_frames(frames: Vec<Frame>) -> Vec<Frame> {
+    let tracing = |f: &Frame| {
+        ["bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_"]
+            .iter()
+            .any(|p| f.function.starts_with(p))
+    };
+    let skip = frames.iter().take_while(|f| tracing(f)).count();
+    frames.into_iter().skip(skip).collect()
+}
+
+/// A stack's addresses from the map, leaf first, without the zero padding.
+fn read_stack(map: &MapHandle, id: u32) -> Vec<u64> {
+    match map.lookup(&id.to_ne_bytes(), MapFlags::ANY) {
+        Ok(Some(v)) => v
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+            .take_while(|&a| a != 0)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Names user frames. Return addresses point after their call, so callers
+/// are looked up at `addr - 1` (still inside the calling function even when
+/// the call was its last instruction); the stored address stays raw.
+fn symbolize_user(
+    normalizer: &Normalizer,
+    symbolizer: &Symbolizer,
+    tgid: u32,
+    addrs: &[u64],
+) -> Vec<Frame> {
+    let mut frames: Vec<Frame> = addrs
+        .iter()
+        .map(|&a| Frame {
+            addr: a,
+            function: String::new(),
+            module: String::new(),
+            build_id: String::new(),
+            file_offset: -1,
+        })
+        .collect();
+    if tgid == 0 || addrs.is_empty() {
+        return unknown_names(frames);
+    }
+    let pid = blazesym::Pid::from(tgid);
+    if let Ok(out) = normalizer.normalize_user_addrs(pid, addrs) {
+        for (f, (off, meta)) in frames.iter_mut().zip(&out.outputs) {
+            if let Some(UserMeta::Elf(elf)) = out.meta.get(*meta) {
+                f.module = elf.path.to_string_lossy().into_owned();
+                f.build_id = elf.build_id.as_deref().map(hex).unwrap_or_default();
+                f.file_offset = *off as i64;
+            }
+        }
+    }
+    let lookup: Vec<u64> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| if i > 0 { a.saturating_sub(1) } else { a })
+        .collect();
+    let src = Source::Process(Process::new(pid));
+    if let Ok(syms) = symbolizer.symbolize(&src, Input::AbsAddr(&lookup)) {
+        for (f, s) in frames.iter_mut().zip(syms) {
+            if let Symbolized::Sym(sym) = s {
+                f.function = sym.name.into_owned();
+                if f.module.is_empty() {
+                    if let Some(m) = sym.module {
+                        f.module = m.to_string_lossy().into_owned();
+                    }
+                }
+            }
+        }
+    }
+    unknown_names(frames)
+}
+
+/// Frames no symbol covers are named `module+0xOFFSET` (or
+/// `[unknown]+0xADDR`), so they still group and can be re-symbolized.
+fn unknown_names(mut frames: Vec<Frame>) -> Vec<Frame> {
+    for f in frames.iter_mut().filter(|f| f.function.is_empty()) {
+        f.function = if f.module.is_empty() || f.file_offset < 0 {
+            format!("[unknown]+{:#x}", f.addr)
+        } else {
+            format!("{}+{:#x}", basename(&f.module), f.file_offset)
+        };
+    }
+    frames
+}
+
+/// Kernel text symbols, sorted by address.
+#[derive(Debug, Default)]
+pub struct Kallsyms {
+    syms: Vec<(u64, String, Option<String>)>,
+}
+
+impl Kallsyms {
+    /// Reads `/proc/kallsyms` (needs root for real addresses).
+    pub fn load() -> Kallsyms {
+        std::fs::read_to_string("/proc/kallsyms")
+            .map(|s| Kallsyms::parse(&s))
+            .unwrap_or_default()
+    }
+
+    /// Parses kallsyms text, keeping function symbols.
+    pub fn parse(text: &str) -> Kallsyms {
+        let mut syms: Vec<(u64, String, Option<String>)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+                let ty = it.next()?;
+                let name = it.next()?;
+                let module = it
+                    .next()
+                    .map(|m| m.trim_matches(|c| c == '[' || c == ']').to_string());
+                (addr != 0 && matches!(ty, "t" | "T" | "w" | "W"))
+                    .then(|| (addr, name.to_string(), module))
+            })
+            .collect();
+        syms.sort_by_key(|s| s.0);
+        Kallsyms { syms }
+    }
+
+    /// The frame of a kernel address (`caller`: look up `addr - 1`).
+    pub fn frame(&self, addr: u64, caller: bool) -> Frame {
+        let a = if caller { addr.saturating_sub(1) } else { addr };
+        let i = self.syms.partition_point(|s| s.0 <= a);
+        let (function, module) = match i.checked_sub(1).map(|i| &self.syms[i]) {
+            Some((_, name, module)) => (
+                name.clone(),
+                module
+                    .as_ref()
+                    .map(|m| format!("[{m}]"))
+                    .unwrap_or_else(|| "[kernel]".to_string()),
+            ),
+            None => (format!("[unknown]+{addr:#x}"), String::new()),
+        };
+        Frame {
+            addr,
+            function,
+            module,
+            build_id: String::new(),
+            file_offset: -1,
+        }
+    }
+}
+
+/// The `stacks` batch of some rows.
+pub fn stacks_batch(rows: &[StackRow]) -> RecordBatch {
+    let ts: Vec<i64> = rows.iter().map(|r| r.ts_ns).collect();
+    let id: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let tgid: Vec<i32> = rows.iter().map(|r| r.tgid as i32).collect();
+    let mut kind = StringDictionaryBuilder::<Int32Type>::new();
+    let int_list = || {
+        ListBuilder::new(Int64Builder::new())
+            .with_field(Arc::new(Field::new_list_field(DataType::Int64, false)))
+    };
+    let str_list = || {
+        ListBuilder::new(StringBuilder::new())
+            .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false)))
+    };
+    let (mut addr, mut offset) = (int_list(), int_list());
+    let (mut func, mut module, mut build) = (str_list(), str_list(), str_list());
+    for r in rows {
+        kind.append_value(if r.user { KIND_USER } else { KIND_KERNEL });
+        for f in &r.frames {
+            addr.values().append_value(f.addr as i64);
+            offset.values().append_value(f.file_offset);
+            func.values().append_value(&f.function);
+            module.values().append_value(&f.module);
+            build.values().append_value(&f.build_id);
+        }
+        addr.append(true);
+        offset.append(true);
+        func.append(true);
+        module.append(true);
+        build.append(true);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(TimestampNanosecondArray::from(ts).with_timezone(UTC)),
+        Arc::new(Int32Array::from(id)),
+        Arc::new(kind.finish()),
+        Arc::new(Int32Array::from(tgid)),
+        Arc::new(addr.finish()),
+        Arc::new(func.finish()),
+        Arc::new(module.finish()),
+        Arc::new(build.finish()),
+        Arc::new(offset.finish()),
+    ];
+    RecordBatch::try_new(STACKS_TABLE.schema(), cols).expect("stacks columns match the table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kallsyms_lookup() {
+        let k = Kallsyms::parse(
+            "ffffffff81000000 T _stext\nffffffff81000100 t schedule\nffffffff81000200 D data\nffffffffc0000000 t ext4_read [ext4]\n0000000000000000 T zero\n",
+        );
+        assert_eq!(k.frame(0xffffffff81000150, false).function, "schedule");
+        assert_eq!(k.frame(0xffffffff81000150, false).module, "[kernel]");
+        assert_eq!(k.frame(0xffffffff81000100, true).function, "_stext");
+        assert_eq!(k.frame(0xffffffff81000300, false).function, "schedule");
+        let m = k.frame(0xffffffffc0000010, false);
+        assert_eq!(
+            (m.function.as_str(), m.module.as_str()),
+            ("ext4_read", "[ext4]")
+        );
+        assert_eq!(k.frame(0x10, false).function, "[unknown]+0x10");
+    }
+
+    #[test]
+    fn tracing_frames_are_dropped_from_the_top() {
+        let f = |n: &str| Frame {
+            function: n.into(),
+            ..Default::default()
+        };
+        let got = without_tracing_frames(vec![
+            f("bpf_prog_c94a_ktape_offcpu_switch"),
+            f("bpf_trace_run3"),
+            f("__traceiter_sched_switch"),
+            f("__schedule"),
+            f("schedule"),
+        ]);
+        let names: Vec<&str> = got.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["__schedule", "schedule"]);
+    }
+
+    #[test]
+    fn unknown_frames_keep_module_and_offset() {
+        let f = unknown_names(vec![
+            Frame {
+                addr: 0x7f00,
+                module: "/usr/lib/libc.so.6".into(),
+                file_offset: 0x1234,
+                ..Default::default()
+            },
+            Frame {
+                addr: 0x7f01,
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(f[0].function, "libc.so.6+0x1234");
+        assert_eq!(f[1].function, "[unknown]+0x7f01");
+    }
+
+    #[test]
+    fn symbolizes_this_process_by_name() {
+        let here = symbolizes_this_process_by_name as usize as u64;
+        let n = Normalizer::builder().enable_build_ids(true).build();
+        let s = Symbolizer::new();
+        let f = symbolize_user(&n, &s, std::process::id(), &[here + 1]);
+        assert!(
+            f[0].function.contains("symbolizes_this_process_by_name"),
+            "{:?}",
+            f[0]
+        );
+        assert!(f[0].module.contains("ktape_record"), "{:?}", f[0]);
+        assert!(f[0].file_offset > 0);
+        assert!(!f[0].build_id.is_empty(), "{:?}", f[0]);
+    }
+
+    #[test]
+    fn batch_matches_schema() {
+        let rows = vec![StackRow {
+            ts_ns: 5,
+            id: 0,
+            user: true,
+            tgid: 7,
+            frames: vec![Frame {
+                addr: 1,
+                function: "f".into(),
+                module: "m".into(),
+                build_id: "ab".into(),
+                file_offset: 3,
+            }],
+        }];
+        let b = stacks_batch(&rows);
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.schema(), STACKS_TABLE.schema());
+    }
+}
