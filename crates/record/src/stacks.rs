@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn symbolizes_this_process_by_name() {
-        let here = symbolizes_this_process_by_name as usize as u64;
+        let here = symbolizes_this_process_by_name as *const () as usize as u64;
         let n = Normalizer::builder().enable_build_ids(true).build();
         let s = Symbolizer::new();
         let f = symbolize_user(&n, &s, std::process::id(), &[here + 1]);
