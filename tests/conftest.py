@@ -147,10 +147,12 @@ def on_root_disk(tmp_path_factory, name):
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def spark():
-    """One local Spark session for every test module (starting one costs
-    seconds). `ts` is read as int64 ns, on purpose: see formats/sql/README.md."""
+    """A local Spark session, stopped at the end of the module that used it:
+    a JVM left running made later loopback retransmit tests see no
+    retransmits. `ts` is read as int64 ns, on purpose: see
+    formats/sql/README.md."""
     from pyspark.sql import SparkSession
     s = (SparkSession.builder.master("local[2]").appName("ktape-tests")
          .config("spark.sql.legacy.parquet.nanosAsLong", "true")
