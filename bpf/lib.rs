@@ -95,3 +95,17 @@ pub mod profile {
 pub mod offcpu {
     include!(concat!(env!("OUT_DIR"), "/offcpu.skel.rs"));
 }
+
+/// Skeleton of `bpf/runqlen.bpf.c`: per-CPU run-queue length samples.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod runqlen {
+    include!(concat!(env!("OUT_DIR"), "/runqlen.skel.rs"));
+}

@@ -49,12 +49,11 @@ static __always_inline __u32 task_state_probed(struct task_struct *t)
 	return (__u32)BPF_CORE_READ((struct task_struct___old *)t, state);
 }
 
-static __always_inline __s32 task_cpu(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->thread_info.cpu))
-		return BPF_CORE_READ(t, thread_info.cpu);
-	return BPF_CORE_READ((struct task_struct___cpu *)t, cpu);
-}
+/* The CPU a task is on (for a wakeup: the run queue it joins). */
+#define TASK_CPU(RD, t)                                                         \
+	(bpf_core_field_exists((t)->thread_info.cpu)                           \
+		 ? (__s32)RD(t, thread_info.cpu)                               \
+		 : (__s32)RD((struct task_struct___cpu *)(t), cpu))
 
 /*
  * The bodies are macros over the field accessor, so that tp_btf gets
@@ -111,7 +110,7 @@ static __always_inline __s32 task_cpu(struct task_struct *t)
 		e->tgid = tgid;                                                 \
 		e->waker_pid = (__u32)id;                                       \
 		e->waker_tgid = id >> 32;                                       \
-		e->target_cpu = task_cpu(p);                                    \
+		e->target_cpu = TASK_CPU(RD, p);                                \
 		e->prio = RD(p, prio);                                          \
 		e->cpu = bpf_get_smp_processor_id();                            \
 		e->new_task = is_new;                                           \

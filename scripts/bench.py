@@ -13,7 +13,13 @@ its fds, so other recorders on the machine do not count), bytes per
 main-table row on disk and the recorder's peak RSS.
 
 Loads: bio, parallel O_DIRECT 4 KiB reads with dd; sched, `perf bench
-sched pipe` pinned to each of the first two CPUs (fixed loop count).
+sched pipe` pinned to each of the first two CPUs (fixed loop count);
+runqlen, the sched load again (the sampler's cost does not depend on it:
+99 samples a second per CPU).
+
+`--duration S` (or KTAPE_BENCH_SECONDS) sizes each load to run about S
+seconds without the recorder, from the warm-up's speed: `--duration 30
+sched` is the issue's 30-second no-loss run.
 
 This is a benchmark, not a test: it asserts nothing.
 """
@@ -64,6 +70,7 @@ FAMILIES = {
     # for the per-row numbers, all of them for the per-event ones)
     "bio": (bio_load, ["bio"]),
     "sched": (sched_load, ["sched_switch", "sched_wakeup"]),
+    "runqlen": (sched_load, ["runqlen"]),
 }
 
 
@@ -82,13 +89,24 @@ def own_prog_ids(pid):
 
 
 def bpf_stats(ids):
+    """(run_time_ns, run_cnt) per program name, over the given program ids."""
     out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
-    run_ns = cnt = 0
+    per = {}
     for p in json.loads(out or "[]"):
         if p.get("id") in ids:
-            run_ns += p.get("run_time_ns", 0)
-            cnt += p.get("run_cnt", 0)
-    return run_ns, cnt
+            ns, cnt = per.get(p.get("name", "?"), (0, 0))
+            per[p.get("name", "?")] = (ns + p.get("run_time_ns", 0), cnt + p.get("run_cnt", 0))
+    return per
+
+
+def stats_delta(k0, k1):
+    """Per-program (ns, runs) between two bpf_stats snapshots, programs that ran only."""
+    d = {}
+    for name, (ns, cnt) in k1.items():
+        ns0, cnt0 = k0.get(name, (0, 0))
+        if cnt > cnt0:
+            d[name] = (ns - ns0, cnt - cnt0)
+    return d
 
 
 def wait_attached(proc, timeout=30):
@@ -120,10 +138,15 @@ def cpu_ns(pid):
     return total
 
 
-def bench(family, scale, scratch):
+def bench(family, scale, scratch, duration=None):
     load, tables = FAMILIES[family]
     table = tables[0]
+    t0 = time.monotonic()
     load(scratch, scale * 0.1)  # warm up: create files, fill caches
+    warm = time.monotonic() - t0
+    if duration:
+        # Loads are linear in their scale: size this one to last `duration`.
+        scale = scale * 0.1 * duration / max(warm, 1e-3)
     t0 = time.monotonic()
     load(scratch, scale)
     base = time.monotonic() - t0
@@ -150,7 +173,9 @@ def bench(family, scale, scratch):
     lost = pq.read_table(out / "loss").to_pandas()["lost"].sum()
     size = sum(f.stat().st_size for f in (out / table).iterdir())
     total_cpu_ns = (ru.ru_utime + ru.ru_stime) * 1e9
-    kns, kcnt = k1[0] - k0[0], k1[1] - k0[1]
+    per_prog = stats_delta(k0, k1)
+    kns = sum(ns for ns, _ in per_prog.values())
+    kcnt = sum(cnt for _, cnt in per_prog.values())
     return {
         "family": family,
         "rows": rows,
@@ -168,6 +193,8 @@ def bench(family, scale, scratch):
         # complete), so the in-kernel cost per row is the sum.
         "kernel_ns_per_row": kns / rows if rows else float("nan"),
         "bpf_runs": kcnt,
+        # Per hook: which program costs what.
+        "kernel_ns_per_run_by_prog": {n: ns / cnt for n, (ns, cnt) in sorted(per_prog.items())},
         "bytes_per_row": size / rows if rows else float("nan"),
         "peak_rss_mib": ru.ru_maxrss / 1024,
         "load_s_without": base,
@@ -180,6 +207,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("families", nargs="*", default=list(FAMILIES), help="families to bench (default: all)")
     ap.add_argument("--scale", type=float, default=1.0, help="load size multiplier (default 1)")
+    ap.add_argument("--duration", "-d", type=float,
+                    default=float(os.environ["KTAPE_BENCH_SECONDS"]) if os.environ.get("KTAPE_BENCH_SECONDS") else None,
+                    help="size each load to run about this many seconds (default: fixed size; "
+                         "env KTAPE_BENCH_SECONDS)")
     ap.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -188,7 +219,7 @@ def main():
     Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ktape-bench.") as d:
-            results = [bench(f, args.scale, Path(d)) for f in args.families]
+            results = [bench(f, args.scale, Path(d), args.duration) for f in args.families]
     finally:
         Path("/proc/sys/kernel/bpf_stats_enabled").write_text(old)
     if args.json:
@@ -205,6 +236,8 @@ def main():
         print(f"== {r['family']}")
         for k, fmt in cols[1:]:
             print(f"  {k:<22} {fmt.format(r[k])}")
+        for name, ns in r["kernel_ns_per_run_by_prog"].items():
+            print(f"  {'  ns/run ' + name:<22} {ns:.0f}")
 
 
 if __name__ == "__main__":

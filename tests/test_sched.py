@@ -1,14 +1,18 @@
-"""Scheduler events end to end: three busy threads pinned to one CPU, then
-runqlat from ktape-analyze against the same pairing done in DuckDB."""
+"""Scheduler events end to end: three busy threads pinned to one CPU,
+recorded with `-e sched,runqlen`; then runqlat from ktape-analyze against
+the same pairing done in DuckDB, and runqlen, cpudist and runqslower
+against what the load must produce."""
 
 import subprocess
 import time
+from datetime import datetime, timezone
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, Recorder, analyze_json
+from conftest import REPO, Recorder, analyze, analyze_json
 
 BUSY_CPU = 1
 BUSY_SECONDS = 2.0
@@ -45,14 +49,20 @@ def duck(out):
 
 @pytest.fixture(scope="module")
 def pinned(tmp_path_factory):
-    """Records `-e sched` while three busy loops share one CPU for 2 s;
-    returns (recording, their tids)."""
+    """Records `-e sched,runqlen` while three busy loops share one CPU for
+    2 s; returns (recording, their tids, (from, to)): the window, in
+    RFC 3339, in which all three surely ran (the recording is longer)."""
     out = tmp_path_factory.mktemp("sched") / "out.parquet"
-    rec = Recorder(out, "sched")
+    rec = Recorder(out, "sched,runqlen")
     # taskset execs sh, so each Popen pid is the busy thread's tid.
     busy = [subprocess.Popen(["taskset", "-c", str(BUSY_CPU), "sh", "-c", "while :; do :; done"])
             for _ in range(3)]
-    time.sleep(BUSY_SECONDS)
+    # taskset needs a moment to pin itself and exec the loop.
+    time.sleep(0.2)
+    start = datetime.now(timezone.utc)
+    time.sleep(BUSY_SECONDS - 0.4)
+    end = datetime.now(timezone.utc)
+    time.sleep(0.2)
     for p in busy:
         p.kill()
     for p in busy:
@@ -60,11 +70,11 @@ def pinned(tmp_path_factory):
     time.sleep(0.2)
     log = rec.stop()
     assert "lost events: 0" in log, log
-    return out, [p.pid for p in busy]
+    return out, [p.pid for p in busy], (start.isoformat(), end.isoformat())
 
 
 def test_rows_describe_the_busy_threads(pinned):
-    out, tids = pinned
+    out, tids, _ = pinned
     sw = pq.read_table(out / "sched_switch").to_pandas()
     mine = sw[sw["next_pid"].isin(tids)]
     assert set(mine["next_pid"]) == set(tids)
@@ -83,7 +93,7 @@ def test_rows_describe_the_busy_threads(pinned):
 
 
 def test_runqlat_shows_each_thread_waiting_milliseconds(pinned):
-    out, tids = pinned
+    out, tids, _ = pinned
     r = analyze_json("runqlat", "-L", out)
     by_tid = {h["tid"]: h for h in r["histograms"]}
     for tid in tids:
@@ -97,7 +107,7 @@ def test_runqlat_shows_each_thread_waiting_milliseconds(pinned):
 
 
 def test_runqlat_counts_exactly_the_pairs_duckdb_finds(pinned):
-    out, tids = pinned
+    out, tids, _ = pinned
     con = duck(out)
     n_sql = con.execute(f"SELECT count(*) FROM ({RUNQLAT_SQL})").fetchone()[0]
     n_file = len(runqlat_sql_duckdb(out))
@@ -125,7 +135,7 @@ def runqlat_sql_duckdb(out):
 
 
 def test_runqlat_sql_runs_unchanged_on_spark(pinned, spark):
-    out, _ = pinned
+    out, _, _ = pinned
     for t in ("sched_switch", "sched_wakeup"):
         spark.read.parquet(str(out / t)).createOrReplaceTempView(t)
     rows = spark.sql((REPO / "formats/sql/runqlat.sql").read_text()).collect()
@@ -133,3 +143,70 @@ def test_runqlat_sql_runs_unchanged_on_spark(pinned, spark):
     assert got == sorted(runqlat_sql_duckdb(out))
     r = analyze_json("runqlat", out)
     assert len(got) == sum(h["total"] for h in r["histograms"])
+
+
+def online_cpus():
+    cpus = set()
+    for part in open("/sys/devices/system/cpu/online").read().strip().split(","):
+        a, _, b = part.partition("-")
+        cpus.update(range(int(a), int(b or a) + 1))
+    return cpus
+
+
+def test_runqlen_reports_every_cpu_and_the_busy_queue(pinned):
+    out, _, (start, end) = pinned
+    r = analyze_json("runqlen", "-C", out)
+    by_cpu = {h["cpu"]: h for h in r["histograms"]}
+    assert set(by_cpu) == online_cpus()
+    for h in by_cpu.values():
+        # 99 Hz for the whole recording (> 2 s) on every CPU, idle or not.
+        assert h["samples"] > 150, h
+    # While all three CPU hogs share the CPU, one runs and two (at least)
+    # wait; outside that window the queue is shorter.
+    during = analyze_json("runqlen", "-C", "--from", start, "--to", end, out)
+    busy = {h["cpu"]: h for h in during["histograms"]}[BUSY_CPU]
+    assert busy["samples"] > 100, busy
+    assert busy["mean"] >= 2, busy
+    assert busy["occupancy"] == 1.0, busy
+    assert by_cpu[BUSY_CPU]["mean"] > 1, by_cpu[BUSY_CPU]
+    # The text form prints one `cpu = N` histogram per CPU.
+    text = analyze("runqlen", "-C", out).stdout
+    for cpu in online_cpus():
+        assert f"cpu = {cpu}\n     runqlen       : count     distribution" in text
+
+
+def test_cpudist_slices_fit_in_the_recording(pinned):
+    out, tids, _ = pinned
+    r = analyze_json("cpudist", out)
+    span_ns = (pd.Timestamp(r["to"]) - pd.Timestamp(r["from"])).value
+    busy = {c["cpu"]: c["ns"] for c in r["cpu_busy_ns"]}
+    assert busy, r
+    for cpu, ns in busy.items():
+        assert 0 < ns <= span_ns, (cpu, ns, span_ns)
+    # The hogs kept their CPU busy for the 2 s they ran.
+    assert busy[BUSY_CPU] >= 0.9 * BUSY_SECONDS * 1e9, busy
+    per = analyze_json("cpudist", "-L", out)
+    by_tid = {h["tid"]: h for h in per["histograms"]}
+    for tid in tids:
+        # Each hog ran in many slices of (mostly) milliseconds.
+        h = by_tid[tid]
+        assert h["total"] > 50, h
+        assert sum(b["count"] for b in h["buckets"] if b["low"] >= 512) / h["total"] > 0.5, h
+    # Off-CPU: each hog is off the CPU while the two others run.
+    off = {h["tid"]: h for h in analyze_json("cpudist", "-O", "-L", out)["histograms"]}
+    for tid in tids:
+        assert off[tid]["total"] > 50, off[tid]
+
+
+def test_runqslower_lists_the_pinned_threads(pinned):
+    out, tids, _ = pinned
+    r = analyze_json("runqslower", "-P", "--min-latency", "1ms", out)
+    rows = [x for x in r["rows"] if x["tid"] in tids]
+    assert {x["tid"] for x in rows} == set(tids)
+    assert all(x["latency_ns"] > 1_000_000 and x["cpu"] == BUSY_CPU for x in rows)
+    # Most of the time a hog waits for another hog.
+    assert sum(x["prev_tid"] in tids for x in rows) / len(rows) > 0.8
+    # Every slow wait is one of runqlat's pairs above the threshold.
+    con = duck(out)
+    n = con.execute(f"SELECT count(*) FROM ({RUNQLAT_SQL}) WHERE latency_ns > 1000000").fetchone()[0]
+    assert len(r["rows"]) == n

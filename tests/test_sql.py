@@ -102,7 +102,7 @@ def test_biosnoop_slow_sql(engine, request, recording):
 
 import sys  # noqa: E402
 
-from test_tcp import CLIENT, SERVER, free_port  # noqa: E402
+from test_tcp import CLIENT, SERVER, free_port, wait_port_closed  # noqa: E402
 
 NFT_SQL_TABLE = "ktape_test_sql"
 
@@ -131,6 +131,7 @@ def exec_tcp_recording(tmp_path_factory):
                                     capture_output=True, text=True, timeout=120)
             assert client.returncode == 0, client.stderr
             assert server.wait(timeout=60) == 0
+            wait_port_closed(port)
             time.sleep(0.3)
         finally:
             rec.stop()
@@ -260,3 +261,47 @@ def test_profile_folded_sql(engine, request, profile_recording):
         want[(s["pid"], ";".join(frames))] += s["value"]
     assert got == want
     assert any(pid == p and "outer;middle;inner" in st for p, st in got), got
+
+
+# ---- scheduler reports: runqslower.sql and cpudist.sql --------------------
+
+SCHED_TABLES = ("sched_switch", "sched_wakeup")
+
+
+@pytest.fixture(scope="module")
+def sched_recording(tmp_path_factory):
+    """`-e sched` while three busy loops share CPU 0 for a second: slices
+    and waits of milliseconds beside the machine's short ones."""
+    out = tmp_path_factory.mktemp("sqlsched") / "out.parquet"
+    rec = Recorder(out, "sched")
+    busy = [subprocess.Popen(["taskset", "-c", "0", "sh", "-c", "while :; do :; done"])
+            for _ in range(3)]
+    time.sleep(1.0)
+    for p in busy:
+        p.kill()
+    for p in busy:
+        p.wait()
+    time.sleep(0.2)
+    rec.stop()
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_runqslower_sql(engine, request, sched_recording):
+    rows = run_tables(engine, request, sched_recording, "runqslower.sql", SCHED_TABLES,
+                      {"10000000 AS min_latency_ns": "2000000 AS min_latency_ns"})
+    want = analyze_json("runqslower", "--min-latency", "2ms", sched_recording)["rows"]
+    key = ("ts", "cpu", "comm", "tid", "pid", "latency_ns", "prev_comm", "prev_tid")
+    assert [tuple(r[k] for k in key) for r in rows] == [tuple(w[k] for k in key) for w in want]
+    assert len(want) > 10, "three hogs on one CPU wait longer than 2 ms many times"
+    assert all(r["lat_us"] == r["latency_ns"] // 1000 for r in rows)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cpudist_sql(engine, request, sched_recording):
+    rows = run_tables(engine, request, sched_recording, "cpudist.sql", SCHED_TABLES)
+    got = {r["slot"]: (r["low_us"], r["high_us"], r["count"]) for r in rows}
+    [h] = analyze_json("cpudist", sched_recording)["histograms"]
+    want = {b["slot"]: (b["low"], b["high"], b["count"]) for b in h["buckets"] if b["count"]}
+    assert got == want
+    assert len(got) >= 5, "slices from microseconds to milliseconds"

@@ -192,6 +192,28 @@ def free_port():
     return p
 
 
+def wait_port_closed(port, timeout=20.0):
+    """Waits until no full socket on PORT is left (TIME_WAIT is not one).
+    Under a drop rule a closed connection's last ACK may be lost; its
+    LAST_ACK side then closes only after retransmitting its FIN, maybe
+    seconds later, and a recording stopped before that lacks its CLOSE."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = []
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    local, remote, st = line.split()[1:4]
+                    ports = {int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)}
+                    if port in ports and st != "06":  # 06: TIME_WAIT
+                        busy.append(line.strip())
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"sockets on port {port} still open: {busy}"
+        time.sleep(0.05)
+
+
 def retransmit_run(tmp_path, nft, attempt):
     """One loaded transfer through a 30 % drop rule, recorded with -e tcp;
     returns (recording, port, the flow's tcpretrans rows, kernel delta)."""

@@ -15,6 +15,8 @@
 //!   (tcpconnect, tcpaccept, tcplife, tcpconnlat, tcpretrans, tcpstates);
 //! * [`profile`] (profile and offcputime) and [`flamegraph`] over the
 //!   shared stack code in [`stacks`];
+//! * [`runqslower`], [`runqlen`], [`cpudist`]: the other scheduler reports
+//!   (cpudist and runqslower reuse runqlat's pairing and histogram sets);
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`common`]: the options every report takes ([`common::Options`]),
@@ -34,6 +36,7 @@ pub mod biolatency;
 pub mod biosnoop;
 pub mod columns;
 pub mod common;
+pub mod cpudist;
 pub mod error;
 pub mod execsnoop;
 pub mod filter;
@@ -43,6 +46,8 @@ pub mod loss;
 pub mod output;
 pub mod profile;
 pub mod runqlat;
+pub mod runqlen;
+pub mod runqslower;
 pub mod stacks;
 pub mod summary;
 pub mod tcp;

@@ -13,6 +13,9 @@
 //! ktape-analyze tcpconnect -t -U -P 80,443 out.parquet
 //! ktape-analyze tcplife -w -D 5432 out.parquet
 //! ktape-analyze tcpconnlat --min 100ms out.parquet
+//! ktape-analyze runqslower -P --min-latency 5ms out.parquet
+//! ktape-analyze runqlen -C out.parquet
+//! ktape-analyze cpudist -O -L out.parquet
 //! ktape-analyze profile -f -p 1234 out.parquet
 //! ktape-analyze offcputime -K -m 1000 out.parquet
 //! ktape-analyze flamegraph -o cpu.svg out.parquet
@@ -34,11 +37,14 @@ use clap::{Args, Parser, Subcommand};
 use ktape_analyze::biolatency::{self, BiolatencyOptions};
 use ktape_analyze::biosnoop::{self, BiosnoopOptions};
 use ktape_analyze::common::open_recordings;
+use ktape_analyze::cpudist::{self, CpudistOptions};
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::flamegraph::{self, Before, FlamegraphOptions, Kind};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::profile::{self, OffcpuOptions, ProfileOptions};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
+use ktape_analyze::runqlen::{self, RunqlenOptions};
+use ktape_analyze::runqslower::{self, RunqslowerOptions};
 use ktape_analyze::stacks::StackParts;
 use ktape_analyze::summary::{self, SummaryOptions};
 use ktape_analyze::tcp::tcpaccept::AcceptOptions;
@@ -97,6 +103,12 @@ enum Command {
     Offcputime(OffcputimeArgs),
     /// SVG flame graph of CPU samples or off-CPU time (inferno); --diff compares two windows or recordings.
     Flamegraph(FlamegraphArgs),
+    /// Run-queue waits longer than a threshold, with the task that ran meanwhile (bcc runqslower).
+    Runqslower(RunqslowerArgs),
+    /// Run-queue length as a linear histogram (bcc runqlen; needs -e runqlen).
+    Runqlen(RunqlenArgs),
+    /// On-CPU (or, with -O, off-CPU) time per scheduling slice as a log2 histogram (bcc cpudist).
+    Cpudist(CpudistArgs),
 }
 
 /// -U/-K/-d, shared by the stack reports.
@@ -476,6 +488,51 @@ struct ExitsnoopArgs {
 }
 
 #[derive(Args)]
+struct RunqslowerArgs {
+    /// Only waits longer than this: 500us, 5ms; a plain number is microseconds (bcc's positional min_us). Default 10ms.
+    #[arg(long = "min-latency", value_name = "DUR", value_parser = parse_us_arg)]
+    min_latency: Option<i64>,
+    /// Only this thread id.
+    #[arg(short = 't', long = "tid", value_name = "TID")]
+    tid: Option<i32>,
+    /// Also print the task that was switched out for it (PREV COMM, PREV TID).
+    #[arg(short = 'P', long = "previous")]
+    previous: bool,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct RunqlenArgs {
+    /// A histogram (or occupancy) per CPU.
+    #[arg(short = 'C', long = "cpus")]
+    per_cpu: bool,
+    /// Run-queue occupancy: the share of samples with a task waiting.
+    #[arg(short = 'O', long = "runqocc")]
+    occupancy: bool,
+    /// Print the time (HH:MM:SS, end of the window) before the output.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct CpudistArgs {
+    /// Off-CPU time (switch-out to next switch-in) instead of on-CPU time.
+    #[arg(short = 'O', long = "offcpu")]
+    offcpu: bool,
+    #[command(flatten)]
+    hist: RunqlatArgs,
+}
+
+#[derive(Args)]
 struct RunqlatArgs {
     /// Millisecond histogram.
     #[arg(short = 'm', long = "milliseconds")]
@@ -502,12 +559,31 @@ struct RunqlatArgs {
     common: CommonArgs,
 }
 
+impl RunqlatArgs {
+    fn options(&self) -> RunqlatOptions {
+        RunqlatOptions {
+            common: self.common.options(),
+            millis: self.millis,
+            per_process: self.per_process,
+            per_thread: self.per_thread,
+            timestamp: self.timestamp,
+            localtime: self.localtime,
+            interval_ns: self.interval,
+            count: self.count,
+        }
+    }
+}
+
 fn parse_time_arg(s: &str) -> Result<TimeSpec, String> {
     parse_time_spec(s).map_err(|e| e.to_string())
 }
 
 fn parse_secs_arg(s: &str) -> Result<i64, String> {
     parse_duration(s, DefaultUnit::Seconds).map_err(|e| e.to_string())
+}
+
+fn parse_us_arg(s: &str) -> Result<i64, String> {
+    parse_duration(s, DefaultUnit::Micros).map_err(|e| e.to_string())
 }
 
 fn parse_ms_arg(s: &str) -> Result<i64, String> {
@@ -588,17 +664,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Runqlat(a) => {
             let recs = open_recordings(&a.common.paths)?;
-            let opts = RunqlatOptions {
+            runqlat::run(&recs, &a.options(), &mut out).context("runqlat")?;
+        }
+        Command::Runqslower(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = RunqslowerOptions {
                 common: a.common.options(),
-                millis: a.millis,
-                per_process: a.per_process,
-                per_thread: a.per_thread,
+                min_ns: a.min_latency.unwrap_or(runqslower::DEFAULT_MIN_NS),
+                tid: a.tid,
+                previous: a.previous,
+                localtime: a.localtime,
+            };
+            runqslower::run(&recs, &opts, &mut out).context("runqslower")?;
+        }
+        Command::Runqlen(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = RunqlenOptions {
+                common: a.common.options(),
+                per_cpu: a.per_cpu,
+                occupancy: a.occupancy,
                 timestamp: a.timestamp,
                 localtime: a.localtime,
-                interval_ns: a.interval,
-                count: a.count,
             };
-            runqlat::run(&recs, &opts, &mut out).context("runqlat")?;
+            runqlen::run(&recs, &opts, &mut out).context("runqlen")?;
+        }
+        Command::Cpudist(a) => {
+            let recs = open_recordings(&a.hist.common.paths)?;
+            let opts = CpudistOptions {
+                hist: a.hist.options(),
+                offcpu: a.offcpu,
+            };
+            cpudist::run(&recs, &opts, &mut out).context("cpudist")?;
         }
         Command::Tcpconnect(a) => run_tcp(
             &a.common,

@@ -77,16 +77,18 @@ pub struct RunqlatOptions {
     pub count: Option<u64>,
 }
 
-/// Kind bit of [`Ev::tgid_kind`]: a switch-in (else a queue event).
-const SWITCH_IN: u32 = 1 << 31;
+/// Kind bit of [`Ev::tgid_kind`]: the event that ends a pair (runqlat: a
+/// switch-in; cpudist -O: a switch-in; else it starts one).
+pub(crate) const SWITCH_IN: u32 = 1 << 31;
 
-/// One queue event or switch-in of a thread.
+/// One event of a thread that starts a pair (runqlat: a queue event;
+/// cpudist -O: a switch-out) or ends one (a switch-in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ev {
-    ts: i64,
-    pid: i32,
-    /// tgid of a switch-in, with [`SWITCH_IN`] set; 0 for a queue event.
-    tgid_kind: u32,
+pub(crate) struct Ev {
+    pub(crate) ts: i64,
+    pub(crate) pid: i32,
+    /// tgid of an ending event, with [`SWITCH_IN`] set; 0 for a starting one.
+    pub(crate) tgid_kind: u32,
 }
 
 impl Ev {
@@ -103,7 +105,26 @@ struct Acc {
     evs: Vec<Ev>,
     /// Per thread (per process with `-P`): (last switch-in ts, comm then),
     /// when comms are needed.
-    comms: HashMap<i32, (i64, Arc<str>)>,
+    comms: Comms,
+}
+
+/// Per thread or process: (ts of the last switch-in seen, comm then).
+pub(crate) type Comms = HashMap<i32, (i64, Arc<str>)>;
+
+/// Keeps the comm of `key`'s latest switch-in.
+#[inline]
+pub(crate) fn note_comm(comms: &mut Comms, key: i32, ts: i64, comm: &Arc<str>) {
+    let e = comms.entry(key).or_insert_with(|| (ts, comm.clone()));
+    if ts > e.0 {
+        *e = (ts, comm.clone());
+    }
+}
+
+/// Merges two comm maps, the latest switch-in winning.
+pub(crate) fn merge_comms(a: &mut Comms, b: Comms) {
+    for (k, (ts, c)) in b {
+        note_comm(a, k, ts, &c);
+    }
 }
 
 impl Acc {
@@ -112,12 +133,7 @@ impl Acc {
             std::mem::swap(&mut self, &mut b);
         }
         self.evs.append(&mut b.evs);
-        for (pid, (ts, c)) in b.comms {
-            let e = self.comms.entry(pid).or_insert((ts, c.clone()));
-            if ts > e.0 {
-                *e = (ts, c);
-            }
-        }
+        merge_comms(&mut self.comms, b.comms);
         self
     }
 }
@@ -147,9 +163,14 @@ pub struct Interval {
     pub lost: u64,
 }
 
-/// The computed report.
+/// The computed report (also cpudist's: the same histogram sets).
 #[derive(Debug, Clone)]
 pub struct Runqlat {
+    /// What the histograms measure, for the title line and JSON
+    /// (`Run queue latency`, `On-CPU time` …).
+    pub what: &'static str,
+    /// Report name for JSON (`runqlat`, `cpudist`).
+    pub report: &'static str,
     /// The window covered.
     pub window: Window,
     /// Intervals in time order (one without `--interval`).
@@ -228,10 +249,7 @@ fn collect(
                     });
                     if let Some(c) = &comm {
                         let key = if comm_by_tgid { ntgid[i] } else { next[i] };
-                        let e = acc.comms.entry(key).or_insert((ts[i], c.get(i).clone()));
-                        if ts[i] > e.0 {
-                            *e = (ts[i], c.get(i).clone());
-                        }
+                        note_comm(&mut acc.comms, key, ts[i], c.get(i));
                     }
                 }
             }
@@ -266,8 +284,10 @@ fn collect(
 }
 
 /// Pairs the events: calls `f` with every latency, in parallel over
-/// threads (so `f` folds into a per-task accumulator).
-fn pair<A, I, F, M>(mut evs: Vec<Ev>, init: I, f: F, merge: M) -> A
+/// threads (so `f` folds into a per-task accumulator). A pair is the
+/// latest starting event of a thread since its previous ending event, and
+/// that ending event.
+pub(crate) fn pair<A, I, F, M>(mut evs: Vec<Ev>, init: I, f: F, merge: M) -> A
 where
     A: Send,
     I: Fn() -> A + Sync + Send,
@@ -321,13 +341,27 @@ where
 }
 
 /// Every run-queue latency of the window (unfiltered), for callers that
-/// need the rows themselves.
+/// need the rows themselves, sorted by (ts, pid).
 pub fn latencies(recordings: &[Recording], window: &Window) -> Result<Vec<Latency>> {
+    latencies_where(recordings, window, |_| true)
+}
+
+/// The run-queue latencies of the window that `keep` selects, sorted by
+/// (ts, pid): only those are held (runqslower keeps the slow ones).
+pub fn latencies_where(
+    recordings: &[Recording],
+    window: &Window,
+    keep: impl Fn(&Latency) -> bool + Sync + Send,
+) -> Result<Vec<Latency>> {
     let acc = collect(recordings, window, false, false)?;
     let mut v = pair(
         acc.evs,
         Vec::new,
-        |v: &mut Vec<Latency>, l| v.push(l),
+        |v: &mut Vec<Latency>, l| {
+            if keep(&l) {
+                v.push(l)
+            }
+        },
         |mut a, mut b| {
             a.append(&mut b);
             a
@@ -337,8 +371,9 @@ pub fn latencies(recordings: &[Recording], window: &Window) -> Result<Vec<Latenc
     Ok(v)
 }
 
-/// Computes the histograms.
-pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqlat> {
+/// Checks the options and resolves the window (cut to `--count`
+/// intervals). Shared with cpudist.
+pub(crate) fn prepare(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Window> {
     if matches!(opts.interval_ns, Some(i) if i <= 0) {
         return Err(Error::Usage("--interval must be positive".into()));
     }
@@ -360,6 +395,57 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
         window.range.to_ns = Some(window.range.to_ns.map_or(limit, |t| t.min(limit)));
         window.end_ns = window.end_ns.min(limit);
     }
+    Ok(window)
+}
+
+/// Where a value measured at `ts` of thread `pid` (process `tgid`) goes:
+/// (interval index, group id), or None when `-p`/`--comm` drop it.
+/// Shared with cpudist.
+#[inline]
+pub(crate) fn bin(
+    opts: &RunqlatOptions,
+    base: i64,
+    comms: &Comms,
+    pid: i32,
+    tgid: i32,
+    ts: i64,
+) -> Option<(i64, i32)> {
+    let filter = &opts.common.filter;
+    if filter.pid.is_some_and(|p| p != tgid) {
+        return None;
+    }
+    if let Some(c) = &filter.comm {
+        let key = if opts.per_process { tgid } else { pid };
+        if comms.get(&key).is_none_or(|(_, have)| **have != **c) {
+            return None;
+        }
+    }
+    let iv = opts.interval_ns.map_or(0, |n| (ts - base).div_euclid(n));
+    let id = if opts.per_thread {
+        pid
+    } else if opts.per_process {
+        tgid
+    } else {
+        0
+    };
+    Some((iv, id))
+}
+
+/// Merges per-task histogram maps.
+pub(crate) fn merge_hists(
+    mut a: HashMap<(i64, i32), Log2Hist>,
+    b: HashMap<(i64, i32), Log2Hist>,
+) -> HashMap<(i64, i32), Log2Hist> {
+    for (k, h) in b {
+        a.entry(k).or_default().merge(&h);
+    }
+    a
+}
+
+/// Computes the histograms.
+pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqlat> {
+    let window = prepare(recordings, opts)?;
+    let base = window.start_ns;
     let grouped = opts.per_process || opts.per_thread;
     let filter = &opts.common.filter;
     let want_comms = grouped || filter.comm.is_some();
@@ -371,34 +457,33 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
         acc.evs,
         HashMap::new,
         |h: &mut HashMap<(i64, i32), Log2Hist>, l| {
-            if filter.pid.is_some_and(|p| p != l.tgid) {
-                return;
+            if let Some(k) = bin(opts, base, &comms, l.pid, l.tgid, l.ts) {
+                h.entry(k).or_default().add((l.latency_ns / scale) as u64);
             }
-            if let Some(c) = &filter.comm {
-                let key = if opts.per_process { l.tgid } else { l.pid };
-                if comms.get(&key).is_none_or(|(_, have)| **have != **c) {
-                    return;
-                }
-            }
-            let iv = opts.interval_ns.map_or(0, |n| (l.ts - base).div_euclid(n));
-            let id = if opts.per_thread {
-                l.pid
-            } else if opts.per_process {
-                l.tgid
-            } else {
-                0
-            };
-            h.entry((iv, id))
-                .or_default()
-                .add((l.latency_ns / scale) as u64);
         },
-        |mut a, b| {
-            for (k, h) in b {
-                a.entry(k).or_default().merge(&h);
-            }
-            a
-        },
+        merge_hists,
     );
+    assemble(
+        recordings,
+        opts,
+        window,
+        hists,
+        &comms,
+        ("Run queue latency", "runqlat"),
+    )
+}
+
+/// Builds the report from the binned histograms. Shared with cpudist.
+pub(crate) fn assemble(
+    recordings: &[Recording],
+    opts: &RunqlatOptions,
+    window: Window,
+    hists: HashMap<(i64, i32), Log2Hist>,
+    comms: &Comms,
+    (what, report): (&'static str, &'static str),
+) -> Result<Runqlat> {
+    let base = window.start_ns;
+    let grouped = opts.per_process || opts.per_thread;
     let loss = Loss::read(recordings, SWITCH.family, window.range)?;
 
     let n = match opts.interval_ns {
@@ -451,6 +536,8 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
         })
         .collect();
     Ok(Runqlat {
+        what,
+        report,
         window,
         intervals,
         loss,
@@ -479,11 +566,12 @@ pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -
     Ok(())
 }
 
-/// Prints the report as libbpf-tools `runqlat` does.
+/// Prints the report as libbpf-tools `runqlat` (or `cpudist`) does.
 pub fn write_text(r: &Runqlat, opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
     writeln!(
         out.out,
-        "Run queue latency recorded {} .. {} (UTC).",
+        "{} recorded {} .. {} (UTC).",
+        r.what,
         format_rfc3339(r.window.start_ns),
         format_rfc3339(r.window.end_ns)
     )?;
@@ -581,7 +669,7 @@ fn json_hists<'a>(iv: &'a Interval, opts: &RunqlatOptions) -> Vec<JsonHist<'a>> 
 pub fn to_json<'a>(r: &'a Runqlat, opts: &'a RunqlatOptions) -> impl Serialize + 'a {
     let whole = opts.interval_ns.is_none().then(|| &r.intervals[0]);
     JsonReport {
-        report: "runqlat",
+        report: r.report,
         unit: hist::unit_label(opts.millis),
         from: format_rfc3339(r.window.start_ns),
         to: format_rfc3339(r.window.end_ns),

@@ -31,6 +31,9 @@ pub enum DefaultUnit {
     Millis,
     /// Plain numbers are seconds (`--interval 1`, `--from +10`).
     Seconds,
+    /// Plain numbers are microseconds (runqslower's `--min-latency 10000`,
+    /// like bcc's positional min_us).
+    Micros,
 }
 
 fn unit_ns(unit: &str) -> Option<i64> {
@@ -81,6 +84,7 @@ pub fn parse_duration(input: &str, default_unit: DefaultUnit) -> Result<i64> {
             match default_unit {
                 DefaultUnit::Millis => NS_PER_MS,
                 DefaultUnit::Seconds => NS_PER_SEC,
+                DefaultUnit::Micros => NS_PER_US,
             }
         } else {
             unit_ns(unit).ok_or_else(|| bad("unknown unit (use ns, us, ms, s, m, h)"))?

@@ -603,6 +603,32 @@ fn tcp_uid_and_localtime() {
 }
 
 #[test]
+fn runqslower() {
+    let rec = "$DIR/sched/sched.parquet";
+    golden("runqslower", &["runqslower", rec]);
+    golden(
+        "runqslower_P_min",
+        &["runqslower", "-P", "--min-latency", "2ms", rec],
+    );
+    golden(
+        "runqslower_tid",
+        &[
+            "runqslower",
+            "-P",
+            "--min-latency",
+            "100",
+            "-t",
+            "1240",
+            rec,
+        ],
+    );
+    golden(
+        "runqslower_json",
+        &["runqslower", "--json", "--min-latency", "5ms", rec],
+    );
+}
+
+#[test]
 fn stack_reports() {
     let rec = "$DIR/stacks/stacks.parquet";
     let cases: &[(&str, &[&str])] = &[
@@ -703,4 +729,34 @@ fn flamegraph_svg() {
     assert!(!ok && err.contains("--diff needs two recordings"), "{err}");
     let (ok, err) = run(&["profile", "-U", "-K", "$DIR/stacks/stacks.parquet"]);
     assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn runqlen() {
+    let rec = "$DIR/sched/sched.parquet";
+    golden("runqlen", &["runqlen", rec]);
+    golden("runqlen_C", &["runqlen", "-C", rec]);
+    golden("runqlen_O", &["runqlen", "-O", rec]);
+    golden(
+        "runqlen_CO_T_window",
+        &[
+            "runqlen", "-C", "-O", "-T", "--from", "+5s", "--to", "+10s", rec,
+        ],
+    );
+    golden("runqlen_json", &["runqlen", "-C", "--json", rec]);
+    golden("runqlen_on_a_bio_recording", &["runqlen", "$REC"]);
+}
+
+#[test]
+fn cpudist() {
+    let rec = "$DIR/sched/sched.parquet";
+    golden("cpudist", &["cpudist", rec]);
+    golden("cpudist_O", &["cpudist", "-O", rec]);
+    golden("cpudist_L_m", &["cpudist", "-L", "-m", rec]);
+    golden(
+        "cpudist_P_interval",
+        &["cpudist", "-P", "--interval", "5", "--count", "2", rec],
+    );
+    golden("cpudist_pid", &["cpudist", "-O", "-p", "1234", rec]);
+    golden("cpudist_json", &["cpudist", "--json", rec]);
 }

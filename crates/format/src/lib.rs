@@ -70,6 +70,7 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &stacks::PROFILE_TABLE,
         &stacks::OFFCPU_TABLE,
         &stacks::STACKS_TABLE,
+        &sched::RUNQLEN,
     ];
     TABLES
 }

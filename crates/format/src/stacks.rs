@@ -81,3 +81,7 @@ pub const NO_STACK: i32 = -1;
 pub const LOST_STACK: i32 = -2;
 /// Most frames a stack has (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_DEPTH: usize = 127;
+
+/// Default `-F` of `-e profile`, Hz (bcc profile's: not a multiple of
+/// common timer rates, so samples do not march in step with periodic work).
+pub const PROFILE_DEFAULT_HZ: u64 = 49;

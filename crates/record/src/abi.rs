@@ -18,6 +18,8 @@ pub const KIND_TCP_STATE: u32 = 30;
 pub const KIND_TCP_ACCEPT: u32 = 31;
 /// A retransmitted TCP segment (`tcp_retransmit`).
 pub const KIND_TCP_RETRANSMIT: u32 = 32;
+/// A run-queue length sample (`runqlen`).
+pub const KIND_RUNQLEN: u32 = 22;
 
 /// A CPU sample (`struct ktape_profile_event`).
 pub const KIND_PROFILE: u32 = 50;
@@ -36,6 +38,8 @@ pub const FAMILY_TCP: u32 = 3;
 pub const FAMILY_PROFILE: u32 = 8;
 /// Loss-counter index of the offcpu family.
 pub const FAMILY_OFFCPU: u32 = 9;
+/// Loss-counter index of the runqlen family.
+pub const FAMILY_RUNQLEN: u32 = 4;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -201,6 +205,11 @@ mod tests {
             }
             "KTAPE_OFFCPU_EVENT_SIZE" => std::mem::size_of::<crate::offcpu::OffcpuEvent>() as i64,
             "KTAPE_BIO_EVENT_SIZE" => std::mem::size_of::<crate::bio::BioEvent>() as i64,
+            "KTAPE_KIND_RUNQLEN" => KIND_RUNQLEN as i64,
+            "KTAPE_FAMILY_RUNQLEN" => FAMILY_RUNQLEN as i64,
+            "KTAPE_RUNQLEN_EVENT_SIZE" => {
+                std::mem::size_of::<crate::runqlen::RunqlenEvent>() as i64
+            }
             _ => return None,
         })
     }

@@ -148,6 +148,7 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<BioLoaded, BpfError> 
     open.progs.ktape_bio_done_raw.set_autoload(!btf);
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
+        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
     {
         let maps = &mut open.maps;

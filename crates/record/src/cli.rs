@@ -37,7 +37,8 @@ pub struct Args {
     /// task exits), sched (context switches and wakeups), tcp (TCP state
     /// transitions, accepts and retransmits), profile (CPU samples with
     /// kernel and user stacks, -F per second), offcpu (blocked episodes
-    /// with the stacks they blocked in). Stacks are unwound with frame
+    /// with the stacks they blocked in), runqlen (each CPU's run-queue
+    /// length, sampled -F times a second). Stacks are unwound with frame
     /// pointers and symbolized while recording.
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
@@ -57,15 +58,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
     pub max_args: u32,
 
-    /// profile: samples per second on each CPU (cpu-clock), as bcc's
-    /// profile -F.
-    #[arg(
-        short = 'F',
-        long = "frequency",
-        value_name = "HZ",
-        default_value_t = 49
-    )]
-    pub frequency: u64,
+    /// profile, runqlen: samples a second on each CPU (1 to 10000), as
+    /// bcc's -F. Default: 49 for profile, 99 for runqlen (both off the
+    /// 100 Hz timer tick, so samples do not lock onto it).
+    #[arg(short = 'F', long = "frequency", value_name = "HZ")]
+    pub frequency: Option<u64>,
 
     /// profile: keep samples of the idle task (excluded by default).
     #[arg(long)]
@@ -115,8 +112,9 @@ pub struct Config {
     pub pid: Option<u32>,
     /// `--max-args` of the exec family.
     pub max_args: u32,
-    /// `-F` of the profile family, Hz.
-    pub sample_freq: u64,
+    /// `-F` of the sampling families (profile, runqlen), Hz; None: each
+    /// family's default.
+    pub sample_freq: Option<u64>,
     /// `--idle` of the profile family.
     pub idle: bool,
     /// `--min-block` of the offcpu family, ns.
@@ -251,6 +249,9 @@ impl Args {
         if self.max_args == 0 || self.max_args > ktape_format::exec::MAX_ARGS {
             return Err(CliError::BadMaxArgs(self.max_args));
         }
+        if let Some(f @ (0 | 10_001..)) = self.frequency {
+            return Err(CliError::BadFrequency(f));
+        }
         let ring_size = match parse_size(&self.ring_size) {
             None => return Err(CliError::BadRingSize(self.ring_size, "not a size (try 4M)")),
             Some(n) if !n.is_power_of_two() => {
@@ -273,9 +274,6 @@ impl Args {
         };
         if self.keep == Some(0) {
             return Err(CliError::ZeroKeep);
-        }
-        if self.frequency == 0 || self.frequency > 10_000 {
-            return Err(CliError::BadFrequency(self.frequency));
         }
         let min_block_ns = parse_min_block(&self.min_block)
             .ok_or_else(|| CliError::BadMinBlock(self.min_block.clone()))?;
@@ -445,7 +443,7 @@ mod tests {
     #[test]
     fn stack_options() {
         let c = parse(&["-e", "profile,offcpu", "x"]).unwrap();
-        assert_eq!((c.sample_freq, c.idle, c.min_block_ns), (49, false, 1000));
+        assert_eq!((c.sample_freq, c.idle, c.min_block_ns), (None, false, 1000));
         let c = parse(&[
             "-e",
             "profile",
@@ -459,7 +457,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (c.sample_freq, c.idle, c.min_block_ns),
-            (99, true, 2_000_000)
+            (Some(99), true, 2_000_000)
         );
         assert_eq!(parse_min_block("10"), Some(10_000));
         assert_eq!(parse_min_block("1.5s"), Some(1_500_000_000));

@@ -177,6 +177,7 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<ExecLoaded, BpfError> {
     open.progs.ktape_exit_raw.set_autoload(!btf);
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
+        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         ro.max_args = ctx.max_args;
     }
     {

@@ -58,8 +58,9 @@ pub struct LoadCtx<'a> {
     pub targ_tgid: u32,
     /// `--max-args`: arguments kept per exec.
     pub max_args: u32,
-    /// `-F`: profile samples per second per CPU.
-    pub sample_freq: u64,
+    /// `-F`: samples a second per CPU of the sampling families (profile,
+    /// runqlen); None: each family's default.
+    pub sample_freq: Option<u64>,
     /// `--idle`: keep profile samples of the idle task.
     pub idle: bool,
     /// `--min-block`: shortest off-CPU episode recorded, ns.
@@ -133,6 +134,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &crate::tcp::TCP,
     &crate::profile::PROFILE,
     &crate::offcpu::OFFCPU,
+    &crate::runqlen::RUNQLEN,
 ];
 
 /// A family by `-e` name.

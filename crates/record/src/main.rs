@@ -48,11 +48,15 @@ mod loss;
 #[cfg(target_os = "linux")]
 mod offcpu;
 #[cfg(target_os = "linux")]
+mod perf;
+#[cfg(target_os = "linux")]
 mod procfs;
 #[cfg(target_os = "linux")]
 mod profile;
 #[cfg(target_os = "linux")]
 mod rings;
+#[cfg(target_os = "linux")]
+mod runqlen;
 #[cfg(target_os = "linux")]
 mod sched;
 #[cfg(target_os = "linux")]

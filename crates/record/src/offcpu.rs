@@ -107,6 +107,7 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<OffcpuLoaded, BpfError> {
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
         ro.min_block_ns = ctx.min_block_ns;
+        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
     {
         let maps = &mut open.maps;

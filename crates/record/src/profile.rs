@@ -8,17 +8,18 @@
 //! recording-wide stack ids and symbolizes each distinct stack once.
 
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use ktape_bpf::profile::{OpenProfileSkel, ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::OpenObject;
 
 use crate::abi;
 use crate::bpf::{self, BpfError};
 use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::perf::CpuClocks;
 use crate::sched::{i32_array, ts_array, CommDict};
 use crate::stacks::Stacks;
 
@@ -81,6 +82,7 @@ impl Family for Profile {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.targ_tgid = ctx.targ_tgid;
             ro.targ_idle = ctx.idle as u8;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
         {
             let maps = &mut open.maps;
@@ -105,8 +107,10 @@ impl Family for Profile {
         })?;
         Ok(Box::new(ProfileLoaded {
             skel,
-            freq: ctx.sample_freq,
-            events: Vec::new(),
+            freq: ctx
+                .sample_freq
+                .unwrap_or(ktape_format::stacks::PROFILE_DEFAULT_HZ),
+            clocks: CpuClocks::default(),
         }))
     }
 
@@ -119,79 +123,22 @@ impl Family for Profile {
 struct ProfileLoaded {
     skel: ProfileSkel<'static>,
     freq: u64,
-    /// Per CPU: the perf event and the program's link to it.
-    events: Vec<(Link, OwnedFd)>,
-}
-
-/// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,5`).
-pub fn online_cpus() -> Vec<u32> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
-    parse_cpu_list(&text)
-}
-
-fn parse_cpu_list(text: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    out.extend(a..=b);
-                }
-            }
-            None => out.extend(part.parse::<u32>().ok()),
-        }
-    }
-    out
-}
-
-/// Opens a software cpu-clock event sampling `freq` times a second on `cpu`.
-fn open_cpu_clock(cpu: u32, freq: u64) -> std::io::Result<OwnedFd> {
-    use libbpf_rs::libbpf_sys as sys;
-    let mut attr: sys::perf_event_attr = unsafe { std::mem::zeroed() };
-    attr.type_ = sys::PERF_TYPE_SOFTWARE;
-    attr.size = std::mem::size_of::<sys::perf_event_attr>() as u32;
-    attr.config = sys::PERF_COUNT_SW_CPU_CLOCK as u64;
-    attr.__bindgen_anon_1.sample_freq = freq;
-    attr.set_freq(1);
-    // SAFETY: a valid attr; the returned fd is owned below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const sys::perf_event_attr,
-            -1i32,
-            cpu as i32,
-            -1i32,
-            sys::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just handed us this fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    clocks: CpuClocks,
 }
 
 impl Loaded for ProfileLoaded {
     fn attach(&mut self) -> Result<(), BpfError> {
-        let prog = &self.skel.progs.ktape_profile;
-        for cpu in online_cpus() {
-            let attach_err = |source: libbpf_rs::Error| BpfError::Attach {
-                family: "profile",
-                program: format!("ktape_profile (cpu-clock perf event on CPU {cpu})"),
-                log: bpf::take_log(),
-                source,
-            };
-            let fd = open_cpu_clock(cpu, self.freq)
-                .map_err(|e| attach_err(libbpf_rs::Error::from(e)))?;
-            use std::os::fd::AsRawFd;
-            let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(attach_err)?;
-            self.events.push((link, fd));
-        }
+        self.clocks = CpuClocks::attach(
+            "profile",
+            "ktape_profile",
+            &self.skel.progs.ktape_profile,
+            self.freq,
+        )?;
         Ok(())
     }
 
     fn detach(&mut self) {
-        self.events.clear();
+        self.clocks = CpuClocks::default();
     }
 
     fn hooks(&self) -> &'static str {
@@ -345,13 +292,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<ProfileEvent>(), 56);
         assert_eq!(std::mem::offset_of!(ProfileEvent, kstack), 32);
         assert_eq!(std::mem::offset_of!(ProfileEvent, comm), 40);
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(parse_cpu_list("0-3,5\n"), vec![0, 1, 2, 3, 5]);
-        assert_eq!(parse_cpu_list("0\n"), vec![0]);
-        assert!(parse_cpu_list("").is_empty());
     }
 
     #[test]

@@ -104,6 +104,13 @@ impl Rings {
         })
     }
 
+    /// Unread bytes above which a BPF submit wakes the reader (half a
+    /// ring): every family sets it as `ktape_wakeup_bytes` in its rodata
+    /// (see `ktape_wakeup_flag` in bpf/ktape.h).
+    pub fn wakeup_bytes(&self) -> u64 {
+        u64::from(self.ring_size) / 2
+    }
+
     /// Kernel ids of the shared maps, rings included.
     pub fn map_ids(&self) -> &[u32] {
         &self.ids

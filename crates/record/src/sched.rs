@@ -145,6 +145,7 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<SchedLoaded, BpfError> {
     open.progs.ktape_sched_wakeup_new_raw.set_autoload(!btf);
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
+        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
     {
         let maps = &mut open.maps;

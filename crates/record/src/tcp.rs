@@ -133,6 +133,7 @@ fn load(ctx: &LoadCtx) -> Result<TcpLoaded, BpfError> {
             })?;
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
+        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
     {
         let maps = &mut open.maps;

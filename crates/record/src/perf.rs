@@ -1,0 +1,109 @@
+//! Per-CPU software timers for the sampling families (profile, runqlen):
+//! one `cpu-clock` perf event per online CPU in frequency mode, each with
+//! the family's BPF program attached. Both families sample every task on
+//! the CPU, so the events are opened with pid -1 and a CPU.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use libbpf_rs::libbpf_sys as sys;
+use libbpf_rs::{Link, ProgramMut};
+
+use crate::bpf::{self, BpfError};
+
+/// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,5`); all
+/// CPUs the process can count if that file cannot be read.
+pub fn online_cpus() -> Vec<u32> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let cpus = parse_cpu_list(&text);
+    if cpus.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..n as u32).collect();
+    }
+    cpus
+}
+
+fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            out.extend(a..=b);
+        }
+    }
+    out
+}
+
+/// Opens a software cpu-clock event that fires `freq` times a second on
+/// `cpu`, whatever task runs there.
+fn open_cpu_clock(cpu: u32, freq: u64) -> std::io::Result<OwnedFd> {
+    let mut attr = sys::perf_event_attr {
+        type_: sys::PERF_TYPE_SOFTWARE,
+        size: std::mem::size_of::<sys::perf_event_attr>() as u32,
+        config: sys::PERF_COUNT_SW_CPU_CLOCK as u64,
+        ..Default::default()
+    };
+    attr.__bindgen_anon_1.sample_freq = freq;
+    attr.set_freq(1);
+    // SAFETY: attr is a valid, fully initialized perf_event_attr.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const sys::perf_event_attr,
+            -1 as libc::pid_t,
+            cpu as libc::c_int,
+            -1 as libc::c_int,
+            sys::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// One cpu-clock event per online CPU with `prog` attached. Dropping the
+/// result detaches: each link is dropped before its event's fd.
+#[derive(Default)]
+pub struct CpuClocks {
+    events: Vec<(Link, OwnedFd)>,
+}
+
+impl CpuClocks {
+    /// Opens the events at `freq` Hz and attaches `prog` (named `name` in
+    /// errors) of `family` to each.
+    pub fn attach(
+        family: &'static str,
+        name: &str,
+        prog: &ProgramMut<'_>,
+        freq: u64,
+    ) -> Result<CpuClocks, BpfError> {
+        let mut clocks = CpuClocks::default();
+        for cpu in online_cpus() {
+            let attach_err = |source: libbpf_rs::Error| BpfError::Attach {
+                family,
+                program: format!("{name} (cpu-clock perf event on CPU {cpu})"),
+                log: bpf::take_log(),
+                source,
+            };
+            bpf::take_log();
+            let fd = open_cpu_clock(cpu, freq).map_err(|e| attach_err(e.into()))?;
+            let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(attach_err)?;
+            clocks.events.push((link, fd));
+        }
+        Ok(clocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,5\n"), vec![0, 1, 2, 3, 5]);
+        assert_eq!(parse_cpu_list("0\n"), vec![0]);
+        assert!(parse_cpu_list("").is_empty());
+        assert!(!online_cpus().is_empty());
+    }
+}

@@ -1,0 +1,266 @@
+//! The `runqlen` family: each CPU's run-queue length, sampled.
+//!
+//! One software `cpu-clock` perf event per online CPU at `-F` Hz (default
+//! 99, bcc runqlen's) runs `bpf/runqlen.bpf.c` on that CPU, which writes
+//! one 24-byte record per sample into the shared rings. Sampling rather
+//! than tracing makes the cost fixed (99 rows a second per CPU), whatever
+//! the scheduling rate; the exact queue-wait picture comes from `-e sched`.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int32Array, RecordBatch, TimestampNanosecondArray};
+use ktape_bpf::runqlen::{OpenRunqlenSkel, RunqlenSkel, RunqlenSkelBuilder};
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::OpenObject;
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::perf::CpuClocks;
+
+/// `struct ktape_runqlen_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunqlenEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    /// Tasks waiting (not counting the running one).
+    pub len: u32,
+    pub pad: u32,
+}
+
+// SAFETY: repr(C), integers only: every bit pattern is valid.
+unsafe impl plain::Plain for RunqlenEvent {}
+
+/// The `runqlen` family.
+pub struct Runqlen;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static RUNQLEN: Runqlen = Runqlen;
+
+static TABLES: [&TableSpec; 1] = [&ktape_format::sched::RUNQLEN];
+
+impl Family for Runqlen {
+    fn name(&self) -> &'static str {
+        "runqlen"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_RUNQLEN
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_RUNQLEN]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        let fam = "runqlen";
+        // Leaked for the skeleton's lifetime, as in bio.rs.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open: OpenRunqlenSkel<'static> = RunqlenSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+        {
+            let maps = &mut open.maps;
+            ctx.rings
+                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        }
+        bpf::take_log();
+        let skel = open.load().map_err(|source| {
+            let log = bpf::take_log();
+            BpfError::Load {
+                family: fam,
+                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+                hooks: "perf_event",
+                log,
+                source,
+            }
+        })?;
+        Ok(Box::new(RunqlenLoaded {
+            skel,
+            hz: ctx
+                .sample_freq
+                .unwrap_or(ktape_format::sched::RUNQLEN_DEFAULT_HZ),
+            clocks: CpuClocks::default(),
+        }))
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(RunqlenDecoder::new(ctx))
+    }
+}
+
+/// A loaded runqlen object and, once attached, its perf events.
+struct RunqlenLoaded {
+    skel: RunqlenSkel<'static>,
+    hz: u64,
+    clocks: CpuClocks,
+}
+
+impl Loaded for RunqlenLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        self.clocks = CpuClocks::attach(
+            "runqlen",
+            "ktape_runqlen",
+            &self.skel.progs.ktape_runqlen,
+            self.hz,
+        )?;
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.clocks = CpuClocks::default();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "perf_event cpu-clock"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        KernelIds {
+            progs: libbpf_rs::Program::id_from_fd(self.skel.progs.ktape_runqlen.as_fd())
+                .into_iter()
+                .collect(),
+            maps: [self.skel.maps.rodata.as_fd()]
+                .into_iter()
+                .filter_map(bpf::map_id)
+                .collect(),
+        }
+    }
+}
+
+/// Decodes runqlen records into `runqlen` batches.
+pub struct RunqlenDecoder {
+    offset_ns: i64,
+    batch_rows: usize,
+    /// This drain cycle's samples, sorted by time before they are appended.
+    cycle: Vec<RunqlenEvent>,
+    ts: Vec<i64>,
+    cpu: Vec<i32>,
+    len: Vec<i32>,
+}
+
+impl RunqlenDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        RunqlenDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            batch_rows: ctx.batch_rows,
+            cycle: Vec::with_capacity(1024),
+            ts: Vec::new(),
+            cpu: Vec::new(),
+            len: Vec::new(),
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampNanosecondArray::from(std::mem::take(&mut self.ts)).with_timezone(UTC),
+            ),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.cpu))),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.len))),
+        ];
+        RecordBatch::try_new(ktape_format::sched::RUNQLEN.schema(), cols)
+            .expect("runqlen columns match the table")
+    }
+}
+
+impl Decoder for RunqlenDecoder {
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = RunqlenEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "runqlen",
+            got: rec.len(),
+            want: std::mem::size_of::<RunqlenEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        let mut cycle = std::mem::take(&mut self.cycle);
+        cycle.sort_by_key(|e| e.ts);
+        for e in &cycle {
+            self.ts.push(e.ts as i64 + self.offset_ns);
+            self.cpu.push(e.cpu as i32);
+            self.len.push(e.len.min(i32::MAX as u32) as i32);
+            if self.ts.len() >= self.batch_rows {
+                sink(&ktape_format::sched::RUNQLEN, self.finish());
+            }
+        }
+        cycle.clear();
+        self.cycle = cycle;
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if !self.ts.is_empty() {
+            sink(&ktape_format::sched::RUNQLEN, self.finish());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, TimestampNanosecondType};
+
+    #[test]
+    fn samples_become_sorted_rows() {
+        let mut d = RunqlenDecoder::new(&DecodeCtx {
+            clock_offset_ns: 1_000,
+            disks: Default::default(),
+            batch_rows: 100,
+        });
+        for (ts, cpu, len) in [(300u64, 1u32, 2u32), (100, 0, 0)] {
+            let e = RunqlenEvent {
+                kind: abi::KIND_RUNQLEN,
+                cpu,
+                ts,
+                len,
+                pad: 0,
+            };
+            // SAFETY: RunqlenEvent is Plain.
+            d.decode(unsafe { plain::as_bytes(&e) }).unwrap();
+        }
+        assert!(
+            d.decode(&[22, 0, 0, 0]).is_err(),
+            "short records are refused"
+        );
+        let mut out = Vec::new();
+        d.end_cycle(&mut |_, b| out.push(b));
+        d.flush(&mut |_, b| out.push(b));
+        assert_eq!(out.len(), 1);
+        let b = &out[0];
+        assert_eq!(b.schema(), ktape_format::sched::RUNQLEN.schema());
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(ts.values().to_vec(), vec![1_100, 1_300]);
+        assert_eq!(
+            b.column(1).as_primitive::<Int32Type>().values().to_vec(),
+            vec![0, 1]
+        );
+        assert_eq!(
+            b.column(2).as_primitive::<Int32Type>().values().to_vec(),
+            vec![0, 2]
+        );
+    }
+}
