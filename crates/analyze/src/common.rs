@@ -222,6 +222,83 @@ where
         .try_reduce(&init, |a, b| Ok(merge(a, b)))
 }
 
+/// Rows per time slice of the passes that pair rows in time order
+/// (runqlat, runqslower, cpudist): a slice's compact events, at most two
+/// of 16 bytes per row, stay under 64 MiB whatever the recording's size.
+pub const SLICE_ROWS: u64 = 2 << 20;
+
+/// [`SLICE_ROWS`], or `KTAPE_SLICE_ROWS` from the environment: smaller
+/// slices for a host short of memory, and for the tests, which check that
+/// slicing never changes a result.
+pub fn slice_rows() -> u64 {
+    std::env::var("KTAPE_SLICE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(SLICE_ROWS)
+}
+
+/// Cuts `range` into consecutive slices that each hold about `rows` rows
+/// of `tables`, judged from the row groups' `ts` statistics, so that a
+/// pass that needs rows in time order holds one slice at a time. Every
+/// timestamp of `range` falls in exactly one slice. One slice when it all
+/// fits, or when a footer lacks the statistics.
+pub fn time_slices(
+    recordings: &[Recording],
+    tables: &[&str],
+    range: TimeRange,
+    rows: u64,
+) -> Vec<TimeRange> {
+    // (last ts, rows) of every row group that overlaps the range.
+    let mut groups: Vec<(i64, u64)> = Vec::new();
+    for table in tables {
+        for unit in scan_units(recordings, table, range) {
+            let Some((_, hi)) = unit.segment.row_group_range(unit.row_group, "ts") else {
+                return vec![range];
+            };
+            groups.push((
+                hi,
+                unit.segment.row_group_rows(unit.row_group).max(0) as u64,
+            ));
+        }
+    }
+    if groups.iter().map(|g| g.1).sum::<u64>() <= rows {
+        return vec![range];
+    }
+    // Row groups are written in time order, so ending a slice after the
+    // row group that fills it puts about `rows` rows in each.
+    groups.sort_unstable();
+    let mut cuts: Vec<i64> = Vec::new();
+    let mut held = 0;
+    for (hi, n) in groups {
+        held += n;
+        if held < rows {
+            continue;
+        }
+        held = 0;
+        let cut = hi.saturating_add(1);
+        let after_start = range.from_ns.is_none_or(|f| cut > f);
+        let before_end = range.to_ns.is_none_or(|t| cut < t);
+        if after_start && before_end && cuts.last().is_none_or(|&c| cut > c) {
+            cuts.push(cut);
+        }
+    }
+    let mut slices = Vec::with_capacity(cuts.len() + 1);
+    let mut from = range.from_ns;
+    for cut in cuts {
+        slices.push(TimeRange {
+            from_ns: from,
+            to_ns: Some(cut),
+        });
+        from = Some(cut);
+    }
+    slices.push(TimeRange {
+        from_ns: from,
+        to_ns: range.to_ns,
+    });
+    slices
+}
+
 /// Names the recordings lacking a table, for a note on stderr
 /// (`None` when all have it).
 pub fn missing_table_note(recordings: &[Recording], table: &str, hint: &str) -> Option<String> {

@@ -21,9 +21,12 @@
 //!
 //! # Memory
 //!
-//! 24 bytes per `sched_switch` row in the window (on-CPU), 16 per
-//! switch-out or switch-in (off-CPU), plus one 512-byte histogram per
-//! group and interval; columns are never held beyond their batch.
+//! Both passes walk the window in time slices of about two million rows
+//! (as runqlat): on-CPU carries each CPU's last row into the next slice,
+//! off-CPU each thread's pending switch-out. A slice holds 24 bytes per
+//! `sched_switch` row (on-CPU) or 16 per switch-out or switch-in
+//! (off-CPU), plus one 512-byte histogram per group and interval; columns
+//! are never held beyond their batch.
 //!
 //! Options, grouping (`-P`, `-L`), filters and output are runqlat's:
 //! `-p` and `--comm` select slices by their thread, whose comm is its name
@@ -31,17 +34,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ktape_format::read::Recording;
+use ktape_format::read::{Recording, TimeRange};
 use ktape_format::sched::SWITCH;
 use rayon::prelude::*;
 
-use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Window};
+use crate::columns;
+use crate::common::{incomplete_note, missing_table_note, scan, slice_rows, time_slices};
 use crate::error::Result;
 use crate::hist::Log2Hist;
 use crate::output::Out;
 use crate::runqlat::{
-    self, assemble, bin, merge_comms, merge_hists, note_comm, pair, Comms, Ev, Runqlat,
+    self, assemble, bin, collect_comms, merge_hists, pair_slices, Comms, Ev, Runqlat,
     RunqlatOptions, SWITCH_IN,
 };
 use crate::time::{NS_PER_MS, NS_PER_US};
@@ -75,34 +78,14 @@ struct Sw {
     next_tgid: i32,
 }
 
-#[derive(Default)]
-struct Acc<T> {
-    rows: Vec<T>,
-    comms: Comms,
-}
-
-impl<T> Acc<T> {
-    fn merge(mut self, mut b: Self) -> Self {
-        if self.rows.len() < b.rows.len() {
-            std::mem::swap(&mut self, &mut b);
-        }
-        self.rows.append(&mut b.rows);
-        merge_comms(&mut self.comms, b.comms);
-        self
-    }
-}
-
-/// Scans `sched_switch` and calls `push` per row (ts, cpu, prev_pid,
-/// prev_tgid, next_pid, next_tgid), keeping comms when asked.
+/// Scans `sched_switch` over `range` (one time slice) and calls `push`
+/// per row (ts, cpu, prev_pid, prev_tgid, next_pid, next_tgid).
 fn collect<T: Send>(
     recordings: &[Recording],
-    window: &Window,
-    want_comms: bool,
-    by_tgid: bool,
-    push: impl Fn(&mut Vec<T>, [i64; 6]) + Sync + Send,
-) -> Result<Acc<T>> {
-    let range = window.range;
-    let mut cols = vec![
+    range: TimeRange,
+    push: &(impl Fn(&mut Vec<T>, [i64; 6]) + Sync + Send),
+) -> Result<Vec<T>> {
+    let cols = [
         "ts",
         "cpu",
         "prev_pid",
@@ -110,19 +93,13 @@ fn collect<T: Send>(
         "next_pid",
         "next_tgid",
     ];
-    if want_comms {
-        cols.push("next_comm");
-    }
     scan(
         recordings,
         SWITCH.name,
         range,
         &cols,
-        || Acc {
-            rows: Vec::new(),
-            comms: Comms::new(),
-        },
-        |acc: &mut Acc<T>, unit, batch| {
+        Vec::new,
+        |rows: &mut Vec<T>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
             let cpu = columns::i32s(batch, "cpu", path)?;
@@ -130,115 +107,47 @@ fn collect<T: Send>(
             let ptgid = columns::i32s(batch, "prev_tgid", path)?;
             let next = columns::i32s(batch, "next_pid", path)?;
             let ntgid = columns::i32s(batch, "next_tgid", path)?;
-            let comm = if want_comms {
-                Some(Strings::from_batch(batch, "next_comm", path)?)
-            } else {
-                None
-            };
             for i in 0..batch.num_rows() {
-                if !range.contains(ts[i]) {
-                    continue;
-                }
-                push(
-                    &mut acc.rows,
-                    [
-                        ts[i],
-                        cpu[i] as i64,
-                        prev[i] as i64,
-                        ptgid[i] as i64,
-                        next[i] as i64,
-                        ntgid[i] as i64,
-                    ],
-                );
-                if let (Some(c), true) = (&comm, next[i] != 0) {
-                    let key = if by_tgid { ntgid[i] } else { next[i] };
-                    note_comm(&mut acc.comms, key, ts[i], c.get(i));
+                if range.contains(ts[i]) {
+                    push(
+                        rows,
+                        [
+                            ts[i],
+                            cpu[i] as i64,
+                            prev[i] as i64,
+                            ptgid[i] as i64,
+                            next[i] as i64,
+                            ntgid[i] as i64,
+                        ],
+                    );
                 }
             }
             Ok(())
         },
-        Acc::merge,
+        |mut a, mut b| {
+            if a.len() < b.len() {
+                std::mem::swap(&mut a, &mut b);
+            }
+            a.append(&mut b);
+            a
+        },
     )
 }
 
 type Hists = HashMap<(i64, i32), Log2Hist>;
 
-/// Computes the histograms.
-pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudist> {
-    let h = &opts.hist;
-    let window = runqlat::prepare(recordings, h)?;
-    let base = window.start_ns;
-    let want_comms = h.per_process || h.per_thread || h.common.filter.comm.is_some();
-    let scale = if h.millis { NS_PER_MS } else { NS_PER_US };
-    if opts.offcpu {
-        let acc = collect(
-            recordings,
-            &window,
-            want_comms,
-            h.per_process,
-            |v: &mut Vec<Ev>, [ts, _, prev, _, next, ntgid]| {
-                if prev != 0 {
-                    v.push(Ev {
-                        ts,
-                        pid: prev as i32,
-                        tgid_kind: 0,
-                    });
-                }
-                if next != 0 {
-                    v.push(Ev {
-                        ts,
-                        pid: next as i32,
-                        tgid_kind: ntgid as u32 | SWITCH_IN,
-                    });
-                }
-            },
-        )?;
-        let comms = acc.comms;
-        let hists = pair(
-            acc.rows,
-            Hists::new,
-            |m: &mut Hists, l| {
-                if let Some(k) = bin(h, base, &comms, l.pid, l.tgid, l.ts) {
-                    m.entry(k).or_default().add((l.latency_ns / scale) as u64);
-                }
-            },
-            merge_hists,
-        );
-        let hists = assemble(
-            recordings,
-            h,
-            window,
-            hists,
-            &comms,
-            ("Off-CPU time", "cpudist"),
-        )?;
-        return Ok(Cpudist {
-            hists,
-            cpu_busy_ns: BTreeMap::new(),
-        });
-    }
-
-    let acc = collect(
-        recordings,
-        &window,
-        want_comms,
-        h.per_process,
-        |v: &mut Vec<Sw>, [ts, cpu, prev, _, next, ntgid]| {
-            v.push(Sw {
-                ts,
-                cpu: cpu as i32,
-                prev: prev as i32,
-                next: next as i32,
-                next_tgid: ntgid as i32,
-            })
-        },
-    )?;
-    let comms = acc.comms;
-    let mut rows = acc.rows;
-    rows.par_sort_unstable_by_key(|r| (r.cpu, r.ts));
+/// The on-CPU slices of `rows` (sorted by cpu, ts), in parallel: the
+/// rows are cut into chunks anywhere, and each chunk also reads the row
+/// after its end.
+fn on_cpu(
+    rows: &[Sw],
+    h: &RunqlatOptions,
+    base: i64,
+    comms: &Comms,
+    scale: i64,
+) -> (Hists, BTreeMap<i32, i64>) {
     let chunk = (rows.len() / (rayon::current_num_threads() * 4)).max(64 * 1024);
-    let (hists, busy) = rows
-        .par_chunks(chunk)
+    rows.par_chunks(chunk)
         .enumerate()
         .fold(
             || (Hists::new(), BTreeMap::<i32, i64>::new()),
@@ -253,7 +162,7 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
                         continue;
                     }
                     let d = b.ts - a.ts;
-                    if let Some(key) = bin(h, base, &comms, a.next, a.next_tgid, b.ts) {
+                    if let Some(key) = bin(h, base, comms, a.next, a.next_tgid, b.ts) {
                         m.entry(key).or_default().add((d / scale) as u64);
                         *busy.entry(a.cpu).or_default() += d;
                     }
@@ -269,7 +178,92 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
                 }
                 (merge_hists(a, b), ba)
             },
-        );
+        )
+}
+
+/// Computes the histograms.
+pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudist> {
+    let h = &opts.hist;
+    let window = runqlat::prepare(recordings, h)?;
+    let base = window.start_ns;
+    let want_comms = h.per_process || h.per_thread || h.common.filter.comm.is_some();
+    let scale = if h.millis { NS_PER_MS } else { NS_PER_US };
+    let comms = if want_comms {
+        collect_comms(recordings, window.range, h.per_process)?
+    } else {
+        Comms::new()
+    };
+    if opts.offcpu {
+        let push = |v: &mut Vec<Ev>, [ts, _, prev, _, next, ntgid]: [i64; 6]| {
+            if prev != 0 {
+                v.push(Ev {
+                    ts,
+                    pid: prev as i32,
+                    tgid_kind: 0,
+                });
+            }
+            if next != 0 {
+                v.push(Ev {
+                    ts,
+                    pid: next as i32,
+                    tgid_kind: ntgid as u32 | SWITCH_IN,
+                });
+            }
+        };
+        let hists = pair_slices(
+            &time_slices(recordings, &[SWITCH.name], window.range, slice_rows()),
+            |range| collect(recordings, range, &push),
+            Hists::new,
+            |m: &mut Hists, l| {
+                if let Some(k) = bin(h, base, &comms, l.pid, l.tgid, l.ts) {
+                    m.entry(k).or_default().add((l.latency_ns / scale) as u64);
+                }
+            },
+            merge_hists,
+        )?;
+        let hists = assemble(
+            recordings,
+            h,
+            window,
+            hists,
+            &comms,
+            ("Off-CPU time", "cpudist"),
+        )?;
+        return Ok(Cpudist {
+            hists,
+            cpu_busy_ns: BTreeMap::new(),
+        });
+    }
+
+    let push = |v: &mut Vec<Sw>, [ts, cpu, prev, _, next, ntgid]: [i64; 6]| {
+        v.push(Sw {
+            ts,
+            cpu: cpu as i32,
+            prev: prev as i32,
+            next: next as i32,
+            next_tgid: ntgid as i32,
+        })
+    };
+    let mut hists = Hists::new();
+    let mut busy = BTreeMap::<i32, i64>::new();
+    // Each CPU's last row of a slice starts its slice in the next one.
+    let mut last: Vec<Sw> = Vec::new();
+    for range in time_slices(recordings, &[SWITCH.name], window.range, slice_rows()) {
+        let mut rows = collect(recordings, range, &push)?;
+        rows.append(&mut last);
+        rows.par_sort_unstable_by_key(|r| (r.cpu, r.ts));
+        last = rows
+            .windows(2)
+            .filter(|w| w[0].cpu != w[1].cpu)
+            .map(|w| w[0])
+            .chain(rows.last().copied())
+            .collect();
+        let (m, b) = on_cpu(&rows, h, base, &comms, scale);
+        hists = merge_hists(hists, m);
+        for (c, n) in b {
+            *busy.entry(c).or_default() += n;
+        }
+    }
     let hists = assemble(
         recordings,
         h,

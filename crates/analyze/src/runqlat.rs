@@ -19,14 +19,20 @@
 //!
 //! # Parallelism and memory
 //!
-//! The rows are scanned in parallel (rayon, over segments and row groups)
-//! into compact 16-byte events (`ts`, `pid`, `tgid`, kind), which are then
-//! sorted in parallel by (pid, ts, kind) and split at pid boundaries, so
-//! each thread pairs whole threads' histories independently. Memory is
-//! therefore 16 bytes per queue or switch-in event of a non-idle thread in
-//! the window (about 160 MiB for a 10-million-row `sched_switch` table
-//! with its wakeups), plus one 512-byte histogram per group and interval;
-//! the columns themselves are never held beyond their batch.
+//! The window is cut into time slices of about two million rows
+//! ([`crate::common::time_slices`], from the row groups' footers), taken
+//! one after the other. A slice's rows are scanned in parallel (rayon,
+//! over row groups) into compact 16-byte events (`ts`, `pid`, `tgid`,
+//! kind), sorted in parallel by (pid, ts, kind) and split at pid
+//! boundaries, so each task pairs whole threads' histories independently.
+//! A thread still queued at the end of a slice carries its queue event
+//! into the next, so the pairs are exactly those of one pass over the
+//! whole window. Memory is one slice's events (at most 64 MiB), one
+//! carried event per thread and one 512-byte histogram per group and
+//! interval: about 130 MiB peak for 11.6 million `sched_switch` and 6.8
+//! million `sched_wakeup` rows (520 MiB before slicing). With `-P`, `-L`
+//! or `--comm` a first pass reads each thread's comm (one entry per
+//! thread).
 //!
 //! # Filters and groups
 //!
@@ -40,13 +46,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ktape_format::read::Recording;
+use ktape_format::read::{Recording, TimeRange};
 use ktape_format::sched::{SWITCH, WAKEUP};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{
+    incomplete_note, missing_table_note, scan, slice_rows, time_slices, Options, Window,
+};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -99,15 +107,6 @@ impl Ev {
     }
 }
 
-/// What the parallel scan collects.
-#[derive(Default)]
-struct Acc {
-    evs: Vec<Ev>,
-    /// Per thread (per process with `-P`): (last switch-in ts, comm then),
-    /// when comms are needed.
-    comms: Comms,
-}
-
 /// Per thread or process: (ts of the last switch-in seen, comm then).
 pub(crate) type Comms = HashMap<i32, (i64, Arc<str>)>;
 
@@ -127,15 +126,47 @@ pub(crate) fn merge_comms(a: &mut Comms, b: Comms) {
     }
 }
 
-impl Acc {
-    fn merge(mut self, mut b: Acc) -> Acc {
-        if self.evs.len() < b.evs.len() {
-            std::mem::swap(&mut self, &mut b);
-        }
-        self.evs.append(&mut b.evs);
-        merge_comms(&mut self.comms, b.comms);
-        self
+/// Each thread's comm at its last switch-in in `range` (with `by_tgid`:
+/// each process's, from its thread switched in last): one pass over
+/// `sched_switch` that holds one entry per thread. Shared with cpudist.
+pub(crate) fn collect_comms(
+    recordings: &[Recording],
+    range: TimeRange,
+    by_tgid: bool,
+) -> Result<Comms> {
+    scan(
+        recordings,
+        SWITCH.name,
+        range,
+        &["ts", "next_pid", "next_tgid", "next_comm"],
+        Comms::new,
+        |comms: &mut Comms, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let next = columns::i32s(batch, "next_pid", path)?;
+            let ntgid = columns::i32s(batch, "next_tgid", path)?;
+            let comm = Strings::from_batch(batch, "next_comm", path)?;
+            for i in 0..batch.num_rows() {
+                if range.contains(ts[i]) && next[i] != 0 {
+                    let key = if by_tgid { ntgid[i] } else { next[i] };
+                    note_comm(comms, key, ts[i], comm.get(i));
+                }
+            }
+            Ok(())
+        },
+        |mut a, b| {
+            merge_comms(&mut a, b);
+            a
+        },
+    )
+}
+
+fn append<T>(mut a: Vec<T>, mut b: Vec<T>) -> Vec<T> {
+    if a.len() < b.len() {
+        std::mem::swap(&mut a, &mut b);
     }
+    a.append(&mut b);
+    a
 }
 
 /// One histogram of one interval.
@@ -189,16 +220,9 @@ pub struct Latency {
     pub latency_ns: i64,
 }
 
-/// Collects the queue and switch-in events of the window (and, when
-/// `want_comms`, each thread's first comm).
-fn collect(
-    recordings: &[Recording],
-    window: &Window,
-    want_comms: bool,
-    comm_by_tgid: bool,
-) -> Result<Acc> {
-    let range = window.range;
-    let mut cols = vec![
+/// Collects the queue and switch-in events of `range` (one time slice).
+fn collect(recordings: &[Recording], range: TimeRange) -> Result<Vec<Ev>> {
+    let cols = [
         "ts",
         "prev_pid",
         "prev_state",
@@ -206,16 +230,13 @@ fn collect(
         "next_pid",
         "next_tgid",
     ];
-    if want_comms {
-        cols.push("next_comm");
-    }
     let switches = scan(
         recordings,
         SWITCH.name,
         range,
         &cols,
-        Acc::default,
-        |acc: &mut Acc, unit, batch| {
+        Vec::new,
+        |evs: &mut Vec<Ev>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
             let prev = columns::i32s(batch, "prev_pid", path)?;
@@ -223,11 +244,6 @@ fn collect(
             let preempt = columns::bools(batch, "preempt", path)?;
             let next = columns::i32s(batch, "next_pid", path)?;
             let ntgid = columns::i32s(batch, "next_tgid", path)?;
-            let comm = if want_comms {
-                Some(Strings::from_batch(batch, "next_comm", path)?)
-            } else {
-                None
-            };
             for i in 0..batch.num_rows() {
                 if !range.contains(ts[i]) {
                     continue;
@@ -235,41 +251,37 @@ fn collect(
                 if prev[i] != 0
                     && (state[i] == ktape_format::sched::TASK_RUNNING || preempt.value(i))
                 {
-                    acc.evs.push(Ev {
+                    evs.push(Ev {
                         ts: ts[i],
                         pid: prev[i],
                         tgid_kind: 0,
                     });
                 }
                 if next[i] != 0 {
-                    acc.evs.push(Ev {
+                    evs.push(Ev {
                         ts: ts[i],
                         pid: next[i],
                         tgid_kind: ntgid[i] as u32 | SWITCH_IN,
                     });
-                    if let Some(c) = &comm {
-                        let key = if comm_by_tgid { ntgid[i] } else { next[i] };
-                        note_comm(&mut acc.comms, key, ts[i], c.get(i));
-                    }
                 }
             }
             Ok(())
         },
-        Acc::merge,
+        append,
     )?;
     let wakeups = scan(
         recordings,
         WAKEUP.name,
         range,
         &["ts", "pid"],
-        Acc::default,
-        |acc: &mut Acc, unit, batch| {
+        Vec::new,
+        |evs: &mut Vec<Ev>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
             let pid = columns::i32s(batch, "pid", path)?;
             for i in 0..batch.num_rows() {
                 if range.contains(ts[i]) && pid[i] != 0 {
-                    acc.evs.push(Ev {
+                    evs.push(Ev {
                         ts: ts[i],
                         pid: pid[i],
                         tgid_kind: 0,
@@ -278,16 +290,23 @@ fn collect(
             }
             Ok(())
         },
-        Acc::merge,
+        append,
     )?;
-    Ok(switches.merge(wakeups))
+    Ok(append(switches, wakeups))
 }
 
-/// Pairs the events: calls `f` with every latency, in parallel over
-/// threads (so `f` folds into a per-task accumulator). A pair is the
-/// latest starting event of a thread since its previous ending event, and
-/// that ending event.
-pub(crate) fn pair<A, I, F, M>(mut evs: Vec<Ev>, init: I, f: F, merge: M) -> A
+/// The time slices runqlat's pairing walks through (see the module docs).
+pub(crate) fn slices(recordings: &[Recording], range: TimeRange) -> Vec<TimeRange> {
+    time_slices(recordings, &[SWITCH.name, WAKEUP.name], range, slice_rows())
+}
+
+/// Pairs the events of one time slice: calls `f` with every latency, in
+/// parallel over threads (so `f` folds into a per-task accumulator). A
+/// pair is the latest starting event of a thread since its previous
+/// ending event, and that ending event. Returns the accumulator and the
+/// starting events still waiting for their end, one per thread at most,
+/// for the next slice.
+pub(crate) fn pair<A, I, F, M>(mut evs: Vec<Ev>, init: &I, f: &F, merge: &M) -> (A, Vec<Ev>)
 where
     A: Send,
     I: Fn() -> A + Sync + Send,
@@ -313,31 +332,70 @@ where
     }
     bounds
         .par_windows(2)
-        .fold(&init, |mut acc, w| {
-            let evs = &evs[w[0]..w[1]];
-            let mut queued: Option<(i32, i64)> = None;
-            for e in evs {
-                if e.tgid_kind & SWITCH_IN == 0 {
-                    queued = Some((e.pid, e.ts));
-                    continue;
-                }
-                if let Some((pid, q)) = queued.take() {
-                    if pid == e.pid {
+        .fold(
+            || (init(), Vec::new()),
+            |(mut acc, mut waiting), w| {
+                let mut queued: Option<Ev> = None;
+                for e in &evs[w[0]..w[1]] {
+                    if let Some(q) = queued {
+                        if q.pid != e.pid {
+                            waiting.push(q);
+                            queued = None;
+                        }
+                    }
+                    if e.tgid_kind & SWITCH_IN == 0 {
+                        queued = Some(*e);
+                        continue;
+                    }
+                    if let Some(q) = queued.take() {
                         f(
                             &mut acc,
                             Latency {
                                 pid: e.pid,
                                 tgid: (e.tgid_kind & !SWITCH_IN) as i32,
                                 ts: e.ts,
-                                latency_ns: e.ts - q,
+                                latency_ns: e.ts - q.ts,
                             },
                         );
                     }
                 }
-            }
-            acc
-        })
-        .reduce(&init, merge)
+                waiting.extend(queued);
+                (acc, waiting)
+            },
+        )
+        .reduce(
+            || (init(), Vec::new()),
+            |(a, wa), (b, wb)| (merge(a, b), append(wa, wb)),
+        )
+}
+
+/// [`pair`] over consecutive time slices, each collected by `collect`
+/// only when its turn comes, with the waiting events carried from one
+/// slice to the next: the same pairs as one pass over everything, in the
+/// memory of one slice.
+pub(crate) fn pair_slices<A, C, I, F, M>(
+    slices: &[TimeRange],
+    collect: C,
+    init: I,
+    f: F,
+    merge: M,
+) -> Result<A>
+where
+    A: Send,
+    C: Fn(TimeRange) -> Result<Vec<Ev>>,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, Latency) + Sync + Send,
+    M: Fn(A, A) -> A + Sync + Send,
+{
+    let mut acc = init();
+    let mut waiting = Vec::new();
+    for &slice in slices {
+        let evs = append(collect(slice)?, waiting);
+        let (a, w) = pair(evs, &init, &f, &merge);
+        acc = merge(acc, a);
+        waiting = w;
+    }
+    Ok(acc)
 }
 
 /// Every run-queue latency of the window (unfiltered), for callers that
@@ -353,20 +411,17 @@ pub fn latencies_where(
     window: &Window,
     keep: impl Fn(&Latency) -> bool + Sync + Send,
 ) -> Result<Vec<Latency>> {
-    let acc = collect(recordings, window, false, false)?;
-    let mut v = pair(
-        acc.evs,
+    let mut v = pair_slices(
+        &slices(recordings, window.range),
+        |range| collect(recordings, range),
         Vec::new,
         |v: &mut Vec<Latency>, l| {
             if keep(&l) {
                 v.push(l)
             }
         },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
-        },
-    );
+        append,
+    )?;
     v.par_sort_unstable_by_key(|l| (l.ts, l.pid));
     Ok(v)
 }
@@ -449,12 +504,16 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
     let grouped = opts.per_process || opts.per_thread;
     let filter = &opts.common.filter;
     let want_comms = grouped || filter.comm.is_some();
-    let acc = collect(recordings, &window, want_comms, opts.per_process)?;
-    let comms = acc.comms;
+    let comms = if want_comms {
+        collect_comms(recordings, window.range, opts.per_process)?
+    } else {
+        Comms::new()
+    };
     let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
 
-    let hists: HashMap<(i64, i32), Log2Hist> = pair(
-        acc.evs,
+    let hists: HashMap<(i64, i32), Log2Hist> = pair_slices(
+        &slices(recordings, window.range),
+        |range| collect(recordings, range),
         HashMap::new,
         |h: &mut HashMap<(i64, i32), Log2Hist>, l| {
             if let Some(k) = bin(opts, base, &comms, l.pid, l.tgid, l.ts) {
@@ -462,7 +521,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
             }
         },
         merge_hists,
-    );
+    )?;
     assemble(
         recordings,
         opts,
@@ -712,18 +771,22 @@ mod tests {
         }
     }
 
-    fn lats(evs: Vec<Ev>) -> Vec<(i32, i64, i64)> {
-        let mut v = pair(
-            evs,
-            Vec::new,
-            |v: &mut Vec<(i32, i64, i64)>, l| v.push((l.pid, l.ts, l.latency_ns)),
-            |mut a, mut b| {
-                a.append(&mut b);
-                a
-            },
-        );
+    type Lats = Vec<(i32, i64, i64)>;
+
+    fn push(v: &mut Lats, l: Latency) {
+        v.push((l.pid, l.ts, l.latency_ns))
+    }
+
+    /// The pairs of one pass, sorted, and the events left waiting.
+    fn pairs(evs: Vec<Ev>) -> (Lats, Vec<Ev>) {
+        let (mut v, mut waiting) = pair(evs, &Vec::new, &push, &append);
         v.sort();
-        v
+        waiting.sort_by_key(Ev::key);
+        (v, waiting)
+    }
+
+    fn lats(evs: Vec<Ev>) -> Lats {
+        pairs(evs).0
     }
 
     #[test]
@@ -741,7 +804,19 @@ mod tests {
             s(1, 70), // 20
             q(3, 80), // never switched in: nothing
         ];
-        assert_eq!(lats(evs), vec![(1, 20, 8), (1, 70, 20), (2, 40, 0)]);
+        let (got, waiting) = pairs(evs.clone());
+        assert_eq!(got, vec![(1, 20, 8), (1, 70, 20), (2, 40, 0)]);
+        // Thread 3 is still queued at the end: carried to the next slice.
+        assert_eq!(waiting, vec![q(3, 80)]);
+        // Cut anywhere, with the waiting events carried, the pairs are the
+        // same.
+        for cut in 0..=evs.len() {
+            let (mut a, waiting) = pairs(evs[..cut].to_vec());
+            let (b, _) = pairs(evs[cut..].iter().copied().chain(waiting).collect());
+            a.extend(b);
+            a.sort();
+            assert_eq!(a, got, "cut at {cut}");
+        }
     }
 
     #[test]

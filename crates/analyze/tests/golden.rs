@@ -45,6 +45,11 @@ fn run(args: &[&str]) -> (bool, String) {
 
 /// [`run`] with the time zone `--localtime` sees.
 fn run_tz(args: &[&str], tz: &str) -> (bool, String) {
+    run_env(args, &[("TZ", tz)])
+}
+
+/// [`run`] with more environment variables.
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let f = fixtures();
     let rec = f.main.to_string_lossy().to_string();
     let dir = f.dir.to_string_lossy().to_string();
@@ -54,7 +59,8 @@ fn run_tz(args: &[&str], tz: &str) -> (bool, String) {
         .collect();
     let out = Command::new(env!("CARGO_BIN_EXE_ktape-analyze"))
         .args(&args)
-        .env("TZ", tz)
+        .env("TZ", "UTC")
+        .envs(env.iter().copied())
         .output()
         .expect("run ktape-analyze");
     let mut text = String::from_utf8(out.stdout).unwrap();
@@ -759,4 +765,28 @@ fn cpudist() {
     );
     golden("cpudist_pid", &["cpudist", "-O", "-p", "1234", rec]);
     golden("cpudist_json", &["cpudist", "--json", rec]);
+}
+
+#[test]
+fn time_slices_change_no_scheduler_result() {
+    // The sched fixture's row groups hold 50 rows: with 120-row slices the
+    // pairing crosses dozens of slice boundaries, carrying waiting threads
+    // and each CPU's last switch across them.
+    let rec = "$DIR/sched/sched.parquet";
+    let cases: &[&[&str]] = &[
+        &["runqlat", "-L", rec],
+        &["runqlat", "-P", "--comm", "dd", rec],
+        &["runqlat", "--interval", "5", "--json", rec],
+        &["runqslower", "-P", "--min-latency", "100", rec],
+        &["cpudist", "-L", rec],
+        &["cpudist", "-O", "-P", rec],
+        &["cpudist", "--json", rec],
+    ];
+    for args in cases {
+        let (ok, whole) = run(args);
+        assert!(ok, "{whole}");
+        let (ok, sliced) = run_env(args, &[("KTAPE_SLICE_ROWS", "120")]);
+        assert!(ok, "{sliced}");
+        assert_eq!(whole, sliced, "ktape-analyze {args:?}");
+    }
 }
