@@ -57,10 +57,14 @@ def pinned(tmp_path_factory):
     # taskset execs sh, so each Popen pid is the busy thread's tid.
     busy = [subprocess.Popen(["taskset", "-c", str(BUSY_CPU), "sh", "-c", "while :; do :; done"])
             for _ in range(3)]
-    # taskset needs a moment to pin itself and exec the loop.
-    time.sleep(0.2)
+    # taskset pins itself, then execs sh: once all three are sh, all three
+    # are pinned and the window starts.
+    t0 = time.monotonic()
+    while not all(open(f"/proc/{p.pid}/comm").read() == "sh\n" for p in busy):
+        assert time.monotonic() - t0 < 10, "taskset did not exec sh"
+        time.sleep(0.01)
     start = datetime.now(timezone.utc)
-    time.sleep(BUSY_SECONDS - 0.4)
+    time.sleep(BUSY_SECONDS - 0.2)
     end = datetime.now(timezone.utc)
     time.sleep(0.2)
     for p in busy:
@@ -199,14 +203,17 @@ def test_cpudist_slices_fit_in_the_recording(pinned):
 
 
 def test_runqslower_lists_the_pinned_threads(pinned):
-    out, tids, _ = pinned
-    r = analyze_json("runqslower", "-P", "--min-latency", "1ms", out)
+    out, tids, (start, end) = pinned
+    # In the window all three are pinned; before it a hog may still wait as
+    # a python child or taskset, on any CPU.
+    r = analyze_json("runqslower", "-P", "--min-latency", "1ms", "--from", start, "--to", end, out)
     rows = [x for x in r["rows"] if x["tid"] in tids]
     assert {x["tid"] for x in rows} == set(tids)
     assert all(x["latency_ns"] > 1_000_000 and x["cpu"] == BUSY_CPU for x in rows)
     # Most of the time a hog waits for another hog.
     assert sum(x["prev_tid"] in tids for x in rows) / len(rows) > 0.8
-    # Every slow wait is one of runqlat's pairs above the threshold.
+    # Every slow wait of the recording is one of runqlat's pairs above the
+    # threshold.
     con = duck(out)
     n = con.execute(f"SELECT count(*) FROM ({RUNQLAT_SQL}) WHERE latency_ns > 1000000").fetchone()[0]
-    assert len(r["rows"]) == n
+    assert len(analyze_json("runqslower", "--min-latency", "1ms", out)["rows"]) == n
