@@ -236,20 +236,9 @@ impl Recording {
         }
         let mut tables = BTreeMap::new();
         let mut incomplete = Vec::new();
-        let mut dirs: Vec<_> = fs::read_dir(root)
-            .map_err(|e| Error::io(root, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        dirs.sort();
+        let dirs = sorted_entries(root)?.into_iter().filter(|p| p.is_dir());
         for dir in dirs {
-            let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-                .map_err(|e| Error::io(&dir, e))?
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .collect();
-            files.sort();
+            let files = sorted_entries(&dir)?;
             let mut segments = Vec::new();
             for f in files {
                 let name = f
@@ -353,6 +342,18 @@ fn looks_like_recording(dir: &Path) -> bool {
     })
 }
 
+/// The paths in `dir`, sorted: recordings and fleets are read in path
+/// order, so every run (and every machine) sees them in the same order.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
 /// The `key=value` form of a hive partition folder name.
 fn partition_of(name: &str) -> Option<(String, String)> {
     let (k, v) = name.split_once('=')?;
@@ -391,13 +392,7 @@ fn walk(
     if depth >= MAX_FLEET_DEPTH {
         return Ok(());
     }
-    let mut subdirs: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    subdirs.sort();
+    let subdirs = sorted_entries(dir)?.into_iter().filter(|p| p.is_dir());
     for sub in subdirs {
         let part = sub
             .file_name()
