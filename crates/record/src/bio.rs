@@ -6,7 +6,6 @@
 //! ktape's codes; here the events become rows of the `bio` table.
 
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -15,15 +14,16 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::bio::{BioSkel, BioSkelBuilder, OpenBioSkel};
+use ktape_bpf::bio::{BioSkel, BioSkelBuilder};
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 use crate::procfs::DiskNames;
 
 /// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
@@ -81,19 +81,8 @@ impl Family for Bio {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         // tp_btf gives typed, trusted arguments and is cheaper; raw_tp is
-        // the fallback for kernels that refuse it. KTAPE_HOOKS=raw_tp
-        // forces the fallback, so it can be tested on kernels that never
-        // need it.
-        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
-            return Ok(Box::new(load_flavour(ctx, Flavour::RawTp)?));
-        }
-        match load_flavour(ctx, Flavour::TpBtf) {
-            Ok(l) => Ok(Box::new(l)),
-            Err(first) => match load_flavour(ctx, Flavour::RawTp) {
-                Ok(l) => Ok(Box::new(l)),
-                Err(_) => Err(first),
-            },
-        }
+        // the fallback for kernels that refuse it.
+        Ok(Box::new(bpf::with_fallback(|f| load_flavour(ctx, f))?))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -101,43 +90,10 @@ impl Family for Bio {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavour {
-    TpBtf,
-    RawTp,
-}
-
-impl Flavour {
-    fn name(self) -> &'static str {
-        match self {
-            Flavour::TpBtf => "tp_btf",
-            Flavour::RawTp => "raw_tp",
-        }
-    }
-}
-
-/// A loaded bio object.
-struct BioLoaded {
-    skel: BioSkel<'static>,
-    links: Vec<Link>,
-    flavour: Flavour,
-}
-
-fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<BioLoaded, BpfError> {
+fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<BioSkel<'static>>, BpfError> {
     let fam = "bio";
-    // The skeleton borrows its object storage for as long as it lives; the
-    // recorder keeps it until exit, so the (tiny) storage is leaked rather
-    // than threaded through every owner. Dropping the skeleton still
-    // closes the BPF object.
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open: OpenBioSkel<'static> =
-        BioSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    let btf = flavour == Flavour::TpBtf;
+    let mut open = bpf::open(fam, BioSkelBuilder::default())?;
+    let btf = flavour.btf();
     open.progs.ktape_bio_start.set_autoload(btf);
     open.progs.ktape_bio_insert.set_autoload(btf);
     open.progs.ktape_bio_issue.set_autoload(btf);
@@ -150,45 +106,25 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<BioLoaded, BpfError> 
         ro.targ_tgid = ctx.targ_tgid;
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
-    {
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    }
-    bpf::take_log();
-    let skel = open.load().map_err(|source| {
-        let log = bpf::take_log();
-        BpfError::Load {
-            family: fam,
-            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-            hooks: flavour.name(),
-            log,
-            source,
-        }
-    })?;
-    Ok(BioLoaded {
-        skel,
-        links: Vec::new(),
-        flavour,
-    })
+    let maps = &mut open.maps;
+    ctx.rings
+        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+        .map_err(bpf::open_err(fam))?;
+    let skel = bpf::load(fam, flavour.name(), open)?;
+    Ok(Attached::new(fam, flavour.name(), flavour, skel))
 }
 
-impl BioLoaded {
-    /// The programs of the loaded flavour.
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 4] {
-        let p = &self.skel.progs;
-        match self.flavour {
-            Flavour::TpBtf => [
+impl Skeleton for BioSkel<'static> {
+    fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        match flavour {
+            Flavour::TpBtf => vec![
                 &p.ktape_bio_start,
                 &p.ktape_bio_insert,
                 &p.ktape_bio_issue,
                 &p.ktape_bio_done,
             ],
-            Flavour::RawTp => [
+            Flavour::RawTp => vec![
                 &p.ktape_bio_start_raw,
                 &p.ktape_bio_insert_raw,
                 &p.ktape_bio_issue_raw,
@@ -196,36 +132,12 @@ impl BioLoaded {
             ],
         }
     }
-}
 
-impl Loaded for BioLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("bio", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        self.flavour.name()
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [m.ktape_bio_rq.as_fd(), m.rodata.as_fd()]
-                .into_iter()
-                .filter_map(bpf::map_id)
-                .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        [self.maps.ktape_bio_rq.as_fd(), self.maps.rodata.as_fd()]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect()
     }
 }
 

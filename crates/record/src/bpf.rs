@@ -2,7 +2,11 @@
 //! limit, and libbpf's own log, captured so that a refusal can be
 //! explained in the error instead of as pages of stderr.
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::OpenObject;
 
 /// Why a family's BPF object could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,78 @@ pub fn capture_libbpf_log() {
         libbpf_rs::PrintLevel::Warn
     };
     libbpf_rs::set_print(Some((level, capture)));
+}
+
+/// The hooks of a family's scheduler or block programs: typed `tp_btf`
+/// (plain loads from trusted pointers), or `raw_tp` with probe reads, the
+/// fallback for kernels that refuse the first. Both are in every object;
+/// only the chosen flavour's programs are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    TpBtf,
+    RawTp,
+}
+
+impl Flavour {
+    /// Whether this is the tp_btf flavour.
+    pub fn btf(self) -> bool {
+        self == Flavour::TpBtf
+    }
+
+    /// `tp_btf` or `raw_tp`, for the log and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::TpBtf => "tp_btf",
+            Flavour::RawTp => "raw_tp",
+        }
+    }
+}
+
+/// Loads with tp_btf, and with raw_tp when the kernel refuses that or when
+/// `KTAPE_HOOKS=raw_tp` asks for it. When both fail, the tp_btf error is
+/// the one returned: it is the one worth fixing.
+pub fn with_fallback<T>(load: impl Fn(Flavour) -> Result<T, BpfError>) -> Result<T, BpfError> {
+    if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
+        return load(Flavour::RawTp);
+    }
+    load(Flavour::TpBtf).or_else(|first| load(Flavour::RawTp).map_err(|_| first))
+}
+
+/// Opens a family's skeleton. The skeleton borrows its object storage for
+/// as long as it lives, and the recorder keeps it until exit, so the (tiny)
+/// storage is leaked rather than threaded through every owner; dropping
+/// the skeleton still closes the BPF object.
+pub fn open<B: SkelBuilder<'static>>(
+    family: &'static str,
+    builder: B,
+) -> Result<B::Output, BpfError> {
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    builder.open(storage).map_err(open_err(family))
+}
+
+/// The error of a failed step before load (opening, sharing maps).
+pub fn open_err(family: &'static str) -> impl Fn(libbpf_rs::Error) -> BpfError {
+    move |source| BpfError::Open { family, source }
+}
+
+/// Loads an opened skeleton. A refusal carries libbpf's log and the
+/// program it blamed, and names `hooks`.
+pub fn load<O: OpenSkel<'static>>(
+    family: &'static str,
+    hooks: &'static str,
+    open: O,
+) -> Result<O::Output, BpfError> {
+    take_log();
+    open.load().map_err(|source| {
+        let log = take_log();
+        BpfError::Load {
+            family,
+            program: blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+            hooks,
+            log,
+            source,
+        }
+    })
 }
 
 /// Attaches a family's programs in order. On an error the links made so

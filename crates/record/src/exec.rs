@@ -9,7 +9,6 @@
 //! row (`source = exec`), so rows recorded later resolve to the new
 //! command line.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -20,16 +19,17 @@ use arrow_array::builder::{
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field};
-use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder, OpenExecSkel};
+use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder};
 use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE};
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 use crate::procfs::ProcessRows;
 
 /// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
@@ -134,18 +134,8 @@ impl Family for Exec {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         // As for bio: tp_btf for the scheduler hooks, raw_tp as the
-        // fallback (KTAPE_HOOKS=raw_tp forces it); the syscall hooks are
-        // classic tracepoints either way.
-        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
-            return Ok(Box::new(load_flavour(ctx, false)?));
-        }
-        match load_flavour(ctx, true) {
-            Ok(l) => Ok(Box::new(l)),
-            Err(first) => match load_flavour(ctx, false) {
-                Ok(l) => Ok(Box::new(l)),
-                Err(_) => Err(first),
-            },
-        }
+        // fallback; the syscall hooks are classic tracepoints either way.
+        Ok(Box::new(bpf::with_fallback(|f| load_flavour(ctx, f))?))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -153,24 +143,15 @@ impl Family for Exec {
     }
 }
 
-/// A loaded exec object.
-struct ExecLoaded {
-    skel: ExecSkel<'static>,
-    links: Vec<Link>,
-    btf: bool,
-}
-
-fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<ExecLoaded, BpfError> {
+fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<ExecSkel<'static>>, BpfError> {
     let fam = "exec";
-    // Leaked for the skeleton's lifetime, as in bio.rs.
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open: OpenExecSkel<'static> =
-        ExecSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+    let btf = flavour.btf();
+    let hooks = if btf {
+        "tracepoint+tp_btf"
+    } else {
+        "tracepoint+raw_tp"
+    };
+    let mut open = bpf::open(fam, ExecSkelBuilder::default())?;
     open.progs.ktape_exec_sched.set_autoload(btf);
     open.progs.ktape_exit.set_autoload(btf);
     open.progs.ktape_exec_sched_raw.set_autoload(!btf);
@@ -180,44 +161,24 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<ExecLoaded, BpfError> {
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         ro.max_args = ctx.max_args;
     }
-    {
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    }
-    bpf::take_log();
-    let skel = open.load().map_err(|source| {
-        let log = bpf::take_log();
-        BpfError::Load {
-            family: fam,
-            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-            hooks: if btf { "tp_btf" } else { "raw_tp" },
-            log,
-            source,
-        }
-    })?;
-    Ok(ExecLoaded {
-        skel,
-        links: Vec::new(),
-        btf,
-    })
+    let maps = &mut open.maps;
+    ctx.rings
+        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+        .map_err(bpf::open_err(fam))?;
+    let skel = bpf::load(fam, hooks, open)?;
+    Ok(Attached::new(fam, hooks, flavour, skel))
 }
 
-impl ExecLoaded {
-    /// The programs of the loaded flavour. The entry hooks come last, so
-    /// that no entry is recorded before its exit and move hooks exist.
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 6] {
-        let p = &self.skel.progs;
-        let (sched, exit) = if self.btf {
-            (&p.ktape_exec_sched, &p.ktape_exit)
-        } else {
-            (&p.ktape_exec_sched_raw, &p.ktape_exit_raw)
+impl Skeleton for ExecSkel<'static> {
+    /// The entry hooks come last, so that no entry is recorded before its
+    /// exit and move hooks exist.
+    fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        let (sched, exit) = match flavour {
+            Flavour::TpBtf => (&p.ktape_exec_sched, &p.ktape_exit),
+            Flavour::RawTp => (&p.ktape_exec_sched_raw, &p.ktape_exit_raw),
         };
-        [
+        vec![
             &p.ktape_exec_exit,
             &p.ktape_execat_exit,
             sched,
@@ -226,44 +187,17 @@ impl ExecLoaded {
             &p.ktape_execat_enter,
         ]
     }
-}
 
-impl Loaded for ExecLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("exec", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        if self.btf {
-            "tracepoint+tp_btf"
-        } else {
-            "tracepoint+raw_tp"
-        }
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [
-                m.ktape_exec_start.as_fd(),
-                m.ktape_exec_heap.as_fd(),
-                m.rodata.as_fd(),
-            ]
-            .into_iter()
-            .filter_map(bpf::map_id)
-            .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        let m = &self.maps;
+        [
+            m.ktape_exec_start.as_fd(),
+            m.ktape_exec_heap.as_fd(),
+            m.rodata.as_fd(),
+        ]
+        .into_iter()
+        .filter_map(bpf::map_id)
+        .collect()
     }
 }
 

@@ -5,13 +5,18 @@
 //! and its [`Decoder`] (owned by the drain thread, which turns ring records
 //! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c`, a
 //! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`].
+//! Its load is mostly shared: [`bpf::open`], settings in the rodata, the
+//! shared rings, [`bpf::load`] (with [`bpf::with_fallback`] for families
+//! with two flavours), and [`Attached`] over an impl of [`Skeleton`].
 
 use std::fmt;
+use std::os::fd::AsFd;
 
 use arrow_array::RecordBatch;
 use ktape_format::TableSpec;
+use libbpf_rs::{Link, ProgramMut};
 
-use crate::bpf::BpfError;
+use crate::bpf::{self, BpfError, Flavour};
 use crate::procfs::DiskNames;
 use crate::rings::Rings;
 
@@ -78,6 +83,66 @@ pub trait Loaded {
     /// Kernel ids of its programs and own maps, to wait for their release
     /// at exit.
     fn kernel_ids(&self) -> KernelIds;
+}
+
+/// What [`Attached`] needs of a family's loaded skeleton.
+pub trait Skeleton: 'static {
+    /// The programs of `flavour` (only those were loaded), in the order
+    /// they must be attached.
+    fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>>;
+    /// Kernel ids of the maps it owns (not the shared rings).
+    fn own_maps(&self) -> Vec<u32>;
+}
+
+/// The [`Loaded`] of most families: a skeleton whose programs attach
+/// where their section names say (tracepoints of either flavour).
+pub struct Attached<S: Skeleton> {
+    family: &'static str,
+    hooks: &'static str,
+    flavour: Flavour,
+    skel: S,
+    links: Vec<Link>,
+}
+
+impl<S: Skeleton> Attached<S> {
+    /// A loaded skeleton of `family`; `hooks` names them in the log.
+    pub fn new(family: &'static str, hooks: &'static str, flavour: Flavour, skel: S) -> Self {
+        Attached {
+            family,
+            hooks,
+            flavour,
+            skel,
+            links: Vec::new(),
+        }
+    }
+}
+
+impl<S: Skeleton> Loaded for Attached<S> {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let links = bpf::attach_all(self.family, self.skel.programs(self.flavour))?;
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        self.hooks
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        KernelIds {
+            progs: self
+                .skel
+                .programs(self.flavour)
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: self.skel.own_maps(),
+        }
+    }
 }
 
 /// Kernel ids of BPF objects.

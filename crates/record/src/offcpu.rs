@@ -6,19 +6,19 @@
 //! shorter than `--min-block` there, so only the episodes worth a row cross
 //! the ring. Stack ids go through [`crate::stacks`] like the profile's.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
-use ktape_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder, OpenOffcpuSkel};
+use ktape_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 use crate::sched::{i32_array, ts_array, CommDict};
 use crate::stacks::Stacks;
 
@@ -67,16 +67,7 @@ impl Family for Offcpu {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        // tp_btf first, raw_tp when refused or asked for (as sched).
-        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
-            return Ok(Box::new(load_flavour(ctx, false)?));
-        }
-        match load_flavour(ctx, true) {
-            Ok(l) => Ok(Box::new(l)),
-            Err(first) => load_flavour(ctx, false)
-                .map(|l| Box::new(l) as Box<dyn Loaded>)
-                .map_err(|_| first),
-        }
+        Ok(Box::new(bpf::with_fallback(|f| load_flavour(ctx, f))?))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -84,24 +75,14 @@ impl Family for Offcpu {
     }
 }
 
-struct OffcpuLoaded {
-    skel: OffcpuSkel<'static>,
-    links: Vec<Link>,
-    btf: bool,
-}
-
-fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<OffcpuLoaded, BpfError> {
+fn load_flavour(
+    ctx: &LoadCtx,
+    flavour: Flavour,
+) -> Result<Attached<OffcpuSkel<'static>>, BpfError> {
     let fam = "offcpu";
-    let hooks = if btf { "tp_btf" } else { "raw_tp" };
+    let btf = flavour.btf();
     let stacks = crate::stacks::shared()?;
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open: OpenOffcpuSkel<'static> =
-        OffcpuSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+    let mut open = bpf::open(fam, OffcpuSkelBuilder::default())?;
     open.progs.ktape_offcpu_switch.set_autoload(btf);
     open.progs.ktape_offcpu_switch_raw.set_autoload(!btf);
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
@@ -109,77 +90,29 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<OffcpuLoaded, BpfError> {
         ro.min_block_ns = ctx.min_block_ns;
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
-    {
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    }
-    bpf::take_log();
-    let skel = open.load().map_err(|source| {
-        let log = bpf::take_log();
-        BpfError::Load {
-            family: fam,
-            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-            hooks,
-            log,
-            source,
-        }
-    })?;
-    Ok(OffcpuLoaded {
-        skel,
-        links: Vec::new(),
-        btf,
-    })
+    let maps = &mut open.maps;
+    ctx.rings
+        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+        .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
+        .map_err(bpf::open_err(fam))?;
+    let skel = bpf::load(fam, flavour.name(), open)?;
+    Ok(Attached::new(fam, flavour.name(), flavour, skel))
 }
 
-impl OffcpuLoaded {
-    fn prog(&self) -> &libbpf_rs::ProgramMut<'static> {
-        if self.btf {
-            &self.skel.progs.ktape_offcpu_switch
-        } else {
-            &self.skel.progs.ktape_offcpu_switch_raw
-        }
-    }
-}
-
-impl Loaded for OffcpuLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("offcpu", [self.prog()])?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        if self.btf {
-            "tp_btf"
-        } else {
-            "raw_tp"
+impl Skeleton for OffcpuSkel<'static> {
+    fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>> {
+        match flavour {
+            Flavour::TpBtf => vec![&self.progs.ktape_offcpu_switch],
+            Flavour::RawTp => vec![&self.progs.ktape_offcpu_switch_raw],
         }
     }
 
-    fn kernel_ids(&self) -> KernelIds {
-        KernelIds {
-            progs: libbpf_rs::Program::id_from_fd(self.prog().as_fd())
-                .into_iter()
-                .collect(),
-            maps: [
-                self.skel.maps.rodata.as_fd(),
-                self.skel.maps.ktape_blocked.as_fd(),
-            ]
+    fn own_maps(&self) -> Vec<u32> {
+        [self.maps.rodata.as_fd(), self.maps.ktape_blocked.as_fd()]
             .into_iter()
             .filter_map(bpf::map_id)
             .chain(crate::stacks::existing().and_then(|s| s.map_id()))
-            .collect(),
-        }
+            .collect()
     }
 }
 

@@ -7,14 +7,11 @@
 //! into the shared stack map; [`crate::stacks`] turns them into
 //! recording-wide stack ids and symbolizes each distinct stack once.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
-use ktape_bpf::profile::{OpenProfileSkel, ProfileSkel, ProfileSkelBuilder};
+use ktape_bpf::profile::{ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::OpenObject;
 
 use crate::abi;
 use crate::bpf::{self, BpfError};
@@ -71,40 +68,18 @@ impl Family for Profile {
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         let fam = "profile";
         let stacks = crate::stacks::shared()?;
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open: OpenProfileSkel<'static> = ProfileSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+        let mut open = bpf::open(fam, ProfileSkelBuilder::default())?;
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.targ_tgid = ctx.targ_tgid;
             ro.targ_idle = ctx.idle as u8;
             ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
-        {
-            let maps = &mut open.maps;
-            ctx.rings
-                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-                .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
-        }
-        bpf::take_log();
-        let skel = open.load().map_err(|source| {
-            let log = bpf::take_log();
-            BpfError::Load {
-                family: fam,
-                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-                hooks: "perf_event",
-                log,
-                source,
-            }
-        })?;
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
+            .map_err(bpf::open_err(fam))?;
+        let skel = bpf::load(fam, HOOKS, open)?;
         Ok(Box::new(ProfileLoaded {
             skel,
             freq: ctx
@@ -118,6 +93,9 @@ impl Family for Profile {
         Box::new(ProfileDecoder::new(ctx, crate::stacks::existing()))
     }
 }
+
+/// One cpu-clock perf event per CPU runs the program.
+const HOOKS: &str = "perf_event cpu-clock";
 
 /// A loaded profile object, and once attached its perf events.
 struct ProfileLoaded {
@@ -142,7 +120,7 @@ impl Loaded for ProfileLoaded {
     }
 
     fn hooks(&self) -> &'static str {
-        "perf_event cpu-clock"
+        HOOKS
     }
 
     fn kernel_ids(&self) -> KernelIds {

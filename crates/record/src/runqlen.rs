@@ -6,16 +6,13 @@
 //! than tracing makes the cost fixed (99 rows a second per CPU), whatever
 //! the scheduling rate; the exact queue-wait picture comes from `-e sched`.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, RecordBatch, TimestampNanosecondArray};
-use ktape_bpf::runqlen::{OpenRunqlenSkel, RunqlenSkel, RunqlenSkelBuilder};
+use ktape_bpf::runqlen::{RunqlenSkel, RunqlenSkelBuilder};
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::OpenObject;
 
 use crate::abi;
 use crate::bpf::{self, BpfError};
@@ -62,38 +59,15 @@ impl Family for Runqlen {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         let fam = "runqlen";
-        // Leaked for the skeleton's lifetime, as in bio.rs.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open: OpenRunqlenSkel<'static> = RunqlenSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+        let mut open = bpf::open(fam, RunqlenSkelBuilder::default())?;
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
-        {
-            let maps = &mut open.maps;
-            ctx.rings
-                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
-        }
-        bpf::take_log();
-        let skel = open.load().map_err(|source| {
-            let log = bpf::take_log();
-            BpfError::Load {
-                family: fam,
-                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-                hooks: "perf_event",
-                log,
-                source,
-            }
-        })?;
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(bpf::open_err(fam))?;
+        let skel = bpf::load(fam, HOOKS, open)?;
         Ok(Box::new(RunqlenLoaded {
             skel,
             hz: ctx
@@ -107,6 +81,9 @@ impl Family for Runqlen {
         Box::new(RunqlenDecoder::new(ctx))
     }
 }
+
+/// One cpu-clock perf event per CPU runs the program.
+const HOOKS: &str = "perf_event cpu-clock";
 
 /// A loaded runqlen object and, once attached, its perf events.
 struct RunqlenLoaded {
@@ -131,7 +108,7 @@ impl Loaded for RunqlenLoaded {
     }
 
     fn hooks(&self) -> &'static str {
-        "perf_event cpu-clock"
+        HOOKS
     }
 
     fn kernel_ids(&self) -> KernelIds {

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -21,15 +20,16 @@ use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch,
     TimestampNanosecondArray,
 };
-use ktape_bpf::sched::{OpenSchedSkel, SchedSkel, SchedSkelBuilder};
+use ktape_bpf::sched::{SchedSkel, SchedSkelBuilder};
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 
 /// `struct ktape_sched_switch_event` of `bpf/ktape.h`, byte for byte.
 #[repr(C)]
@@ -99,18 +99,7 @@ impl Family for Sched {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        // Same policy as bio: tp_btf first, raw_tp when it is refused or
-        // when KTAPE_HOOKS=raw_tp asks for it.
-        if std::env::var("KTAPE_HOOKS").as_deref() == Ok("raw_tp") {
-            return Ok(Box::new(load_flavour(ctx, false)?));
-        }
-        match load_flavour(ctx, true) {
-            Ok(l) => Ok(Box::new(l)),
-            Err(first) => match load_flavour(ctx, false) {
-                Ok(l) => Ok(Box::new(l)),
-                Err(_) => Err(first),
-            },
-        }
+        Ok(Box::new(bpf::with_fallback(|f| load_flavour(ctx, f))?))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -118,25 +107,10 @@ impl Family for Sched {
     }
 }
 
-/// A loaded sched object.
-struct SchedLoaded {
-    skel: SchedSkel<'static>,
-    links: Vec<Link>,
-    btf: bool,
-}
-
-fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<SchedLoaded, BpfError> {
+fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<SchedSkel<'static>>, BpfError> {
     let fam = "sched";
-    let hooks = if btf { "tp_btf" } else { "raw_tp" };
-    // Leaked for the skeleton's lifetime, as in bio.rs.
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open: OpenSchedSkel<'static> =
-        SchedSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+    let btf = flavour.btf();
+    let mut open = bpf::open(fam, SchedSkelBuilder::default())?;
     open.progs.ktape_sched_switch.set_autoload(btf);
     open.progs.ktape_sched_wakeup.set_autoload(btf);
     open.progs.ktape_sched_wakeup_new.set_autoload(btf);
@@ -147,83 +121,33 @@ fn load_flavour(ctx: &LoadCtx, btf: bool) -> Result<SchedLoaded, BpfError> {
         ro.targ_tgid = ctx.targ_tgid;
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
-    {
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    }
-    bpf::take_log();
-    let skel = open.load().map_err(|source| {
-        let log = bpf::take_log();
-        BpfError::Load {
-            family: fam,
-            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-            hooks,
-            log,
-            source,
-        }
-    })?;
-    Ok(SchedLoaded {
-        skel,
-        links: Vec::new(),
-        btf,
-    })
+    let maps = &mut open.maps;
+    ctx.rings
+        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+        .map_err(bpf::open_err(fam))?;
+    let skel = bpf::load(fam, flavour.name(), open)?;
+    Ok(Attached::new(fam, flavour.name(), flavour, skel))
 }
 
-impl SchedLoaded {
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 3] {
-        let p = &self.skel.progs;
-        if self.btf {
-            [
+impl Skeleton for SchedSkel<'static> {
+    fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        match flavour {
+            Flavour::TpBtf => vec![
                 &p.ktape_sched_switch,
                 &p.ktape_sched_wakeup,
                 &p.ktape_sched_wakeup_new,
-            ]
-        } else {
-            [
+            ],
+            Flavour::RawTp => vec![
                 &p.ktape_sched_switch_raw,
                 &p.ktape_sched_wakeup_raw,
                 &p.ktape_sched_wakeup_new_raw,
-            ]
-        }
-    }
-}
-
-impl Loaded for SchedLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("sched", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        if self.btf {
-            "tp_btf"
-        } else {
-            "raw_tp"
+            ],
         }
     }
 
-    fn kernel_ids(&self) -> KernelIds {
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [self.skel.maps.rodata.as_fd()]
-                .into_iter()
-                .filter_map(bpf::map_id)
-                .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        bpf::map_id(self.maps.rodata.as_fd()).into_iter().collect()
     }
 }
 

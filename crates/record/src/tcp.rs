@@ -6,7 +6,6 @@
 //! states names once per distinct value (dictionary builders), so a busy
 //! server costs no string formatting per row beyond the address.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -15,16 +14,17 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::tcp::{OpenTcpSkel, TcpSkel, TcpSkelBuilder};
+use ktape_bpf::tcp::{TcpSkel, TcpSkelBuilder};
 use ktape_format::schema::UTC;
 use ktape_format::tcp::{addr_text, state_name, ACCEPT_TABLE, RETRANSMIT_TABLE, STATE_TABLE};
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 
 /// `TcpEvent::has`: pid/tgid/comm are the task the event ran in.
 pub const HAS_TASK: u8 = 1;
@@ -114,93 +114,41 @@ impl Family for Tcp {
     }
 }
 
-/// A loaded tcp object.
-struct TcpLoaded {
-    skel: TcpSkel<'static>,
-    links: Vec<Link>,
-}
+/// The tcp hooks: tp_btf for the state and retransmit tracepoints
+/// (typed socket pointers), classic syscall tracepoints for accept.
+const HOOKS: &str = "tp_btf+tracepoint";
 
-fn load(ctx: &LoadCtx) -> Result<TcpLoaded, BpfError> {
+fn load(ctx: &LoadCtx) -> Result<Attached<TcpSkel<'static>>, BpfError> {
     let fam = "tcp";
-    // Leaked for the skeleton's lifetime, as in bio.rs.
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open: OpenTcpSkel<'static> =
-        TcpSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+    let mut open = bpf::open(fam, TcpSkelBuilder::default())?;
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
     }
-    {
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
-    }
-    bpf::take_log();
-    let skel = open.load().map_err(|source| {
-        let log = bpf::take_log();
-        BpfError::Load {
-            family: fam,
-            program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-            hooks: "tp_btf+tracepoint",
-            log,
-            source,
-        }
-    })?;
-    Ok(TcpLoaded {
-        skel,
-        links: Vec::new(),
-    })
+    let maps = &mut open.maps;
+    ctx.rings
+        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+        .map_err(bpf::open_err(fam))?;
+    let skel = bpf::load(fam, HOOKS, open)?;
+    Ok(Attached::new(fam, HOOKS, Flavour::TpBtf, skel))
 }
 
-impl TcpLoaded {
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 4] {
-        let p = &self.skel.progs;
-        [
+impl Skeleton for TcpSkel<'static> {
+    fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        vec![
             &p.ktape_tcp_state,
             &p.ktape_tcp_accept,
             &p.ktape_tcp_accept4,
             &p.ktape_tcp_retrans,
         ]
     }
-}
 
-impl Loaded for TcpLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("tcp", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        "tp_btf+tracepoint"
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [m.ktape_tcp_sk.as_fd(), m.rodata.as_fd()]
-                .into_iter()
-                .filter_map(bpf::map_id)
-                .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        [self.maps.ktape_tcp_sk.as_fd(), self.maps.rodata.as_fd()]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect()
     }
 }
 
