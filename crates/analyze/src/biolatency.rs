@@ -24,7 +24,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{group_labels, incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{group_labels, scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -285,16 +285,12 @@ pub fn run(recordings: &[Recording], opts: &BiolatencyOptions, out: &mut Out<'_>
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(
+    table_notes(
+        out,
         recordings,
-        ktape_format::bio::TABLE.name,
+        &[ktape_format::bio::TABLE.name],
         "recorded without -e bio?",
-    ) {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, ktape_format::bio::TABLE.name) {
-        out.warn(&note)?;
-    }
+    )?;
     if r.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no block I/O matches the window and filters")?;
     }

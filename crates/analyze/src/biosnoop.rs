@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -174,17 +174,12 @@ pub fn run(recordings: &[Recording], opts: &BiosnoopOptions, out: &mut Out<'_>) 
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(
+    table_notes(
+        out,
         recordings,
-        ktape_format::bio::TABLE.name,
+        &[ktape_format::bio::TABLE.name],
         "recorded without -e bio?",
-    ) {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, ktape_format::bio::TABLE.name) {
-        out.warn(&note)?;
-    }
-    Ok(())
+    )
 }
 
 /// bcc's `%-14.14s`: at most 14 characters, padded to 14.

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::output::Out;
 use crate::time::TimeSpec;
 
 /// Rows per batch when scanning: big enough to amortize per-batch work
@@ -297,6 +298,29 @@ pub fn time_slices(
         to_ns: range.to_ns,
     });
     slices
+}
+
+/// Prints a report's notes about its input on stderr: recordings without
+/// `tables[0]` (the report's own table; `hint` says why it may be
+/// missing), and unfinished segments of any of `tables`.
+pub fn table_notes(
+    out: &mut Out<'_>,
+    recordings: &[Recording],
+    tables: &[&str],
+    hint: &str,
+) -> Result<()> {
+    if let Some(note) = tables
+        .first()
+        .and_then(|t| missing_table_note(recordings, t, hint))
+    {
+        out.warn(&note)?;
+    }
+    for t in tables {
+        if let Some(note) = incomplete_note(recordings, t) {
+            out.warn(&note)?;
+        }
+    }
+    Ok(())
 }
 
 /// Names the recordings lacking a table, for a note on stderr

@@ -39,7 +39,7 @@ use ktape_format::sched::SWITCH;
 use rayon::prelude::*;
 
 use crate::columns;
-use crate::common::{incomplete_note, missing_table_note, scan, slice_rows, time_slices};
+use crate::common::{scan, slice_rows, table_notes, time_slices};
 use crate::error::Result;
 use crate::hist::Log2Hist;
 use crate::output::Out;
@@ -295,12 +295,12 @@ pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -
     } else {
         runqlat::write_text(&r.hists, &opts.hist, out)?;
     }
-    if let Some(note) = missing_table_note(recordings, SWITCH.name, "recorded without -e sched?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, SWITCH.name) {
-        out.warn(&note)?;
-    }
+    table_notes(
+        out,
+        recordings,
+        &[SWITCH.name],
+        "recorded without -e sched?",
+    )?;
     if r.hists.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no scheduling slice matches the window and filters")?;
     }

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -207,13 +207,7 @@ pub fn run(recordings: &[Recording], opts: &ExecsnoopOptions, out: &mut Out<'_>)
 }
 
 fn notes(recordings: &[Recording], table: &str, out: &mut Out<'_>) -> Result<()> {
-    if let Some(note) = missing_table_note(recordings, table, "recorded without -e exec?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, table) {
-        out.warn(&note)?;
-    }
-    Ok(())
+    table_notes(out, recordings, &[table], "recorded without -e exec?")
 }
 
 /// bcc's `print_args`: each argument followed by a space; with `-q` each

@@ -52,9 +52,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{
-    incomplete_note, missing_table_note, scan, slice_rows, time_slices, Options, Window,
-};
+use crate::common::{scan, slice_rows, table_notes, time_slices, Options, Window};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -611,14 +609,12 @@ pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(recordings, SWITCH.name, "recorded without -e sched?") {
-        out.warn(&note)?;
-    }
-    for t in [SWITCH.name, WAKEUP.name] {
-        if let Some(note) = incomplete_note(recordings, t) {
-            out.warn(&note)?;
-        }
-    }
+    table_notes(
+        out,
+        recordings,
+        &[SWITCH.name, WAKEUP.name],
+        "recorded without -e sched?",
+    )?;
     if r.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no run-queue latency matches the window and filters")?;
     }

@@ -15,7 +15,7 @@ use ktape_format::sched::RUNQLEN;
 use serde::Serialize;
 
 use crate::columns;
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::hist::{Bucket, LinearHist};
 use crate::loss::Loss;
@@ -157,13 +157,12 @@ pub fn run(recordings: &[Recording], opts: &RunqlenOptions, out: &mut Out<'_>) -
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(recordings, RUNQLEN.name, "recorded without -e runqlen?")
-    {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, RUNQLEN.name) {
-        out.warn(&note)?;
-    }
+    table_notes(
+        out,
+        recordings,
+        &[RUNQLEN.name],
+        "recorded without -e runqlen?",
+    )?;
     if r.hists.iter().all(|h| h.samples() == 0) {
         out.warn("note: no run-queue sample in the window")?;
     }

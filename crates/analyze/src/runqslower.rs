@@ -17,7 +17,7 @@ use ktape_format::sched::{SWITCH, WAKEUP};
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -192,14 +192,12 @@ pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(recordings, SWITCH.name, "recorded without -e sched?") {
-        out.warn(&note)?;
-    }
-    for t in [SWITCH.name, WAKEUP.name] {
-        if let Some(note) = incomplete_note(recordings, t) {
-            out.warn(&note)?;
-        }
-    }
+    table_notes(
+        out,
+        recordings,
+        &[SWITCH.name, WAKEUP.name],
+        "recorded without -e sched?",
+    )?;
     Ok(())
 }
 

@@ -269,14 +269,7 @@ pub fn write_report(
     } else {
         write_multiline(stacks, parts, out.out)?;
     }
-    if let Some(n) = crate::common::missing_table_note(recordings, table, hint) {
-        out.warn(&n)?;
-    }
-    for t in [table, STACKS_TABLE.name] {
-        if let Some(n) = crate::common::incomplete_note(recordings, t) {
-            out.warn(&n)?;
-        }
-    }
+    crate::common::table_notes(out, recordings, &[table, STACKS_TABLE.name], hint)?;
     if let Some(w) = loss.warning() {
         out.warn(&w)?;
     }

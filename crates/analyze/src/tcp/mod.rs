@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan_optional, Options, Window};
+use crate::common::{scan_optional, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -406,13 +406,7 @@ pub fn run(recordings: &[Recording], opts: &TcpOptions, out: &mut Out<'_>) -> Re
         out.warn(note)?;
     }
     let table = opts.report.table();
-    if let Some(note) = missing_table_note(recordings, table, "recorded without -e tcp?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, table) {
-        out.warn(&note)?;
-    }
-    Ok(())
+    table_notes(out, recordings, &[table], "recorded without -e tcp?")
 }
 
 /// Prints the report as the bcc tool does.
