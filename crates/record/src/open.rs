@@ -104,6 +104,8 @@ impl Family for Open {
         }
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.targ_tgid = ctx.targ_tgid;
+            // Without it every submit would wake the drain thread.
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
         {
             let maps = &mut open.maps;
