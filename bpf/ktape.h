@@ -26,6 +26,7 @@
 #define KTAPE_KIND_PROFILE 50
 #define KTAPE_KIND_OFFCPU 51
 #define KTAPE_KIND_RUNQLEN 22
+#define KTAPE_KIND_OPEN 40
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -35,6 +36,7 @@
 #define KTAPE_FAMILY_PROFILE 8
 #define KTAPE_FAMILY_OFFCPU 9
 #define KTAPE_FAMILY_RUNQLEN 4
+#define KTAPE_FAMILY_OPEN 5
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -311,6 +313,27 @@ struct ktape_runqlen_event {
 };
 #define KTAPE_RUNQLEN_EVENT_SIZE 24
 
+/* ---- open: one open/openat/openat2, at its return -------------------- */
+#define KTAPE_OPEN_PATH_LEN 256
+
+/* One open. Mirrored by crates/record/src/open.rs (OpenEvent). */
+struct ktape_open_event {
+	__u32 kind;        /* KTAPE_KIND_OPEN */
+	__u32 cpu;         /* CPU the call returned on */
+	__u64 ts;          /* return, CLOCK_MONOTONIC ns (entry while in flight) */
+	__u64 latency_ns;  /* entry -> return */
+	__u64 flags;       /* O_* flags as passed */
+	__u32 pid;
+	__u32 tgid;
+	__u32 uid;
+	__u32 mode;        /* mode as passed (meaningful with O_CREAT/O_TMPFILE) */
+	__s32 ret;         /* fd, or -errno */
+	__u32 pad;
+	char comm[KTAPE_COMM_LEN];
+	char path[KTAPE_OPEN_PATH_LEN];
+};
+#define KTAPE_OPEN_EVENT_SIZE 328
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -335,6 +358,9 @@ _Static_assert(sizeof(struct ktape_runqlen_event) == KTAPE_RUNQLEN_EVENT_SIZE,
 	       "struct ktape_runqlen_event changed size: update runqlen.rs");
 _Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
 	       "struct ktape_tcp_event changed size: update KTAPE_TCP_EVENT_SIZE and tcp.rs");
+
+_Static_assert(sizeof(struct ktape_open_event) == KTAPE_OPEN_EVENT_SIZE,
+	       "struct ktape_open_event changed size: update open.rs");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

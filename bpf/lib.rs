@@ -109,3 +109,19 @@ pub mod offcpu {
 pub mod runqlen {
     include!(concat!(env!("OUT_DIR"), "/runqlen.skel.rs"));
 }
+
+/// Skeleton of `bpf/opens.bpf.c`: open/openat/openat2 calls (the `open`
+/// family; a skeleton named `open` would clash with libbpf-rs's
+/// `OpenSkel` trait).
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod opens {
+    include!(concat!(env!("OUT_DIR"), "/opens.skel.rs"));
+}

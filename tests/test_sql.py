@@ -305,3 +305,40 @@ def test_cpudist_sql(engine, request, sched_recording):
     want = {b["slot"]: (b["low"], b["high"], b["count"]) for b in h["buckets"] if b["count"]}
     assert got == want
     assert len(got) >= 5, "slices from microseconds to milliseconds"
+
+
+# ---- files: opensnoop.sql --------------------------------------------------
+
+SQL_MISSING = "/nonexistent-ktape-sql/missing"
+
+
+@pytest.fixture(scope="module")
+def files_recording(tmp_path_factory):
+    """`-e open` while cat opens a missing path 5 times and an existing
+    file once (plus whatever else the machine opens)."""
+    work = tmp_path_factory.mktemp("sqlfiles")
+    out = work / "out.parquet"
+    (work / "there.txt").write_text("x")
+    rec = Recorder(out, "open")
+    for _ in range(5):
+        assert subprocess.run(["cat", SQL_MISSING], capture_output=True).returncode == 1
+    subprocess.run(["cat", str(work / "there.txt")], check=True, capture_output=True)
+    time.sleep(0.3)
+    rec.stop()
+    return out, str(work / "there.txt")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("failed", [False, True])
+def test_opensnoop_sql(engine, request, files_recording, failed):
+    out, there = files_recording
+    rows = run_tables(engine, request, out, "opensnoop.sql", ["open"],
+                      {"0 AS failed": f"{int(failed)} AS failed"})
+    key = ("pid", "comm", "fd", "errno", "flags", "mode", "uid", "path", "latency_ns")
+    want = analyze_json("opensnoop", *(["-x"] if failed else []), out)["rows"]
+    # Same rows in the same order (JSON gives ts as RFC 3339, SQL as ns).
+    assert [tuple(r[k] for k in key) for r in rows] == [tuple(w[k] for k in key) for w in want]
+    ts = [r["ts"] for r in rows]
+    assert ts == sorted(ts) and all(isinstance(t, int) for t in ts)
+    assert sum(r["path"] == SQL_MISSING and r["errno"] == 2 and r["fd"] == -1 for r in rows) == 5
+    assert sum(r["path"] == there and r["fd"] >= 0 for r in rows) == (0 if failed else 1)

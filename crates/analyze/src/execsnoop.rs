@@ -295,7 +295,7 @@ pub fn write_text(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> 
     loss_warning(&r.loss, flagged, out)
 }
 
-fn loss_warning(loss: &Loss, flagged: u64, out: &mut Out<'_>) -> Result<()> {
+pub(crate) fn loss_warning(loss: &Loss, flagged: u64, out: &mut Out<'_>) -> Result<()> {
     if let Some(w) = loss.warning() {
         out.warn(&w)?;
         if flagged > 0 {
@@ -323,7 +323,7 @@ struct ExecJson<'a> {
 }
 
 /// Streams one JSON object per row inside a report object.
-fn stream_json<T, F>(
+pub(crate) fn stream_json<T, F>(
     out: &mut Out<'_>,
     head: serde_json::Value,
     rows: &[T],

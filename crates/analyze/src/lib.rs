@@ -43,6 +43,7 @@ pub mod filter;
 pub mod flamegraph;
 pub mod hist;
 pub mod loss;
+pub mod opensnoop;
 pub mod output;
 pub mod profile;
 pub mod runqlat;

@@ -20,6 +20,7 @@
 //! ktape-analyze offcputime -K -m 1000 out.parquet
 //! ktape-analyze flamegraph -o cpu.svg out.parquet
 //! ktape-analyze flamegraph --diff -o diff.svg before.parquet after.parquet
+//! ktape-analyze opensnoop -x -e out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -40,6 +41,7 @@ use ktape_analyze::common::open_recordings;
 use ktape_analyze::cpudist::{self, CpudistOptions};
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::flamegraph::{self, Before, FlamegraphOptions, Kind};
+use ktape_analyze::opensnoop::{self, OpensnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::profile::{self, OffcpuOptions, ProfileOptions};
 use ktape_analyze::runqlat::{self, RunqlatOptions};
@@ -109,6 +111,8 @@ enum Command {
     Runqlen(RunqlenArgs),
     /// On-CPU (or, with -O, off-CPU) time per scheduling slice as a log2 histogram (bcc cpudist).
     Cpudist(CpudistArgs),
+    /// One line per open/openat/openat2 call (bcc opensnoop; needs -e open).
+    Opensnoop(OpensnoopArgs),
 }
 
 /// -U/-K/-d, shared by the stack reports.
@@ -182,6 +186,26 @@ struct FlamegraphArgs {
     before: Option<String>,
     #[command(flatten)]
     parts: PartsArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct OpensnoopArgs {
+    /// Only failed opens.
+    #[arg(short = 'x', long)]
+    failed: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
+    /// Print the UID column.
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Extended fields: FLAGS (octal O_* flags) and MODE.
+    #[arg(short = 'e', long)]
+    extended: bool,
+    /// Only commands whose name contains NAME.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    name: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -785,6 +809,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile::run_offcpu(&recs, &opts, &mut out).context("offcputime")?;
         }
         Command::Flamegraph(a) => run_flamegraph(a, &mut out)?,
+        Command::Opensnoop(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = OpensnoopOptions {
+                common: a.common.options(),
+                failed: a.failed,
+                time: a.clock.time,
+                localtime: a.clock.localtime,
+                uid: a.print_uid,
+                extended: a.extended,
+                name: a.name,
+            };
+            opensnoop::run(&recs, &opts, &mut out).context("opensnoop")?;
+        }
     }
     out.out.flush()?;
     Ok(())

@@ -28,6 +28,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::write_sched(&dir.join("sched").join("sched.parquet"), 99);
         fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
         fixture::write_stacks(&dir.join("stacks").join("stacks.parquet"), 5);
+        fixture::write_files(&dir.join("files").join("files.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -789,4 +790,25 @@ fn time_slices_change_no_scheduler_result() {
         assert!(ok, "{sliced}");
         assert_eq!(whole, sliced, "ktape-analyze {args:?}");
     }
+}
+
+#[test]
+fn opensnoop() {
+    golden("opensnoop", &["opensnoop", "$DIR/files/files.parquet"]);
+    golden(
+        "opensnoop_x_e_T_U",
+        &["opensnoop", "-x", "-e", "-T", "-U", "$DIR/files/files.parquet"],
+    );
+    golden(
+        "opensnoop_n_p",
+        &["opensnoop", "-n", "post", "-e", "$DIR/files/files.parquet"],
+    );
+    golden(
+        "opensnoop_json",
+        &["opensnoop", "-x", "--json", "$DIR/files/files.parquet"],
+    );
+    golden(
+        "opensnoop_no_table",
+        &["opensnoop", "$DIR/procs/exec.parquet"],
+    );
 }

@@ -15,6 +15,7 @@
 //!   process/000000.parquet    processes seen (a /proc snapshot at start)
 //!   tcp_state/, tcp_accept/, tcp_retransmit/   the tcp family (-e tcp)
 //!   profile/, offcpu/, stacks/   CPU samples, off-CPU episodes, their stacks
+//!   open/                     open/openat/openat2 calls (-e open)
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -22,7 +23,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -35,6 +36,7 @@ pub mod exec;
 pub mod layout;
 pub mod loss;
 pub mod meta;
+pub mod open;
 pub mod process;
 pub mod read;
 pub mod sched;
@@ -71,6 +73,7 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &stacks::OFFCPU_TABLE,
         &stacks::STACKS_TABLE,
         &sched::RUNQLEN,
+        &open::TABLE,
     ];
     TABLES
 }

@@ -25,6 +25,8 @@ pub const KIND_RUNQLEN: u32 = 22;
 pub const KIND_PROFILE: u32 = 50;
 /// An off-CPU episode (`struct ktape_offcpu_event`).
 pub const KIND_OFFCPU: u32 = 51;
+/// An open/openat/openat2 call (`struct ktape_open_event`).
+pub const KIND_OPEN: u32 = 40;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
@@ -40,6 +42,8 @@ pub const FAMILY_PROFILE: u32 = 8;
 pub const FAMILY_OFFCPU: u32 = 9;
 /// Loss-counter index of the runqlen family.
 pub const FAMILY_RUNQLEN: u32 = 4;
+/// Loss-counter index of the open family.
+pub const FAMILY_OPEN: u32 = 5;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -192,6 +196,10 @@ mod tests {
             "KTAPE_TCP_HAS_BYTES" => crate::tcp::HAS_BYTES as i64,
             "KTAPE_TCP_HAS_ERROR" => crate::tcp::HAS_ERROR as i64,
             "KTAPE_TCP_EVENT_SIZE" => std::mem::size_of::<crate::tcp::TcpEvent>() as i64,
+            "KTAPE_KIND_OPEN" => KIND_OPEN as i64,
+            "KTAPE_FAMILY_OPEN" => FAMILY_OPEN as i64,
+            "KTAPE_OPEN_PATH_LEN" => crate::open::PATH_LEN as i64,
+            "KTAPE_OPEN_EVENT_SIZE" => std::mem::size_of::<crate::open::OpenEvent>() as i64,
             "KTAPE_COMM_LEN" => 16,
             "KTAPE_KIND_PROFILE" => KIND_PROFILE as i64,
             "KTAPE_KIND_OFFCPU" => KIND_OFFCPU as i64,

@@ -38,8 +38,9 @@ pub struct Args {
     /// transitions, accepts and retransmits), profile (CPU samples with
     /// kernel and user stacks, -F per second), offcpu (blocked episodes
     /// with the stacks they blocked in), runqlen (each CPU's run-queue
-    /// length, sampled -F times a second). Stacks are unwound with frame
-    /// pointers and symbolized while recording.
+    /// length, sampled -F times a second), open (open/openat/openat2
+    /// calls, failed ones too). Stacks are unwound with frame pointers and
+    /// symbolized while recording.
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 

@@ -200,6 +200,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &crate::profile::PROFILE,
     &crate::offcpu::OFFCPU,
     &crate::runqlen::RUNQLEN,
+    &crate::open::OPEN,
 ];
 
 /// A family by `-e` name.

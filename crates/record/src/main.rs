@@ -45,6 +45,7 @@ mod exec;
 mod family;
 #[cfg(target_os = "linux")]
 mod loss;
+mod open;
 #[cfg(target_os = "linux")]
 mod offcpu;
 #[cfg(target_os = "linux")]

@@ -69,6 +69,14 @@ pub fn ensure_tracefs() -> Result<PathBuf, TracefsError> {
     Ok(PathBuf::from(TRACEFS))
 }
 
+/// Whether the kernel has tracepoint `group/name` (e.g. `syscalls`,
+/// `sys_enter_open`, absent on arm64); false when tracefs cannot be had.
+pub fn event_exists(group: &str, name: &str) -> bool {
+    ensure_tracefs()
+        .map(|root| root.join("events").join(group).join(name).exists())
+        .unwrap_or(false)
+}
+
 fn mount(target: &Path) -> Result<(), TracefsError> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;

@@ -1,0 +1,391 @@
+//! The `open` family: one `open` row per open/openat/openat2 call, failed
+//! ones included (what bcc's opensnoop shows).
+//!
+//! The kernel side (`bpf/opens.bpf.c`) copies path, flags and mode at the
+//! syscall's entry, pairs entry and return by thread id and hands over one
+//! fixed-size [`OpenEvent`] at the return with the latency.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use ktape_bpf::opens::{OpenOpensSkel, OpensSkel, OpensSkelBuilder};
+use ktape_format::open::TABLE;
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+
+/// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
+pub const PATH_LEN: usize = 256;
+
+/// `struct ktape_open_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct OpenEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// Return, CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub latency_ns: u64,
+    pub flags: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub uid: u32,
+    pub mode: u32,
+    /// fd or -errno.
+    pub ret: i32,
+    pub pad: u32,
+    pub comm: [u8; 16],
+    pub path: [u8; PATH_LEN],
+}
+
+impl Default for OpenEvent {
+    fn default() -> Self {
+        // SAFETY: integers and byte arrays only; all zeroes is valid.
+        unsafe { std::mem::zeroed() }
+    }
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for OpenEvent {}
+
+/// The `open` family.
+pub struct Open;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static OPEN: Open = Open;
+
+static TABLES: [&TableSpec; 1] = [&TABLE];
+
+impl Family for Open {
+    fn name(&self) -> &'static str {
+        "open"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_OPEN
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_OPEN]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+    fn needs_tracefs(&self) -> bool {
+        true
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        let fam = "open";
+        // Leaked for the skeleton's lifetime, as in bio.rs.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open: OpenOpensSkel<'static> =
+            OpensSkelBuilder::default()
+                .open(storage)
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        // open(2) does not exist on every architecture (arm64 has only
+        // openat); its hooks are optional.
+        if !crate::tracefs::event_exists("syscalls", "sys_enter_open") {
+            open.progs.ktape_open_enter.set_autoload(false);
+            open.progs.ktape_open_exit.set_autoload(false);
+        }
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            // Without it every submit would wake the drain thread.
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+        {
+            let maps = &mut open.maps;
+            ctx.rings
+                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        }
+        bpf::take_log();
+        let skel = open.load().map_err(|source| {
+            let log = bpf::take_log();
+            BpfError::Load {
+                family: fam,
+                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+                hooks: "tracepoint",
+                log,
+                source,
+            }
+        })?;
+        Ok(Box::new(OpenLoaded {
+            skel,
+            links: Vec::new(),
+        }))
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(OpenDecoder::new(ctx))
+    }
+}
+
+/// A loaded open object.
+struct OpenLoaded {
+    skel: OpensSkel<'static>,
+    links: Vec<Link>,
+}
+
+impl OpenLoaded {
+    /// The loaded programs, exits first so that no entry waits for an
+    /// exit hook that is not there yet.
+    fn progs(&self) -> Vec<&libbpf_rs::ProgramMut<'static>> {
+        let p = &self.skel.progs;
+        [
+            &p.ktape_open_exit,
+            &p.ktape_openat_exit,
+            &p.ktape_openat2_exit,
+            &p.ktape_open_enter,
+            &p.ktape_openat_enter,
+            &p.ktape_openat2_enter,
+        ]
+        .into_iter()
+        .filter(|p| p.autoload())
+        .collect()
+    }
+}
+
+impl Loaded for OpenLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let links = bpf::attach_all("open", self.progs())?;
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "tracepoint"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [
+                m.ktape_open_start.as_fd(),
+                m.ktape_open_heap.as_fd(),
+                m.rodata.as_fd(),
+            ]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect(),
+        }
+    }
+}
+
+/// The bytes before the first NUL, as text (lossy only when not UTF-8).
+fn cstr(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n])
+}
+
+/// Builders of the `open` table, in column order.
+struct Columns {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    uid: Int64Builder,
+    comm: StringDictionaryBuilder<Int32Type>,
+    path: StringDictionaryBuilder<Int32Type>,
+    flags: Int64Builder,
+    mode: Int32Builder,
+    fd: Int32Builder,
+    errno: Int32Builder,
+    latency_ns: Int64Builder,
+}
+
+impl Columns {
+    fn new() -> Self {
+        Columns {
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cpu: Int32Builder::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            uid: Int64Builder::new(),
+            comm: StringDictionaryBuilder::new(),
+            path: StringDictionaryBuilder::new(),
+            flags: Int64Builder::new(),
+            mode: Int32Builder::new(),
+            fd: Int32Builder::new(),
+            errno: Int32Builder::new(),
+            latency_ns: Int64Builder::new(),
+        }
+    }
+
+    fn append(&mut self, e: &OpenEvent, offset_ns: i64) {
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.uid.append_value(e.uid as i64);
+        self.comm.append_value(cstr(&e.comm));
+        self.path.append_value(cstr(&e.path));
+        self.flags.append_value(e.flags as i64);
+        self.mode.append_value(e.mode as i32);
+        if e.ret >= 0 {
+            self.fd.append_value(e.ret);
+            self.errno.append_value(0);
+        } else {
+            self.fd.append_null();
+            self.errno.append_value(-e.ret);
+        }
+        self.latency_ns.append_value(e.latency_ns as i64);
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.tgid.finish()),
+            Arc::new(self.uid.finish()),
+            Arc::new(self.comm.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.mode.finish()),
+            Arc::new(self.fd.finish()),
+            Arc::new(self.errno.finish()),
+            Arc::new(self.latency_ns.finish()),
+        ];
+        RecordBatch::try_new(TABLE.schema(), cols).expect("open builders match the open table")
+    }
+}
+
+/// Decodes open records into `open` batches, in time order per drain
+/// cycle (the per-CPU rings interleave).
+pub struct OpenDecoder {
+    offset_ns: i64,
+    cycle: Vec<OpenEvent>,
+    cols: Columns,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl OpenDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        OpenDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            cycle: Vec::new(),
+            cols: Columns::new(),
+            rows: 0,
+            batch_rows: ctx.batch_rows,
+        }
+    }
+}
+
+impl Decoder for OpenDecoder {
+    #[inline]
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = OpenEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "open",
+            got: rec.len(),
+            want: std::mem::size_of::<OpenEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        let mut cycle = std::mem::take(&mut self.cycle);
+        cycle.sort_unstable_by_key(|e| e.ts);
+        for e in &cycle {
+            self.cols.append(e, self.offset_ns);
+            self.rows += 1;
+            if self.rows >= self.batch_rows {
+                self.flush(sink);
+            }
+        }
+        cycle.clear();
+        self.cycle = cycle;
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.rows == 0 {
+            return;
+        }
+        self.rows = 0;
+        sink(&TABLE, self.cols.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::DiskNames;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<OpenEvent>(), 328);
+        assert_eq!(std::mem::offset_of!(OpenEvent, ret), 48);
+        assert_eq!(std::mem::offset_of!(OpenEvent, comm), 56);
+    }
+
+    #[test]
+    fn opens_become_rows_in_time_order() {
+        let ctx = DecodeCtx {
+            clock_offset_ns: 1_000,
+            disks: DiskNames::new(),
+            batch_rows: 1000,
+        };
+        let mut d = OpenDecoder::new(&ctx);
+        let mut ok = OpenEvent {
+            kind: abi::KIND_OPEN,
+            ts: 200,
+            latency_ns: 7,
+            flags: 0o101,
+            mode: 0o644,
+            pid: 5,
+            tgid: 5,
+            ret: 3,
+            ..Default::default()
+        };
+        ok.path[..4].copy_from_slice(b"/etc");
+        let mut bad = ok;
+        bad.ts = 100;
+        bad.ret = -2;
+        // SAFETY: OpenEvent is Plain.
+        d.decode(unsafe { plain::as_bytes(&ok) }).unwrap();
+        d.decode(unsafe { plain::as_bytes(&bad) }).unwrap();
+        assert!(d.decode(&[0u8; 20]).is_err());
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        assert_eq!(out.len(), 1);
+        let b = &out[0].1;
+        assert_eq!(b.schema(), TABLE.schema());
+        let fd = b.column(9).as_primitive::<arrow_array::types::Int32Type>();
+        assert!(fd.is_null(0) && fd.value(1) == 3, "sorted by time");
+        let errno = b.column(10).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(errno.values().to_vec(), vec![2, 0]);
+    }
+}
