@@ -34,11 +34,16 @@ int main(int argc, char **argv) {
 """
 
 SLEEPER_C = r"""
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 int main(void) {
-    struct timespec ts = {0, 10 * 1000 * 1000};
+    struct timespec ts = {0, 10 * 1000 * 1000}, a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < 100; i++) nanosleep(&ts, 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    /* The loop's wall time in µs: its off-CPU time cannot exceed it. */
+    printf("%lld\n", (b.tv_sec - a.tv_sec) * 1000000LL + (b.tv_nsec - a.tv_nsec) / 1000);
     return 0;
 }
 """
@@ -103,8 +108,9 @@ def test_offcputime_of_a_sleeper(tmp_path):
     sleeper = build(tmp_path, "sleeper", SLEEPER_C)
     rec = tmp_path / "off.parquet"
     r = Recorder(rec, events="offcpu", extra=["-q"])
-    prog = subprocess.Popen([str(sleeper)])
-    assert prog.wait(timeout=30) == 0
+    prog = subprocess.Popen([str(sleeper)], stdout=subprocess.PIPE, text=True)
+    loop_us = int(prog.communicate(timeout=30)[0])
+    assert prog.returncode == 0
     time.sleep(0.2)
     r.stop()
     js = analyze_json("offcputime", "-p", prog.pid, rec)
@@ -112,7 +118,9 @@ def test_offcputime_of_a_sleeper(tmp_path):
     assert through_schedule, js["stacks"]
     sleeps = [s for s in through_schedule if any("nanosleep" in f for f in s["kernel"])]
     total_us = sum(s["value"] for s in sleeps)
-    assert 0.8e6 <= total_us <= 1.2e6, (total_us, sleeps)
+    # 100 sleeps of at least 10 ms each, within the loop's wall time (more
+    # than 1 s on a loaded machine: a woken sleeper waits for a CPU).
+    assert 0.95e6 <= total_us <= loop_us, (total_us, loop_us, sleeps)
     # Every nanosleep episode is ~10 ms: -M 5000 (µs) leaves them all out,
     # -m 5000 keeps them.
     assert "do_nanosleep" not in analyze("offcputime", "-M", "5000", "-p", prog.pid, rec).stdout
