@@ -27,6 +27,7 @@
 #define KTAPE_KIND_OFFCPU 51
 #define KTAPE_KIND_RUNQLEN 22
 #define KTAPE_KIND_OPEN 40
+#define KTAPE_KIND_FILE_OP 41
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -37,6 +38,7 @@
 #define KTAPE_FAMILY_OFFCPU 9
 #define KTAPE_FAMILY_RUNQLEN 4
 #define KTAPE_FAMILY_OPEN 5
+#define KTAPE_FAMILY_FILEIO 6
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -334,6 +336,41 @@ struct ktape_open_event {
 };
 #define KTAPE_OPEN_EVENT_SIZE 328
 
+/* ---- fileio: one read/write/.../fsync on a regular file, at its return - */
+/* Operations (ktape_format::fileio::OPS, in this order). */
+#define KTAPE_FOP_READ 0
+#define KTAPE_FOP_WRITE 1
+#define KTAPE_FOP_PREAD64 2
+#define KTAPE_FOP_PWRITE64 3
+#define KTAPE_FOP_READV 4
+#define KTAPE_FOP_WRITEV 5
+#define KTAPE_FOP_FSYNC 6
+#define KTAPE_FOP_FDATASYNC 7
+#define KTAPE_FILE_FS_LEN 16
+#define KTAPE_FILE_NAME_LEN 256
+
+/* One file operation. Mirrored by crates/record/src/fileio.rs (FileOpEvent). */
+struct ktape_file_op_event {
+	__u32 kind;        /* KTAPE_KIND_FILE_OP */
+	__u32 cpu;         /* CPU the call returned on */
+	__u64 ts;          /* return, CLOCK_MONOTONIC ns */
+	__u64 latency_ns;  /* entry -> return */
+	__u64 cgroup_id;
+	__u64 inode;       /* inode->i_ino */
+	__s64 offset;      /* file offset the operation started at (0: fsync) */
+	__s64 ret;         /* bytes done, or -errno */
+	__u32 pid;
+	__u32 tgid;
+	__u32 dev;         /* inode->i_sb->s_dev: major << 20 | minor */
+	__u8 op;           /* KTAPE_FOP_* */
+	__u8 pad[3];
+	char comm[KTAPE_COMM_LEN];
+	char fs[KTAPE_FILE_FS_LEN];     /* i_sb->s_type->name, e.g. "ext4" */
+	char name[KTAPE_FILE_NAME_LEN]; /* f_path.dentry->d_name */
+};
+#define KTAPE_FILE_OP_EVENT_SIZE 360
+
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -361,6 +398,8 @@ _Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
 
 _Static_assert(sizeof(struct ktape_open_event) == KTAPE_OPEN_EVENT_SIZE,
 	       "struct ktape_open_event changed size: update open.rs");
+_Static_assert(sizeof(struct ktape_file_op_event) == KTAPE_FILE_OP_EVENT_SIZE,
+	       "struct ktape_file_op_event changed size: update fileio.rs");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -125,3 +125,18 @@ pub mod runqlen {
 pub mod opens {
     include!(concat!(env!("OUT_DIR"), "/opens.skel.rs"));
 }
+
+/// Skeleton of `bpf/fileio.bpf.c`: reads, writes and syncs of regular
+/// files.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod fileio {
+    include!(concat!(env!("OUT_DIR"), "/fileio.skel.rs"));
+}

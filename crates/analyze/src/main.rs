@@ -21,6 +21,8 @@
 //! ktape-analyze flamegraph -o cpu.svg out.parquet
 //! ktape-analyze flamegraph --diff -o diff.svg before.parquet after.parquet
 //! ktape-analyze opensnoop -x -e out.parquet
+//! ktape-analyze fsslower -t ext4 -m 1 out.parquet
+//! ktape-analyze filetop -s wbytes -i 5 out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -41,6 +43,8 @@ use ktape_analyze::common::open_recordings;
 use ktape_analyze::cpudist::{self, CpudistOptions};
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
 use ktape_analyze::flamegraph::{self, Before, FlamegraphOptions, Kind};
+use ktape_analyze::filetop::{self, FiletopOptions, SortBy};
+use ktape_analyze::fsslower::{self, FsslowerOptions};
 use ktape_analyze::opensnoop::{self, OpensnoopOptions};
 use ktape_analyze::output::{is_broken_pipe, Out};
 use ktape_analyze::profile::{self, OffcpuOptions, ProfileOptions};
@@ -113,6 +117,46 @@ enum Command {
     Cpudist(CpudistArgs),
     /// One line per open/openat/openat2 call (bcc opensnoop; needs -e open).
     Opensnoop(OpensnoopArgs),
+    /// File operations slower than a threshold (bcc fsslower/ext4slower; needs -e fileio).
+    Fsslower(FsslowerArgs),
+    /// Files read and written the most, by thread (bcc filetop; needs -e fileio).
+    Filetop(FiletopArgs),
+}
+
+#[derive(Args)]
+struct FsslowerArgs {
+    /// Only operations at least this long (plain numbers are milliseconds, as bcc; 0 prints all; 500us, 1s …).
+    #[arg(short = 'm', long = "min", value_name = "MS", value_parser = parse_ms_arg, default_value = "10")]
+    min: i64,
+    /// Only this filesystem type (as the kernel names it: ext4, xfs, btrfs …).
+    #[arg(short = 't', long = "type", value_name = "FS")]
+    fs: Option<String>,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct FiletopArgs {
+    /// Sort by all (reads + writes + bytes), reads, writes, rbytes or wbytes.
+    #[arg(short = 's', long = "sort", value_name = "BY", default_value = "all")]
+    sort: String,
+    /// At most this many rows per table.
+    #[arg(short = 'r', long = "maxrows", value_name = "N", default_value_t = 20)]
+    max_rows: usize,
+    /// One table per interval of recorded time (plain numbers are seconds; 500ms, 1m …), each after its time.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many intervals (needs --interval).
+    #[arg(long, value_name = "N", requires = "interval")]
+    count: Option<u64>,
+    /// Print interval times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// -U/-K/-d, shared by the stack reports.
@@ -821,6 +865,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 name: a.name,
             };
             opensnoop::run(&recs, &opts, &mut out).context("opensnoop")?;
+        }
+        Command::Fsslower(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = FsslowerOptions {
+                common: a.common.options(),
+                min_latency_ns: a.min,
+                fs: a.fs,
+                localtime: a.localtime,
+            };
+            fsslower::run(&recs, &opts, &mut out).context("fsslower")?;
+        }
+        Command::Filetop(a) => {
+            let opts = FiletopOptions {
+                common: a.common.options(),
+                sort: SortBy::parse(&a.sort)?,
+                max_rows: a.max_rows,
+                interval_ns: a.interval,
+                count: a.count,
+                localtime: a.localtime,
+            };
+            let recs = open_recordings(&a.common.paths)?;
+            filetop::run(&recs, &opts, &mut out).context("filetop")?;
         }
     }
     out.out.flush()?;

@@ -16,6 +16,7 @@
 //!   tcp_state/, tcp_accept/, tcp_retransmit/   the tcp family (-e tcp)
 //!   profile/, offcpu/, stacks/   CPU samples, off-CPU episodes, their stacks
 //!   open/                     open/openat/openat2 calls (-e open)
+//!   file_op/                  reads, writes, syncs of regular files (-e fileio)
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -23,7 +24,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`fileio`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -33,6 +34,7 @@
 pub mod bio;
 pub mod error;
 pub mod exec;
+pub mod fileio;
 pub mod layout;
 pub mod loss;
 pub mod meta;
@@ -74,6 +76,7 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &stacks::STACKS_TABLE,
         &sched::RUNQLEN,
         &open::TABLE,
+        &fileio::TABLE,
     ];
     TABLES
 }

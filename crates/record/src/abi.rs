@@ -27,6 +27,8 @@ pub const KIND_PROFILE: u32 = 50;
 pub const KIND_OFFCPU: u32 = 51;
 /// An open/openat/openat2 call (`struct ktape_open_event`).
 pub const KIND_OPEN: u32 = 40;
+/// A file operation (`struct ktape_file_op_event`).
+pub const KIND_FILE_OP: u32 = 41;
 
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
@@ -44,6 +46,8 @@ pub const FAMILY_OFFCPU: u32 = 9;
 pub const FAMILY_RUNQLEN: u32 = 4;
 /// Loss-counter index of the open family.
 pub const FAMILY_OPEN: u32 = 5;
+/// Loss-counter index of the fileio family.
+pub const FAMILY_FILEIO: u32 = 6;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -200,6 +204,18 @@ mod tests {
             "KTAPE_FAMILY_OPEN" => FAMILY_OPEN as i64,
             "KTAPE_OPEN_PATH_LEN" => crate::open::PATH_LEN as i64,
             "KTAPE_OPEN_EVENT_SIZE" => std::mem::size_of::<crate::open::OpenEvent>() as i64,
+            "KTAPE_KIND_FILE_OP" => KIND_FILE_OP as i64,
+            "KTAPE_FAMILY_FILEIO" => FAMILY_FILEIO as i64,
+            "KTAPE_FILE_FS_LEN" => crate::fileio::FS_LEN as i64,
+            "KTAPE_FILE_NAME_LEN" => crate::fileio::NAME_LEN as i64,
+            "KTAPE_FILE_OP_EVENT_SIZE" => {
+                std::mem::size_of::<crate::fileio::FileOpEvent>() as i64
+            }
+            n if n.starts_with("KTAPE_FOP_") => {
+                // Op codes index ktape_format::fileio::OPS.
+                let op = n["KTAPE_FOP_".len()..].to_ascii_lowercase();
+                ktape_format::fileio::OPS.iter().position(|o| *o == op)? as i64
+            }
             "KTAPE_COMM_LEN" => 16,
             "KTAPE_KIND_PROFILE" => KIND_PROFILE as i64,
             "KTAPE_KIND_OFFCPU" => KIND_OFFCPU as i64,

@@ -39,7 +39,8 @@ pub struct Args {
     /// kernel and user stacks, -F per second), offcpu (blocked episodes
     /// with the stacks they blocked in), runqlen (each CPU's run-queue
     /// length, sampled -F times a second), open (open/openat/openat2
-    /// calls, failed ones too). Stacks are unwound with frame pointers and
+    /// calls, failed ones too), fileio (reads, writes and syncs of regular
+    /// files, --min-latency and longer). Stacks are unwound with frame pointers and
     /// symbolized while recording.
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
@@ -73,6 +74,12 @@ pub struct Args {
     /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 1us.
     #[arg(long, value_name = "TIME", default_value = "1us")]
     pub min_block: String,
+
+    /// fileio: shortest file operation recorded (filtered in the kernel),
+    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 0,
+    /// every operation (filetop needs them all; fsslower filters again).
+    #[arg(long, value_name = "TIME", default_value = "0")]
+    pub min_latency: String,
 
     /// Replace OUT if it is an existing ktape recording (never anything
     /// else).
@@ -120,6 +127,8 @@ pub struct Config {
     pub idle: bool,
     /// `--min-block` of the offcpu family, ns.
     pub min_block_ns: u64,
+    /// `--min-latency` of the fileio family, ns.
+    pub min_latency_ns: u64,
     pub force: bool,
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
@@ -157,6 +166,10 @@ pub enum CliError {
         "--min-block {0}: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
     )]
     BadMinBlock(String),
+    #[error(
+        "--min-latency {0}: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
+    )]
+    BadMinLatency(String),
 }
 
 /// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`, `1h`)
@@ -278,6 +291,8 @@ impl Args {
         }
         let min_block_ns = parse_min_block(&self.min_block)
             .ok_or_else(|| CliError::BadMinBlock(self.min_block.clone()))?;
+        let min_latency_ns = parse_min_block(&self.min_latency)
+            .ok_or_else(|| CliError::BadMinLatency(self.min_latency.clone()))?;
         Ok(Config {
             families,
             duration,
@@ -286,6 +301,7 @@ impl Args {
             sample_freq: self.frequency,
             idle: self.idle,
             min_block_ns,
+            min_latency_ns,
             force: self.force,
             ring_size,
             rotation: Rotation {
@@ -471,6 +487,17 @@ mod tests {
             parse(&["-e", "offcpu", "--min-block=-1ms", "x"]),
             Err(CliError::BadMinBlock(_))
         ));
+    }
+
+    #[test]
+    fn min_latency() {
+        assert_eq!(parse(&["-e", "fileio", "x"]).unwrap().min_latency_ns, 0);
+        let c = parse(&["-e", "fileio", "--min-latency", "10ms", "x"]).unwrap();
+        assert_eq!(c.min_latency_ns, 10_000_000);
+        assert_eq!(
+            parse(&["-e", "fileio", "--min-latency", "slow", "x"]).unwrap_err(),
+            CliError::BadMinLatency("slow".into())
+        );
     }
 
     #[test]

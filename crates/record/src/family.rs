@@ -70,6 +70,8 @@ pub struct LoadCtx<'a> {
     pub idle: bool,
     /// `--min-block`: shortest off-CPU episode recorded, ns.
     pub min_block_ns: u64,
+    /// `--min-latency`: shortest file operation recorded, ns.
+    pub min_latency_ns: u64,
 }
 
 /// A loaded BPF object. Dropping it closes every program and map it owns.
@@ -201,6 +203,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &crate::offcpu::OFFCPU,
     &crate::runqlen::RUNQLEN,
     &crate::open::OPEN,
+    &crate::fileio::FILEIO,
 ];
 
 /// A family by `-e` name.

@@ -44,7 +44,10 @@ mod exec;
 #[cfg(target_os = "linux")]
 mod family;
 #[cfg(target_os = "linux")]
+mod fileio;
+#[cfg(target_os = "linux")]
 mod loss;
+#[cfg(target_os = "linux")]
 mod open;
 #[cfg(target_os = "linux")]
 mod offcpu;
@@ -179,6 +182,7 @@ mod linux {
                 sample_freq: cfg.sample_freq,
                 idle: cfg.idle,
                 min_block_ns: cfg.min_block_ns,
+                min_latency_ns: cfg.min_latency_ns,
             };
             for f in &cfg.families {
                 loaded.push(f.load(&ctx)?);

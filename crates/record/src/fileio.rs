@@ -1,0 +1,423 @@
+//! The `fileio` family: one `file_op` row per read, write, pread64,
+//! pwrite64, readv, writev, fsync or fdatasync on a regular file, at least
+//! `--min-latency` long (bcc's fsslower and filetop, from syscall
+//! tracepoints).
+//!
+//! The kernel side (`bpf/fileio.bpf.c`) resolves the fd to its file at the
+//! syscall's entry and drops everything that is not a regular file there;
+//! it pairs entry and return by pid_tgid, drops calls shorter than
+//! `--min-latency`, and hands over one fixed-size [`FileOpEvent`] with the
+//! file's filesystem type, device, inode and name.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use ktape_bpf::fileio::{FileioSkel, FileioSkelBuilder, OpenFileioSkel};
+use ktape_format::fileio::{op_name, TABLE};
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+
+/// Bytes kept of the filesystem type name, NUL included.
+pub const FS_LEN: usize = 16;
+/// Bytes kept of the file name, NUL included.
+pub const NAME_LEN: usize = 256;
+
+/// `struct ktape_file_op_event` of `bpf/ktape.h`, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FileOpEvent {
+    pub kind: u32,
+    pub cpu: u32,
+    /// Return, CLOCK_MONOTONIC ns.
+    pub ts: u64,
+    pub latency_ns: u64,
+    pub cgroup_id: u64,
+    pub inode: u64,
+    pub offset: i64,
+    /// Bytes done or -errno.
+    pub ret: i64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub dev: u32,
+    /// `KTAPE_FOP_*`.
+    pub op: u8,
+    pub pad: [u8; 3],
+    pub comm: [u8; 16],
+    pub fs: [u8; FS_LEN],
+    pub name: [u8; NAME_LEN],
+}
+
+impl Default for FileOpEvent {
+    fn default() -> Self {
+        // SAFETY: integers and byte arrays only; all zeroes is valid.
+        unsafe { std::mem::zeroed() }
+    }
+}
+
+// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
+unsafe impl plain::Plain for FileOpEvent {}
+
+/// The `fileio` family.
+pub struct Fileio;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static FILEIO: Fileio = Fileio;
+
+static TABLES: [&TableSpec; 1] = [&TABLE];
+
+impl Family for Fileio {
+    fn name(&self) -> &'static str {
+        "fileio"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_FILEIO
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[abi::KIND_FILE_OP]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+    fn needs_tracefs(&self) -> bool {
+        true
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        let fam = "fileio";
+        // Leaked for the skeleton's lifetime, as in bio.rs.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open: OpenFileioSkel<'static> = FileioSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.min_latency_ns = ctx.min_latency_ns;
+            ro.skip_tgid = std::process::id();
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+        {
+            let maps = &mut open.maps;
+            ctx.rings
+                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        }
+        bpf::take_log();
+        let skel = open.load().map_err(|source| {
+            let log = bpf::take_log();
+            BpfError::Load {
+                family: fam,
+                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+                hooks: "tracepoint",
+                log,
+                source,
+            }
+        })?;
+        Ok(Box::new(FileioLoaded {
+            skel,
+            links: Vec::new(),
+        }))
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        Box::new(FileOpDecoder::new(ctx))
+    }
+}
+
+/// A loaded fileio object.
+struct FileioLoaded {
+    skel: FileioSkel<'static>,
+    links: Vec<Link>,
+}
+
+impl FileioLoaded {
+    /// The programs, exits first so that no entry waits for an exit hook
+    /// that is not there yet.
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 16] {
+        let p = &self.skel.progs;
+        [
+            &p.ktape_read_exit,
+            &p.ktape_write_exit,
+            &p.ktape_pread64_exit,
+            &p.ktape_pwrite64_exit,
+            &p.ktape_readv_exit,
+            &p.ktape_writev_exit,
+            &p.ktape_fsync_exit,
+            &p.ktape_fdatasync_exit,
+            &p.ktape_read_enter,
+            &p.ktape_write_enter,
+            &p.ktape_pread64_enter,
+            &p.ktape_pwrite64_enter,
+            &p.ktape_readv_enter,
+            &p.ktape_writev_enter,
+            &p.ktape_fsync_enter,
+            &p.ktape_fdatasync_enter,
+        ]
+    }
+}
+
+impl Loaded for FileioLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let links = bpf::attach_all("fileio", self.progs())?;
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "tracepoint"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [
+                m.ktape_fileio_start.as_fd(),
+                m.ktape_fileio_heap.as_fd(),
+                m.rodata.as_fd(),
+            ]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect(),
+        }
+    }
+}
+
+/// The bytes before the first NUL, as text (lossy only when not UTF-8).
+fn cstr(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n])
+}
+
+/// Builders of the `file_op` table, in column order.
+struct Columns {
+    ts: TimestampNanosecondBuilder,
+    cpu: Int32Builder,
+    pid: Int32Builder,
+    tgid: Int32Builder,
+    comm: StringDictionaryBuilder<Int32Type>,
+    op: StringDictionaryBuilder<Int32Type>,
+    fs: StringDictionaryBuilder<Int32Type>,
+    dev: Int64Builder,
+    inode: Int64Builder,
+    path: StringDictionaryBuilder<Int32Type>,
+    offset: Int64Builder,
+    bytes: Int64Builder,
+    ret: Int64Builder,
+    latency_ns: Int64Builder,
+    cgroup_id: Int64Builder,
+}
+
+impl Columns {
+    fn new() -> Self {
+        Columns {
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cpu: Int32Builder::new(),
+            pid: Int32Builder::new(),
+            tgid: Int32Builder::new(),
+            comm: StringDictionaryBuilder::new(),
+            op: StringDictionaryBuilder::new(),
+            fs: StringDictionaryBuilder::new(),
+            dev: Int64Builder::new(),
+            inode: Int64Builder::new(),
+            path: StringDictionaryBuilder::new(),
+            offset: Int64Builder::new(),
+            bytes: Int64Builder::new(),
+            ret: Int64Builder::new(),
+            latency_ns: Int64Builder::new(),
+            cgroup_id: Int64Builder::new(),
+        }
+    }
+
+    fn append(&mut self, e: &FileOpEvent, offset_ns: i64) {
+        let op = op_name(e.op);
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.comm.append_value(cstr(&e.comm));
+        self.op.append_value(op);
+        self.fs.append_value(cstr(&e.fs));
+        self.dev.append_value(e.dev as i64);
+        self.inode.append_value(e.inode as i64);
+        self.path.append_value(cstr(&e.name));
+        self.offset.append_value(e.offset);
+        // fsync's return is 0 or an error: never bytes.
+        let moves_data = !matches!(op, "fsync" | "fdatasync");
+        self.bytes
+            .append_value(if moves_data && e.ret > 0 { e.ret } else { 0 });
+        self.ret.append_value(e.ret);
+        self.latency_ns.append_value(e.latency_ns as i64);
+        self.cgroup_id.append_value(e.cgroup_id as i64);
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.cpu.finish()),
+            Arc::new(self.pid.finish()),
+            Arc::new(self.tgid.finish()),
+            Arc::new(self.comm.finish()),
+            Arc::new(self.op.finish()),
+            Arc::new(self.fs.finish()),
+            Arc::new(self.dev.finish()),
+            Arc::new(self.inode.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.ret.finish()),
+            Arc::new(self.latency_ns.finish()),
+            Arc::new(self.cgroup_id.finish()),
+        ];
+        RecordBatch::try_new(TABLE.schema(), cols).expect("file_op builders match the table")
+    }
+}
+
+/// Decodes file operation records into `file_op` batches, in time order
+/// per drain cycle (the per-CPU rings interleave).
+pub struct FileOpDecoder {
+    offset_ns: i64,
+    cycle: Vec<FileOpEvent>,
+    cols: Columns,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl FileOpDecoder {
+    /// A decoder for one recording.
+    pub fn new(ctx: &DecodeCtx) -> Self {
+        FileOpDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            cycle: Vec::new(),
+            cols: Columns::new(),
+            rows: 0,
+            batch_rows: ctx.batch_rows,
+        }
+    }
+}
+
+impl Decoder for FileOpDecoder {
+    #[inline]
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        let mut e = FileOpEvent::default();
+        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+            family: "fileio",
+            got: rec.len(),
+            want: std::mem::size_of::<FileOpEvent>(),
+        })?;
+        self.cycle.push(e);
+        Ok(())
+    }
+
+    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
+        let mut cycle = std::mem::take(&mut self.cycle);
+        cycle.sort_unstable_by_key(|e| e.ts);
+        for e in &cycle {
+            self.cols.append(e, self.offset_ns);
+            self.rows += 1;
+            if self.rows >= self.batch_rows {
+                self.flush(sink);
+            }
+        }
+        cycle.clear();
+        self.cycle = cycle;
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.rows == 0 {
+            return;
+        }
+        self.rows = 0;
+        sink(&TABLE, self.cols.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::DiskNames;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<FileOpEvent>(), 360);
+        assert_eq!(std::mem::offset_of!(FileOpEvent, pid), 56);
+        assert_eq!(std::mem::offset_of!(FileOpEvent, op), 68);
+        assert_eq!(std::mem::offset_of!(FileOpEvent, comm), 72);
+        assert_eq!(std::mem::offset_of!(FileOpEvent, name), 104);
+    }
+
+    #[test]
+    fn ops_become_rows_in_time_order_with_bytes() {
+        let ctx = DecodeCtx {
+            clock_offset_ns: 1_000,
+            disks: DiskNames::new(),
+            batch_rows: 1000,
+        };
+        let mut d = FileOpDecoder::new(&ctx);
+        let mut w = FileOpEvent {
+            kind: abi::KIND_FILE_OP,
+            ts: 200,
+            ret: 4096,
+            op: 1,
+            offset: 8192,
+            ..Default::default()
+        };
+        w.fs[..4].copy_from_slice(b"ext4");
+        w.name[..5].copy_from_slice(b"a.log");
+        let mut sync = w;
+        sync.ts = 100;
+        sync.op = 6;
+        sync.ret = 0;
+        sync.offset = 0;
+        let mut failed = w;
+        failed.ts = 300;
+        failed.ret = -9;
+        // SAFETY: FileOpEvent is Plain.
+        for e in [&w, &sync, &failed] {
+            d.decode(unsafe { plain::as_bytes(e) }).unwrap();
+        }
+        assert!(d.decode(&[0u8; 20]).is_err());
+        let mut out = Vec::new();
+        d.end_cycle(&mut |t, b| out.push((t.name, b)));
+        d.flush(&mut |t, b| out.push((t.name, b)));
+        assert_eq!(out.len(), 1);
+        let b = &out[0].1;
+        assert_eq!(b.schema(), TABLE.schema());
+        let col = |n: &str| b.column(TABLE.schema().index_of(n).unwrap()).clone();
+        let bytes = col("bytes");
+        assert_eq!(bytes.as_primitive::<Int64Type>().values().to_vec(), vec![0, 4096, 0]);
+        let ret = col("ret");
+        assert_eq!(ret.as_primitive::<Int64Type>().values().to_vec(), vec![0, 4096, -9]);
+        let ts = col("ts");
+        let ts = ts.as_primitive::<arrow_array::types::TimestampNanosecondType>();
+        assert_eq!(ts.values().to_vec(), vec![1100, 1200, 1300]);
+    }
+}
