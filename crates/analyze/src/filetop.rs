@@ -201,7 +201,15 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
                 .matching(|o| matches!(o, "read" | "pread64" | "readv"))
                 .iter()
                 .zip(op.matching(|o| matches!(o, "write" | "pwrite64" | "writev")))
-                .map(|(&r, w)| if r { 0 } else if w { 1 } else { 2 })
+                .map(|(&r, w)| {
+                    if r {
+                        0
+                    } else if w {
+                        1
+                    } else {
+                        2
+                    }
+                })
                 .collect();
             let fs = Strings::from_batch(batch, "fs", path)?;
             let dev = columns::i64s(batch, "dev", path)?;
@@ -306,7 +314,9 @@ pub fn run(recordings: &[Recording], opts: &FiletopOptions, out: &mut Out<'_>) -
         .iter()
         .any(|rec| rec.info.command_line.contains("--min-latency"))
     {
-        out.warn("note: recorded with --min-latency: only operations at least that long are counted")?;
+        out.warn(
+            "note: recorded with --min-latency: only operations at least that long are counted",
+        )?;
     }
     if let Some(note) = missing_table_note(recordings, TABLE.name, "recorded without -e fileio?") {
         out.warn(&note)?;

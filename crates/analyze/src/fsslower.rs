@@ -104,7 +104,17 @@ pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslo
     let window = Window::resolve(&opts.common, recordings)?;
     let range = window.range;
     let mut cols = vec![
-        "ts", "pid", "tgid", "comm", "op", "fs", "path", "offset", "bytes", "ret", "latency_ns",
+        "ts",
+        "pid",
+        "tgid",
+        "comm",
+        "op",
+        "fs",
+        "path",
+        "offset",
+        "bytes",
+        "ret",
+        "latency_ns",
     ];
     for c in opts.common.filter.columns() {
         if !cols.contains(&c) {

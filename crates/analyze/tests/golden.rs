@@ -797,7 +797,14 @@ fn opensnoop() {
     golden("opensnoop", &["opensnoop", "$DIR/files/files.parquet"]);
     golden(
         "opensnoop_x_e_T_U",
-        &["opensnoop", "-x", "-e", "-T", "-U", "$DIR/files/files.parquet"],
+        &[
+            "opensnoop",
+            "-x",
+            "-e",
+            "-T",
+            "-U",
+            "$DIR/files/files.parquet",
+        ],
     );
     golden(
         "opensnoop_n_p",
@@ -818,18 +825,36 @@ fn fsslower() {
     let rec = "$DIR/files/files.parquet";
     golden("fsslower", &["fsslower", rec]);
     golden("fsslower_m0", &["fsslower", "-m", "0", rec]);
-    golden("fsslower_t_xfs_m1", &["fsslower", "-t", "xfs", "-m", "1", rec]);
-    golden("fsslower_json", &["fsslower", "-m", "5", "-p", "5120", "--json", rec]);
-    golden("fsslower_no_table", &["fsslower", "$DIR/procs/exec.parquet"]);
+    golden(
+        "fsslower_t_xfs_m1",
+        &["fsslower", "-t", "xfs", "-m", "1", rec],
+    );
+    golden(
+        "fsslower_json",
+        &["fsslower", "-m", "5", "-p", "5120", "--json", rec],
+    );
+    golden(
+        "fsslower_no_table",
+        &["fsslower", "$DIR/procs/exec.parquet"],
+    );
 }
 
 #[test]
 fn filetop() {
     let rec = "$DIR/files/files.parquet";
     golden("filetop", &["filetop", rec]);
-    golden("filetop_s_wbytes_r3", &["filetop", "-s", "wbytes", "-r", "3", rec]);
-    golden("filetop_interval", &["filetop", "-i", "4", "--count", "2", rec]);
+    golden(
+        "filetop_s_wbytes_r3",
+        &["filetop", "-s", "wbytes", "-r", "3", rec],
+    );
+    golden(
+        "filetop_interval",
+        &["filetop", "-i", "4", "--count", "2", rec],
+    );
     golden("filetop_json", &["filetop", "-s", "reads", "--json", rec]);
     let (ok, err) = run(&["filetop", "-s", "size", rec]);
-    assert!(!ok && err.contains("-s size: sort by all, reads, writes, rbytes or wbytes"), "{err}");
+    assert!(
+        !ok && err.contains("-s size: sort by all, reads, writes, rbytes or wbytes"),
+        "{err}"
+    );
 }

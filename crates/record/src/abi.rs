@@ -208,9 +208,7 @@ mod tests {
             "KTAPE_FAMILY_FILEIO" => FAMILY_FILEIO as i64,
             "KTAPE_FILE_FS_LEN" => crate::fileio::FS_LEN as i64,
             "KTAPE_FILE_NAME_LEN" => crate::fileio::NAME_LEN as i64,
-            "KTAPE_FILE_OP_EVENT_SIZE" => {
-                std::mem::size_of::<crate::fileio::FileOpEvent>() as i64
-            }
+            "KTAPE_FILE_OP_EVENT_SIZE" => std::mem::size_of::<crate::fileio::FileOpEvent>() as i64,
             n if n.starts_with("KTAPE_FOP_") => {
                 // Op codes index ktape_format::fileio::OPS.
                 let op = n["KTAPE_FOP_".len()..].to_ascii_lowercase();

@@ -108,6 +108,8 @@ pub struct Attached<S: Skeleton> {
 
 impl<S: Skeleton> Attached<S> {
     /// A loaded skeleton of `family`; `hooks` names them in the log.
+    /// `flavour` only selects [`Skeleton::programs`]: families with a
+    /// single set of programs pass [`Flavour::TpBtf`] and ignore it.
     pub fn new(family: &'static str, hooks: &'static str, flavour: Flavour, skel: S) -> Self {
         Attached {
             family,

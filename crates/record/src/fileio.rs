@@ -9,7 +9,6 @@
 //! `--min-latency`, and hands over one fixed-size [`FileOpEvent`] with the
 //! file's filesystem type, device, inode and name.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -18,16 +17,17 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::fileio::{FileioSkel, FileioSkelBuilder, OpenFileioSkel};
+use ktape_bpf::fileio::{FileioSkel, FileioSkelBuilder};
 use ktape_format::fileio::{op_name, TABLE};
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 
 /// Bytes kept of the filesystem type name, NUL included.
 pub const FS_LEN: usize = 16;
@@ -96,45 +96,24 @@ impl Family for Fileio {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         let fam = "fileio";
-        // Leaked for the skeleton's lifetime, as in bio.rs.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open: OpenFileioSkel<'static> = FileioSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+        let mut open = bpf::open(fam, FileioSkelBuilder::default())?;
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.targ_tgid = ctx.targ_tgid;
             ro.min_latency_ns = ctx.min_latency_ns;
             ro.skip_tgid = std::process::id();
             ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
-        {
-            let maps = &mut open.maps;
-            ctx.rings
-                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
-        }
-        bpf::take_log();
-        let skel = open.load().map_err(|source| {
-            let log = bpf::take_log();
-            BpfError::Load {
-                family: fam,
-                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-                hooks: "tracepoint",
-                log,
-                source,
-            }
-        })?;
-        Ok(Box::new(FileioLoaded {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(bpf::open_err(fam))?;
+        let skel = bpf::load(fam, "tracepoint", open)?;
+        Ok(Box::new(Attached::new(
+            fam,
+            "tracepoint",
+            Flavour::TpBtf,
             skel,
-            links: Vec::new(),
-        }))
+        )))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -142,18 +121,12 @@ impl Family for Fileio {
     }
 }
 
-/// A loaded fileio object.
-struct FileioLoaded {
-    skel: FileioSkel<'static>,
-    links: Vec<Link>,
-}
-
-impl FileioLoaded {
+impl Skeleton for FileioSkel<'static> {
     /// The programs, exits first so that no entry waits for an exit hook
     /// that is not there yet.
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 16] {
-        let p = &self.skel.progs;
-        [
+    fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        vec![
             &p.ktape_read_exit,
             &p.ktape_write_exit,
             &p.ktape_pread64_exit,
@@ -172,40 +145,17 @@ impl FileioLoaded {
             &p.ktape_fdatasync_enter,
         ]
     }
-}
 
-impl Loaded for FileioLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("fileio", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        "tracepoint"
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [
-                m.ktape_fileio_start.as_fd(),
-                m.ktape_fileio_heap.as_fd(),
-                m.rodata.as_fd(),
-            ]
-            .into_iter()
-            .filter_map(bpf::map_id)
-            .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        let m = &self.maps;
+        [
+            m.ktape_fileio_start.as_fd(),
+            m.ktape_fileio_heap.as_fd(),
+            m.rodata.as_fd(),
+        ]
+        .into_iter()
+        .filter_map(bpf::map_id)
+        .collect()
     }
 }
 
@@ -413,9 +363,15 @@ mod tests {
         assert_eq!(b.schema(), TABLE.schema());
         let col = |n: &str| b.column(TABLE.schema().index_of(n).unwrap()).clone();
         let bytes = col("bytes");
-        assert_eq!(bytes.as_primitive::<Int64Type>().values().to_vec(), vec![0, 4096, 0]);
+        assert_eq!(
+            bytes.as_primitive::<Int64Type>().values().to_vec(),
+            vec![0, 4096, 0]
+        );
         let ret = col("ret");
-        assert_eq!(ret.as_primitive::<Int64Type>().values().to_vec(), vec![0, 4096, -9]);
+        assert_eq!(
+            ret.as_primitive::<Int64Type>().values().to_vec(),
+            vec![0, 4096, -9]
+        );
         let ts = col("ts");
         let ts = ts.as_primitive::<arrow_array::types::TimestampNanosecondType>();
         assert_eq!(ts.values().to_vec(), vec![1100, 1200, 1300]);

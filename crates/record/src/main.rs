@@ -48,9 +48,9 @@ mod fileio;
 #[cfg(target_os = "linux")]
 mod loss;
 #[cfg(target_os = "linux")]
-mod open;
-#[cfg(target_os = "linux")]
 mod offcpu;
+#[cfg(target_os = "linux")]
+mod open;
 #[cfg(target_os = "linux")]
 mod perf;
 #[cfg(target_os = "linux")]

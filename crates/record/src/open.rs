@@ -5,7 +5,6 @@
 //! syscall's entry, pairs entry and return by thread id and hands over one
 //! fixed-size [`OpenEvent`] at the return with the latency.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
@@ -14,16 +13,17 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::opens::{OpenOpensSkel, OpensSkel, OpensSkelBuilder};
+use ktape_bpf::opens::{OpensSkel, OpensSkelBuilder};
 use ktape_format::open::TABLE;
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject};
+use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 
 /// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
 pub const PATH_LEN: usize = 256;
@@ -86,16 +86,7 @@ impl Family for Open {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         let fam = "open";
-        // Leaked for the skeleton's lifetime, as in bio.rs.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open: OpenOpensSkel<'static> =
-            OpensSkelBuilder::default()
-                .open(storage)
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
+        let mut open = bpf::open(fam, OpensSkelBuilder::default())?;
         // open(2) does not exist on every architecture (arm64 has only
         // openat); its hooks are optional.
         if !crate::tracefs::event_exists("syscalls", "sys_enter_open") {
@@ -107,30 +98,17 @@ impl Family for Open {
             // Without it every submit would wake the drain thread.
             ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
-        {
-            let maps = &mut open.maps;
-            ctx.rings
-                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
-        }
-        bpf::take_log();
-        let skel = open.load().map_err(|source| {
-            let log = bpf::take_log();
-            BpfError::Load {
-                family: fam,
-                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-                hooks: "tracepoint",
-                log,
-                source,
-            }
-        })?;
-        Ok(Box::new(OpenLoaded {
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(bpf::open_err(fam))?;
+        let skel = bpf::load(fam, "tracepoint", open)?;
+        Ok(Box::new(Attached::new(
+            fam,
+            "tracepoint",
+            Flavour::TpBtf,
             skel,
-            links: Vec::new(),
-        }))
+        )))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -138,17 +116,11 @@ impl Family for Open {
     }
 }
 
-/// A loaded open object.
-struct OpenLoaded {
-    skel: OpensSkel<'static>,
-    links: Vec<Link>,
-}
-
-impl OpenLoaded {
+impl Skeleton for OpensSkel<'static> {
     /// The loaded programs, exits first so that no entry waits for an
     /// exit hook that is not there yet.
-    fn progs(&self) -> Vec<&libbpf_rs::ProgramMut<'static>> {
-        let p = &self.skel.progs;
+    fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
         [
             &p.ktape_open_exit,
             &p.ktape_openat_exit,
@@ -161,40 +133,17 @@ impl OpenLoaded {
         .filter(|p| p.autoload())
         .collect()
     }
-}
 
-impl Loaded for OpenLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("open", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        "tracepoint"
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [
-                m.ktape_open_start.as_fd(),
-                m.ktape_open_heap.as_fd(),
-                m.rodata.as_fd(),
-            ]
-            .into_iter()
-            .filter_map(bpf::map_id)
-            .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        let m = &self.maps;
+        [
+            m.ktape_open_start.as_fd(),
+            m.ktape_open_heap.as_fd(),
+            m.rodata.as_fd(),
+        ]
+        .into_iter()
+        .filter_map(bpf::map_id)
+        .collect()
     }
 }
 
