@@ -39,6 +39,7 @@
 #define KTAPE_FAMILY_RUNQLEN 4
 #define KTAPE_FAMILY_OPEN 5
 #define KTAPE_FAMILY_FILEIO 6
+#define KTAPE_FAMILY_CACHE 7
 #define KTAPE_MAX_FAMILIES 16
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
@@ -370,6 +371,15 @@ struct ktape_file_op_event {
 };
 #define KTAPE_FILE_OP_EVENT_SIZE 360
 
+/* ---- cache: per-CPU page-cache counters, summed by user space -------- */
+/* Mirrored by crates/record/src/cache.rs (Counters). */
+struct ktape_cache_counters {
+	__u64 added_pages;   /* pages added to the page cache (misses) */
+	__u64 dirtied_pages; /* pages dirtied */
+	__u64 read_pages;    /* pages asked for by buffered reads (estimate) */
+	__u64 mapped_pages;  /* pages mapped by mmap faults (estimate) */
+};
+#define KTAPE_CACHE_COUNTERS_SIZE 32
 
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
@@ -398,6 +408,8 @@ _Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
 
 _Static_assert(sizeof(struct ktape_open_event) == KTAPE_OPEN_EVENT_SIZE,
 	       "struct ktape_open_event changed size: update open.rs");
+_Static_assert(sizeof(struct ktape_cache_counters) == KTAPE_CACHE_COUNTERS_SIZE,
+	       "struct ktape_cache_counters changed size: update cache.rs");
 _Static_assert(sizeof(struct ktape_file_op_event) == KTAPE_FILE_OP_EVENT_SIZE,
 	       "struct ktape_file_op_event changed size: update fileio.rs");
 

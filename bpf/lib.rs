@@ -140,3 +140,17 @@ pub mod opens {
 pub mod fileio {
     include!(concat!(env!("OUT_DIR"), "/fileio.skel.rs"));
 }
+
+/// Skeleton of `bpf/cache.bpf.c`: per-CPU page-cache counters.
+#[cfg(target_os = "linux")]
+#[allow(
+    clippy::all,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
+pub mod cache {
+    include!(concat!(env!("OUT_DIR"), "/cache.skel.rs"));
+}

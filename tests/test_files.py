@@ -222,3 +222,123 @@ def test_filetop_counts_the_writes(fileio_run):
     [iv] = analyze_json("filetop", "-p", pid, out)["intervals"]
     assert iv["rows"][0]["write_bytes"] == SYNCS * CHUNK and iv["rows"][0]["inode"] == os.stat(target).st_ino
 
+
+# ---- cache -------------------------------------------------------------------
+
+FILE_PAGES = 2048            # an 8 MiB file of 4 KiB pages
+NEW_PAGES = 256              # 1 MiB written to a new file
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Commands on stdin: `cold` drops the file from the page cache and reads it
+# all; `warm` reads it again; `write` writes NEW_PAGES pages to a new file.
+CACHE_CHILD = """
+import os, sys
+path, new = sys.argv[1], sys.argv[2]
+for cmd in sys.stdin:
+    cmd = cmd.strip()
+    if cmd in ("cold", "warm"):
+        fd = os.open(path, os.O_RDONLY)
+        if cmd == "cold":
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        n = 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            n += len(b)
+        os.close(fd)
+        assert n == {size}
+    elif cmd == "write":
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        assert os.write(fd, b"w" * ({new_pages} * {page})) == {new_pages} * {page}
+        os.close(fd)
+    print("ok", flush=True)
+"""
+
+
+def cache_sums(out):
+    t = pq.read_table(out / "cache").to_pandas()
+    return {c: int(t[c].sum()) for c in ("added_pages", "dirtied_pages", "read_pages", "mapped_pages")}
+
+
+@pytest.fixture(scope="module")
+def cache_run(tmp_path_factory):
+    assert PAGE == 4096, "the page counts below assume 4 KiB pages"
+    work = on_root_disk(tmp_path_factory, "cache")
+    path = work / "cached.dat"
+    with open(path, "wb") as f:
+        f.write(os.urandom(FILE_PAGES * PAGE))
+        f.flush()
+        os.fsync(f.fileno())  # clean pages, so DONTNEED can drop them
+    child = subprocess.Popen(
+        [sys.executable, "-c", CACHE_CHILD.format(size=FILE_PAGES * PAGE, new_pages=NEW_PAGES, page=PAGE),
+         str(path), str(work / "new.dat")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def do(cmd):
+        child.stdin.write(cmd + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "ok\n"
+
+    # One recording per phase, each of the child only (-p): the counters
+    # are then the child's own, whatever else the machine does.
+    cold = work / "cold.parquet"
+    rec = Recorder(cold, "cache", ["-p", str(child.pid)])
+    do("cold")
+    do("write")
+    time.sleep(1.2)  # at least one row a second
+    rec.stop()
+    warm = work / "warm.parquet"
+    rec = Recorder(warm, "cache", ["-p", str(child.pid)])
+    do("warm")
+    time.sleep(1.2)
+    rec.stop()
+    child.stdin.close()
+    assert child.wait(timeout=30) == 0
+    return cold, warm
+
+
+def test_cold_read_misses_every_page(cache_run):
+    cold, _ = cache_run
+    s = cache_sums(cold)
+    # Exact: every page of the dropped file entered the cache once, and
+    # the new file's pages were added and dirtied once each.
+    assert s["added_pages"] == FILE_PAGES + NEW_PAGES, s
+    assert s["dirtied_pages"] == NEW_PAGES, s
+    # Estimate: the reads asked for every page at least once.
+    assert FILE_PAGES <= s["read_pages"] <= 2 * FILE_PAGES, s
+    assert s["mapped_pages"] == 0, s
+
+
+def test_warm_read_hits(cache_run):
+    _, warm = cache_run
+    s = cache_sums(warm)
+    assert s["added_pages"] == 0 and s["dirtied_pages"] == 0, s
+    assert FILE_PAGES <= s["read_pages"] <= 2 * FILE_PAGES, s
+
+
+def cachestat_totals(out):
+    # One line for the whole recording: the sums are then exact (per line,
+    # bcc's max(added - dirtied, 0) could split a write across two lines).
+    p = analyze("cachestat", "-i", "1h", out)
+    assert len(p.stdout.splitlines()) == 2
+    assert len(analyze("cachestat", out).stdout.splitlines()) >= 2
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB"]
+    assert "estimates" in p.stderr
+    rows = [l.split() for l in lines[1:]]
+    assert len(rows) >= 1 and all(len(r) == 6 for r in rows)
+    return [sum(int(r[i]) for r in rows) for i in range(3)]
+
+
+def test_cachestat_cold_and_warm(cache_run):
+    cold, warm = cache_run
+    hits, misses, dirties = cachestat_totals(cold)
+    # bcc's arithmetic: misses = added - dirtied, per line.
+    assert misses == FILE_PAGES and dirties == NEW_PAGES
+    hits, misses, dirties = cachestat_totals(warm)
+    assert misses == 0 and dirties == 0
+    assert hits >= FILE_PAGES
+    j = analyze_json("cachestat", warm)
+    assert "hits" in j["estimated"] and sum(l["hits"] for l in j["lines"]) == hits
+    assert all(l["hit_ratio"] == 100.0 for l in j["lines"] if l["hits"])

@@ -34,6 +34,7 @@
 
 pub mod biolatency;
 pub mod biosnoop;
+pub mod cachestat;
 pub mod columns;
 pub mod common;
 pub mod cpudist;

@@ -23,6 +23,7 @@
 //! ktape-analyze opensnoop -x -e out.parquet
 //! ktape-analyze fsslower -t ext4 -m 1 out.parquet
 //! ktape-analyze filetop -s wbytes -i 5 out.parquet
+//! ktape-analyze cachestat -T out.parquet
 //! ```
 //!
 //! This file is only the command line: clap parses flags into the
@@ -39,6 +40,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ktape_analyze::biolatency::{self, BiolatencyOptions};
 use ktape_analyze::biosnoop::{self, BiosnoopOptions};
+use ktape_analyze::cachestat::{self, CachestatOptions};
 use ktape_analyze::common::open_recordings;
 use ktape_analyze::cpudist::{self, CpudistOptions};
 use ktape_analyze::execsnoop::{self, ExecsnoopOptions, ExitsnoopOptions};
@@ -121,6 +123,26 @@ enum Command {
     Fsslower(FsslowerArgs),
     /// Files read and written the most, by thread (bcc filetop; needs -e fileio).
     Filetop(FiletopArgs),
+    /// Page-cache hits, misses and dirtied pages per second (bcc cachestat; needs -e cache).
+    Cachestat(CachestatArgs),
+}
+
+#[derive(Args)]
+struct CachestatArgs {
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Sum the recorded seconds into intervals this long (plain numbers are seconds; 10s, 1m …). Default: one line per recorded second.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many lines.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -887,6 +909,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let recs = open_recordings(&a.common.paths)?;
             filetop::run(&recs, &opts, &mut out).context("filetop")?;
+        }
+        Command::Cachestat(a) => {
+            let recs = open_recordings(&a.common.paths)?;
+            let opts = CachestatOptions {
+                common: a.common.options(),
+                timestamp: a.timestamp,
+                localtime: a.localtime,
+                interval_ns: a.interval,
+                count: a.count,
+            };
+            cachestat::run(&recs, &opts, &mut out).context("cachestat")?;
         }
     }
     out.out.flush()?;

@@ -17,6 +17,7 @@
 //!   profile/, offcpu/, stacks/   CPU samples, off-CPU episodes, their stacks
 //!   open/                     open/openat/openat2 calls (-e open)
 //!   file_op/                  reads, writes, syncs of regular files (-e fileio)
+//!   cache/                    page-cache counters per second (-e cache)
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -24,7 +25,7 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`fileio`], [`loss`], [`process`]) with its
+//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`fileio`], [`cache`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
 //! * [`write`]: segment writers (write to `.tmp`, rename when complete,
 //!   owner-only permissions);
@@ -32,6 +33,7 @@
 //!   scans over files and row groups.
 
 pub mod bio;
+pub mod cache;
 pub mod error;
 pub mod exec;
 pub mod fileio;
@@ -77,6 +79,7 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &sched::RUNQLEN,
         &open::TABLE,
         &fileio::TABLE,
+        &cache::TABLE,
     ];
     TABLES
 }

@@ -48,6 +48,8 @@ pub const FAMILY_RUNQLEN: u32 = 4;
 pub const FAMILY_OPEN: u32 = 5;
 /// Loss-counter index of the fileio family.
 pub const FAMILY_FILEIO: u32 = 6;
+/// Loss-counter index of the cache family (it loses nothing: no rings).
+pub const FAMILY_CACHE: u32 = 7;
 /// Size of the family dimension of the loss counters.
 pub const MAX_FAMILIES: u32 = 16;
 
@@ -204,6 +206,8 @@ mod tests {
             "KTAPE_FAMILY_OPEN" => FAMILY_OPEN as i64,
             "KTAPE_OPEN_PATH_LEN" => crate::open::PATH_LEN as i64,
             "KTAPE_OPEN_EVENT_SIZE" => std::mem::size_of::<crate::open::OpenEvent>() as i64,
+            "KTAPE_FAMILY_CACHE" => FAMILY_CACHE as i64,
+            "KTAPE_CACHE_COUNTERS_SIZE" => std::mem::size_of::<crate::cache::Counters>() as i64,
             "KTAPE_KIND_FILE_OP" => KIND_FILE_OP as i64,
             "KTAPE_FAMILY_FILEIO" => FAMILY_FILEIO as i64,
             "KTAPE_FILE_FS_LEN" => crate::fileio::FS_LEN as i64,

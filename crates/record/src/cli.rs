@@ -40,7 +40,8 @@ pub struct Args {
     /// with the stacks they blocked in), runqlen (each CPU's run-queue
     /// length, sampled -F times a second), open (open/openat/openat2
     /// calls, failed ones too), fileio (reads, writes and syncs of regular
-    /// files, --min-latency and longer). Stacks are unwound with frame pointers and
+    /// files, --min-latency and longer), cache (page-cache counters, one
+    /// row a second). Stacks are unwound with frame pointers and
     /// symbolized while recording.
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,

@@ -206,6 +206,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &crate::runqlen::RUNQLEN,
     &crate::open::OPEN,
     &crate::fileio::FILEIO,
+    &crate::cache::CACHE,
 ];
 
 /// A family by `-e` name.

@@ -1,0 +1,350 @@
+//! The `cache` family: one `cache` row a second of page-cache counters
+//! (bcc's cachestat).
+//!
+//! The kernel side (`bpf/cache.bpf.c`) only adds to per-CPU counters; no
+//! record goes through the rings, so this family has no record kind. The
+//! decoder, on the drain thread, reads the counters at every flush (once a
+//! second, and once more after the programs are detached), sums the CPUs
+//! and writes the difference from the previous reading as one row, with
+//! `Buffers` and `Cached` from /proc/meminfo. The loaded object hands the
+//! decoder its own handle of the counter map through [`COUNTERS`], since
+//! loading happens before decoders are made.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::builder::{Int64Builder, TimestampNanosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use ktape_bpf::cache::{CacheSkel, CacheSkelBuilder, OpenCacheSkel};
+use ktape_format::cache::TABLE;
+use ktape_format::schema::UTC;
+use ktape_format::TableSpec;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+
+use crate::abi;
+use crate::bpf::{self, BpfError};
+use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+
+/// `struct ktape_cache_counters` of `bpf/ktape.h`: one CPU's counters.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub added_pages: u64,
+    pub dirtied_pages: u64,
+    pub read_pages: u64,
+    pub mapped_pages: u64,
+}
+
+// SAFETY: repr(C), integers only: every bit pattern is valid.
+unsafe impl plain::Plain for Counters {}
+
+impl Counters {
+    /// Sums per-CPU values as the kernel returns them (one byte vector per
+    /// CPU); a short value counts as zero.
+    pub fn sum(per_cpu: &[Vec<u8>]) -> Counters {
+        let mut t = Counters::default();
+        for v in per_cpu {
+            let mut c = Counters::default();
+            if plain::copy_from_bytes(&mut c, v).is_ok() {
+                t.added_pages += c.added_pages;
+                t.dirtied_pages += c.dirtied_pages;
+                t.read_pages += c.read_pages;
+                t.mapped_pages += c.mapped_pages;
+            }
+        }
+        t
+    }
+
+    /// What was counted since `before` (the counters only grow).
+    pub fn since(&self, before: &Counters) -> Counters {
+        Counters {
+            added_pages: self.added_pages.wrapping_sub(before.added_pages),
+            dirtied_pages: self.dirtied_pages.wrapping_sub(before.dirtied_pages),
+            read_pages: self.read_pages.wrapping_sub(before.read_pages),
+            mapped_pages: self.mapped_pages.wrapping_sub(before.mapped_pages),
+        }
+    }
+}
+
+/// The counter map of the loaded object, for the decoder (set by
+/// [`Family::load`], taken by [`Family::decoder`]).
+static COUNTERS: Mutex<Option<MapHandle>> = Mutex::new(None);
+
+/// The `cache` family.
+pub struct Cache;
+
+/// The one instance, listed in [`crate::family::FAMILIES`].
+pub static CACHE: Cache = Cache;
+
+static TABLES: [&TableSpec; 1] = [&TABLE];
+
+impl Family for Cache {
+    fn name(&self) -> &'static str {
+        "cache"
+    }
+    fn id(&self) -> u32 {
+        abi::FAMILY_CACHE
+    }
+    fn kinds(&self) -> &'static [u32] {
+        &[]
+    }
+    fn tables(&self) -> &'static [&'static TableSpec] {
+        &TABLES
+    }
+
+    fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
+        let fam = "cache";
+        // Leaked for the skeleton's lifetime, as in bio.rs.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open: OpenCacheSkel<'static> = CacheSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Open {
+                family: fam,
+                source,
+            })?;
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.skip_tgid = std::process::id();
+        }
+        {
+            // The shared maps are declared by every object (ktape.h); this
+            // one does not write to them, but must not create its own.
+            let maps = &mut open.maps;
+            ctx.rings
+                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+                .map_err(|source| BpfError::Open {
+                    family: fam,
+                    source,
+                })?;
+        }
+        bpf::take_log();
+        let skel = open.load().map_err(|source| {
+            let log = bpf::take_log();
+            BpfError::Load {
+                family: fam,
+                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
+                hooks: "tp_btf",
+                log,
+                source,
+            }
+        })?;
+        let handle = bpf::map_id(skel.maps.ktape_cache_counts.as_fd())
+            .and_then(|id| MapHandle::from_map_id(id).ok())
+            .ok_or_else(|| BpfError::Map {
+                map: "ktape_cache_counts",
+                source: libbpf_rs::Error::from(std::io::Error::last_os_error()),
+            })?;
+        *COUNTERS.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(Box::new(CacheLoaded {
+            skel,
+            links: Vec::new(),
+        }))
+    }
+
+    fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
+        let map = COUNTERS.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Box::new(CacheDecoder::new(ctx, map))
+    }
+}
+
+/// A loaded cache object.
+struct CacheLoaded {
+    skel: CacheSkel<'static>,
+    links: Vec<Link>,
+}
+
+impl CacheLoaded {
+    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 5] {
+        let p = &self.skel.progs;
+        [
+            &p.ktape_cache_add,
+            &p.ktape_cache_dirty,
+            &p.ktape_cache_read,
+            &p.ktape_cache_map,
+            &p.ktape_cache_fault,
+        ]
+    }
+}
+
+impl Loaded for CacheLoaded {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let links = bpf::attach_all("cache", self.progs())?;
+        self.links.extend(links);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    fn hooks(&self) -> &'static str {
+        "tp_btf"
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let m = &self.skel.maps;
+        KernelIds {
+            progs: self
+                .progs()
+                .iter()
+                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+                .collect(),
+            maps: [
+                m.ktape_cache_counts.as_fd(),
+                m.ktape_cache_last.as_fd(),
+                m.rodata.as_fd(),
+            ]
+            .into_iter()
+            .filter_map(bpf::map_id)
+            .collect(),
+        }
+    }
+}
+
+/// `Buffers` and `Cached` of /proc/meminfo, bytes (0 when unreadable).
+pub fn meminfo_buffers_cached(text: &str) -> (i64, i64) {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("Buffers:"), field("Cached:"))
+}
+
+/// Reads the counters at each flush and writes one `cache` row per
+/// reading.
+pub struct CacheDecoder {
+    offset_ns: i64,
+    map: Option<MapHandle>,
+    /// The previous reading and its time (CLOCK_MONOTONIC ns).
+    last: Counters,
+    last_ns: i64,
+    ts: TimestampNanosecondBuilder,
+    cols: [Int64Builder; 7],
+    rows: usize,
+}
+
+impl CacheDecoder {
+    fn new(ctx: &DecodeCtx, map: Option<MapHandle>) -> Self {
+        CacheDecoder {
+            offset_ns: ctx.clock_offset_ns,
+            map,
+            // Made before the programs attach: the counters are still 0.
+            last: Counters::default(),
+            last_ns: crate::clock::mono_now_ns(),
+            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            cols: Default::default(),
+            rows: 0,
+        }
+    }
+
+    /// Appends the row for the time since the last reading.
+    fn sample(&mut self) {
+        let Some(map) = &self.map else { return };
+        let now = crate::clock::mono_now_ns();
+        let per_cpu = map
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let total = Counters::sum(&per_cpu);
+        let d = total.since(&self.last);
+        let (buffers, cached) = meminfo_buffers_cached(
+            &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
+        );
+        self.ts.append_value(now + self.offset_ns);
+        for (b, v) in self.cols.iter_mut().zip([
+            now - self.last_ns,
+            d.added_pages as i64,
+            d.dirtied_pages as i64,
+            d.read_pages as i64,
+            d.mapped_pages as i64,
+            buffers,
+            cached,
+        ]) {
+            b.append_value(v);
+        }
+        self.rows += 1;
+        self.last = total;
+        self.last_ns = now;
+    }
+}
+
+impl Decoder for CacheDecoder {
+    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
+        // No kind is routed here; a record would be a bug elsewhere.
+        Err(DecodeError::Short {
+            family: "cache",
+            got: rec.len(),
+            want: 0,
+        })
+    }
+
+    fn end_cycle(&mut self, _sink: &mut Sink<'_>) {}
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        self.sample();
+        if self.rows == 0 {
+            return;
+        }
+        self.rows = 0;
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish())];
+        cols.extend(self.cols.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        sink(
+            &TABLE,
+            RecordBatch::try_new(TABLE.schema(), cols).expect("cache builders match the table"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_c_struct() {
+        assert_eq!(std::mem::size_of::<Counters>(), 32);
+    }
+
+    #[test]
+    fn sums_cpus_and_takes_differences() {
+        let cpu = |a: u64, d: u64, r: u64, m: u64| {
+            let c = Counters {
+                added_pages: a,
+                dirtied_pages: d,
+                read_pages: r,
+                mapped_pages: m,
+            };
+            // SAFETY: Counters is Plain.
+            unsafe { plain::as_bytes(&c) }.to_vec()
+        };
+        let t = Counters::sum(&[cpu(1, 2, 3, 4), cpu(10, 20, 30, 40), vec![1, 2]]);
+        assert_eq!(
+            t,
+            Counters {
+                added_pages: 11,
+                dirtied_pages: 22,
+                read_pages: 33,
+                mapped_pages: 44
+            }
+        );
+        let d = t.since(&Counters {
+            added_pages: 1,
+            dirtied_pages: 2,
+            read_pages: 3,
+            mapped_pages: 4,
+        });
+        assert_eq!((d.added_pages, d.mapped_pages), (10, 40));
+    }
+
+    #[test]
+    fn meminfo() {
+        let text = "MemTotal:        8000000 kB\nBuffers:          123 kB\nCached:          4567 kB\nSwapCached: 9 kB\n";
+        assert_eq!(meminfo_buffers_cached(text), (123 * 1024, 4567 * 1024));
+        assert_eq!(meminfo_buffers_cached(""), (0, 0));
+    }
+}
