@@ -20,7 +20,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns;
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::output::Out;
 use crate::time::{format_hms, format_rfc3339};
@@ -193,12 +193,7 @@ pub fn run(recordings: &[Recording], opts: &CachestatOptions, out: &mut Out<'_>)
         write_text(&r, opts, out)?;
         out.warn(ESTIMATE_NOTE)?;
     }
-    if let Some(note) = missing_table_note(recordings, TABLE.name, "recorded without -e cache?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, TABLE.name) {
-        out.warn(&note)?;
-    }
+    table_notes(out, recordings, &[TABLE.name], "recorded without -e cache?")?;
     Ok(())
 }
 

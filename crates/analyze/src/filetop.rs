@@ -23,7 +23,7 @@ use ktape_format::fileio::TABLE;
 use ktape_format::read::Recording;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -318,12 +318,7 @@ pub fn run(recordings: &[Recording], opts: &FiletopOptions, out: &mut Out<'_>) -
             "note: recorded with --min-latency: only operations at least that long are counted",
         )?;
     }
-    if let Some(note) = missing_table_note(recordings, TABLE.name, "recorded without -e fileio?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, TABLE.name) {
-        out.warn(&note)?;
-    }
+    table_notes(out, recordings, &[TABLE.name], "recorded without -e fileio?")?;
     Ok(())
 }
 

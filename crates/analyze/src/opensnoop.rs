@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{incomplete_note, missing_table_note, scan, Options, Window};
+use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
@@ -173,12 +173,7 @@ pub fn run(recordings: &[Recording], opts: &OpensnoopOptions, out: &mut Out<'_>)
     } else {
         write_text(&r, opts, out)?;
     }
-    if let Some(note) = missing_table_note(recordings, TABLE.name, "recorded without -e open?") {
-        out.warn(&note)?;
-    }
-    if let Some(note) = incomplete_note(recordings, TABLE.name) {
-        out.warn(&note)?;
-    }
+    table_notes(out, recordings, &[TABLE.name], "recorded without -e open?")?;
     Ok(())
 }
 

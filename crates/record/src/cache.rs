@@ -10,22 +10,22 @@
 //! decoder its own handle of the counter map through [`COUNTERS`], since
 //! loading happens before decoders are made.
 
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{Int64Builder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::cache::{CacheSkel, CacheSkelBuilder, OpenCacheSkel};
+use ktape_bpf::cache::{CacheSkel, CacheSkelBuilder};
 use ktape_format::cache::TABLE;
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramMut};
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::family::{
+    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+};
 
 /// `struct ktape_cache_counters` of `bpf/ktape.h`: one CPU's counters.
 #[repr(C)]
@@ -96,41 +96,18 @@ impl Family for Cache {
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
         let fam = "cache";
-        // Leaked for the skeleton's lifetime, as in bio.rs.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open: OpenCacheSkel<'static> = CacheSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| BpfError::Open {
-                family: fam,
-                source,
-            })?;
+        let mut open = bpf::open(fam, CacheSkelBuilder::default())?;
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
             ro.targ_tgid = ctx.targ_tgid;
             ro.skip_tgid = std::process::id();
         }
-        {
-            // The shared maps are declared by every object (ktape.h); this
-            // one does not write to them, but must not create its own.
-            let maps = &mut open.maps;
-            ctx.rings
-                .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-                .map_err(|source| BpfError::Open {
-                    family: fam,
-                    source,
-                })?;
-        }
-        bpf::take_log();
-        let skel = open.load().map_err(|source| {
-            let log = bpf::take_log();
-            BpfError::Load {
-                family: fam,
-                program: bpf::blamed_program(&log).unwrap_or_else(|| "(object)".into()),
-                hooks: "tp_btf",
-                log,
-                source,
-            }
-        })?;
+        // The shared maps are declared by every object (ktape.h); this one
+        // does not write to them, but must not create its own.
+        let maps = &mut open.maps;
+        ctx.rings
+            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
+            .map_err(bpf::open_err(fam))?;
+        let skel = bpf::load(fam, "tp_btf", open)?;
         let handle = bpf::map_id(skel.maps.ktape_cache_counts.as_fd())
             .and_then(|id| MapHandle::from_map_id(id).ok())
             .ok_or_else(|| BpfError::Map {
@@ -138,10 +115,8 @@ impl Family for Cache {
                 source: libbpf_rs::Error::from(std::io::Error::last_os_error()),
             })?;
         *COUNTERS.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        Ok(Box::new(CacheLoaded {
-            skel,
-            links: Vec::new(),
-        }))
+        // tp_btf only: the folio's page count needs its typed pointer.
+        Ok(Box::new(Attached::new(fam, "tp_btf", Flavour::TpBtf, skel)))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -150,16 +125,10 @@ impl Family for Cache {
     }
 }
 
-/// A loaded cache object.
-struct CacheLoaded {
-    skel: CacheSkel<'static>,
-    links: Vec<Link>,
-}
-
-impl CacheLoaded {
-    fn progs(&self) -> [&libbpf_rs::ProgramMut<'static>; 5] {
-        let p = &self.skel.progs;
-        [
+impl Skeleton for CacheSkel<'static> {
+    fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {
+        let p = &self.progs;
+        vec![
             &p.ktape_cache_add,
             &p.ktape_cache_dirty,
             &p.ktape_cache_read,
@@ -167,40 +136,17 @@ impl CacheLoaded {
             &p.ktape_cache_fault,
         ]
     }
-}
 
-impl Loaded for CacheLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all("cache", self.progs())?;
-        self.links.extend(links);
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.links.clear();
-    }
-
-    fn hooks(&self) -> &'static str {
-        "tp_btf"
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        let m = &self.skel.maps;
-        KernelIds {
-            progs: self
-                .progs()
-                .iter()
-                .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
-                .collect(),
-            maps: [
-                m.ktape_cache_counts.as_fd(),
-                m.ktape_cache_last.as_fd(),
-                m.rodata.as_fd(),
-            ]
-            .into_iter()
-            .filter_map(bpf::map_id)
-            .collect(),
-        }
+    fn own_maps(&self) -> Vec<u32> {
+        let m = &self.maps;
+        [
+            m.ktape_cache_counts.as_fd(),
+            m.ktape_cache_last.as_fd(),
+            m.rodata.as_fd(),
+        ]
+        .into_iter()
+        .filter_map(bpf::map_id)
+        .collect()
     }
 }
 
