@@ -318,7 +318,12 @@ pub fn run(recordings: &[Recording], opts: &FiletopOptions, out: &mut Out<'_>) -
             "note: recorded with --min-latency: only operations at least that long are counted",
         )?;
     }
-    table_notes(out, recordings, &[TABLE.name], "recorded without -e fileio?")?;
+    table_notes(
+        out,
+        recordings,
+        &[TABLE.name],
+        "recorded without -e fileio?",
+    )?;
     Ok(())
 }
 

@@ -192,7 +192,12 @@ pub fn run(recordings: &[Recording], opts: &FsslowerOptions, out: &mut Out<'_>) 
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(out, recordings, &[TABLE.name], "recorded without -e fileio?")?;
+    table_notes(
+        out,
+        recordings,
+        &[TABLE.name],
+        "recorded without -e fileio?",
+    )?;
     Ok(())
 }
 

@@ -864,8 +864,17 @@ fn cachestat() {
     let rec = "$DIR/files/files.parquet";
     golden("cachestat", &["cachestat", rec]);
     golden("cachestat_T_i3", &["cachestat", "-T", "-i", "3", rec]);
-    golden("cachestat_json", &["cachestat", "--count", "4", "--json", rec]);
-    golden("cachestat_no_table", &["cachestat", "$DIR/procs/exec.parquet"]);
+    golden(
+        "cachestat_json",
+        &["cachestat", "--count", "4", "--json", rec],
+    );
+    golden(
+        "cachestat_no_table",
+        &["cachestat", "$DIR/procs/exec.parquet"],
+    );
     let (ok, err) = run(&["cachestat", "-p", "1", rec]);
-    assert!(!ok && err.contains("record with ktape-record -p PID"), "{err}");
+    assert!(
+        !ok && err.contains("record with ktape-record -p PID"),
+        "{err}"
+    );
 }

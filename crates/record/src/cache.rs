@@ -199,9 +199,8 @@ impl CacheDecoder {
             .unwrap_or_default();
         let total = Counters::sum(&per_cpu);
         let d = total.since(&self.last);
-        let (buffers, cached) = meminfo_buffers_cached(
-            &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
-        );
+        let (buffers, cached) =
+            meminfo_buffers_cached(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default());
         self.ts.append_value(now + self.offset_ns);
         for (b, v) in self.cols.iter_mut().zip([
             now - self.last_ns,
@@ -239,7 +238,11 @@ impl Decoder for CacheDecoder {
         }
         self.rows = 0;
         let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish())];
-        cols.extend(self.cols.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        cols.extend(
+            self.cols
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         sink(
             &TABLE,
             RecordBatch::try_new(TABLE.schema(), cols).expect("cache builders match the table"),
