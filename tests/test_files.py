@@ -228,6 +228,7 @@ def test_filetop_counts_the_writes(fileio_run):
 FILE_PAGES = 2048            # an 8 MiB file of 4 KiB pages
 NEW_PAGES = 256              # 1 MiB written to a new file
 PAGE = os.sysconf("SC_PAGE_SIZE")
+METADATA = 4                 # filesystem metadata pages a create/write may add
 
 # Commands on stdin: `cold` drops the file from the page cache and reads it
 # all; `warm` reads it again; `write` writes NEW_PAGES pages to a new file.
@@ -301,10 +302,14 @@ def cache_run(tmp_path_factory):
 def test_cold_read_misses_every_page(cache_run):
     cold, _ = cache_run
     s = cache_sums(cold)
-    # Exact: every page of the dropped file entered the cache once, and
-    # the new file's pages were added and dirtied once each.
-    assert s["added_pages"] == FILE_PAGES + NEW_PAGES, s
-    assert s["dirtied_pages"] == NEW_PAGES, s
+    # Every page of the dropped file entered the cache once, and the new
+    # file's pages were added and dirtied once each. The counters are
+    # bcc's, system-wide page cache, so the filesystem's own metadata
+    # blocks (directory, inode table: pages of the disk's cache) that the
+    # child's create and write touch count too: a page or so (257 dirtied
+    # pages seen once in a full run).
+    assert FILE_PAGES + NEW_PAGES <= s["added_pages"] <= FILE_PAGES + NEW_PAGES + METADATA, s
+    assert NEW_PAGES <= s["dirtied_pages"] <= NEW_PAGES + METADATA, s
     # Estimate: the reads asked for every page at least once.
     assert FILE_PAGES <= s["read_pages"] <= 2 * FILE_PAGES, s
     assert s["mapped_pages"] == 0, s
@@ -334,8 +339,10 @@ def cachestat_totals(out):
 def test_cachestat_cold_and_warm(cache_run):
     cold, warm = cache_run
     hits, misses, dirties = cachestat_totals(cold)
-    # bcc's arithmetic: misses = added - dirtied, per line.
-    assert misses == FILE_PAGES and dirties == NEW_PAGES
+    # bcc's arithmetic on the counters, exactly: misses = added - dirtied.
+    s = cache_sums(cold)
+    assert misses == s["added_pages"] - s["dirtied_pages"] and dirties == s["dirtied_pages"]
+    assert abs(misses - FILE_PAGES) <= METADATA and NEW_PAGES <= dirties <= NEW_PAGES + METADATA
     hits, misses, dirties = cachestat_totals(warm)
     assert misses == 0 and dirties == 0
     assert hits >= FILE_PAGES
