@@ -11,146 +11,75 @@
 /// The text of `bpf/ktape.h`, for the recorder's header/constant sync test.
 pub const KTAPE_H: &str = include_str!("ktape.h");
 
-/// Skeleton of `bpf/bio.bpf.c`: block requests, paired in the kernel.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod bio {
-    include!(concat!(env!("OUT_DIR"), "/bio.skel.rs"));
+/// A module holding the generated skeleton of `bpf/<name>.bpf.c`.
+macro_rules! skeleton {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[cfg(target_os = "linux")]
+        #[allow(
+            clippy::all,
+            missing_docs,
+            non_camel_case_types,
+            non_snake_case,
+            non_upper_case_globals,
+            dead_code
+        )]
+        pub mod $name {
+            include!(concat!(env!("OUT_DIR"), "/", stringify!($name), ".skel.rs"));
+        }
+    };
 }
 
-/// Skeleton of `bpf/exec.bpf.c`: execs (with arguments) and task exits.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod exec {
-    include!(concat!(env!("OUT_DIR"), "/exec.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/bio.bpf.c`: block requests, paired in the kernel.
+    bio
+);
 
-/// Skeleton of `bpf/sched.bpf.c`: raw sched_switch and sched_wakeup records.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod sched {
-    include!(concat!(env!("OUT_DIR"), "/sched.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/exec.bpf.c`: execs (with arguments) and task exits.
+    exec
+);
 
-/// Skeleton of `bpf/tcp.bpf.c`: TCP state transitions, accepts and
-/// retransmits.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod tcp {
-    include!(concat!(env!("OUT_DIR"), "/tcp.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/sched.bpf.c`: raw sched_switch and sched_wakeup records.
+    sched
+);
 
-/// Skeleton of `bpf/profile.bpf.c`: CPU samples with stack ids.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod profile {
-    include!(concat!(env!("OUT_DIR"), "/profile.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/tcp.bpf.c`: TCP state transitions, accepts and
+    /// retransmits.
+    tcp
+);
 
-/// Skeleton of `bpf/offcpu.bpf.c`: off-CPU episodes with stack ids.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod offcpu {
-    include!(concat!(env!("OUT_DIR"), "/offcpu.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/profile.bpf.c`: CPU samples with stack ids.
+    profile
+);
 
-/// Skeleton of `bpf/runqlen.bpf.c`: per-CPU run-queue length samples.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod runqlen {
-    include!(concat!(env!("OUT_DIR"), "/runqlen.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/offcpu.bpf.c`: off-CPU episodes with stack ids.
+    offcpu
+);
 
-/// Skeleton of `bpf/opens.bpf.c`: open/openat/openat2 calls (the `open`
-/// family; a skeleton named `open` would clash with libbpf-rs's
-/// `OpenSkel` trait).
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod opens {
-    include!(concat!(env!("OUT_DIR"), "/opens.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/runqlen.bpf.c`: per-CPU run-queue length samples.
+    runqlen
+);
 
-/// Skeleton of `bpf/fileio.bpf.c`: reads, writes and syncs of regular
-/// files.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod fileio {
-    include!(concat!(env!("OUT_DIR"), "/fileio.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/opens.bpf.c`: open/openat/openat2 calls (the `open`
+    /// family; a skeleton named `open` would clash with libbpf-rs's
+    /// `OpenSkel` trait).
+    opens
+);
 
-/// Skeleton of `bpf/cache.bpf.c`: per-CPU page-cache counters.
-#[cfg(target_os = "linux")]
-#[allow(
-    clippy::all,
-    missing_docs,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code
-)]
-pub mod cache {
-    include!(concat!(env!("OUT_DIR"), "/cache.skel.rs"));
-}
+skeleton!(
+    /// Skeleton of `bpf/fileio.bpf.c`: reads, writes and syncs of regular
+    /// files.
+    fileio
+);
+
+skeleton!(
+    /// Skeleton of `bpf/cache.bpf.c`: per-CPU page-cache counters.
+    cache
+);
