@@ -30,6 +30,13 @@ pub const KIND_OPEN: u32 = 40;
 /// A file operation (`struct ktape_file_op_event`).
 pub const KIND_FILE_OP: u32 = 41;
 
+/// The bytes of a kernel string field before its first NUL, as text
+/// (lossy only when not UTF-8).
+pub fn cstr(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n])
+}
+
 /// Loss-counter index of the bio family.
 pub const FAMILY_BIO: u32 = 0;
 /// Loss-counter index of the exec family.

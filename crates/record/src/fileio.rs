@@ -23,7 +23,7 @@ use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
-use crate::abi;
+use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
@@ -157,12 +157,6 @@ impl Skeleton for FileioSkel<'static> {
         .filter_map(bpf::map_id)
         .collect()
     }
-}
-
-/// The bytes before the first NUL, as text (lossy only when not UTF-8).
-fn cstr(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..n])
 }
 
 /// Builders of the `file_op` table, in column order.

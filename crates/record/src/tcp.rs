@@ -20,7 +20,7 @@ use ktape_format::tcp::{addr_text, state_name, ACCEPT_TABLE, RETRANSMIT_TABLE, S
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
-use crate::abi;
+use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
@@ -150,11 +150,6 @@ impl Skeleton for TcpSkel<'static> {
             .filter_map(bpf::map_id)
             .collect()
     }
-}
-
-fn cstr(b: &[u8; 16]) -> std::borrow::Cow<'_, str> {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..n])
 }
 
 fn ip(e: &TcpEvent) -> i32 {
