@@ -24,7 +24,10 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{group_labels, scan, table_notes, Options, Window};
+use crate::common::{
+    group_labels, interval_bounds, interval_count, interval_index, scan, table_notes, Options,
+    Window,
+};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -191,7 +194,9 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                         v = v.saturating_add(q.value(i).max(0));
                     }
                 }
-                let iv = opts.interval_ns.map_or(0, |n| (ts[i] - base).div_euclid(n));
+                let iv = opts
+                    .interval_ns
+                    .map_or(0, |n| interval_index(ts[i], base, n));
                 let dc = if opts.per_disk {
                     disk.as_ref().map_or(0, |d| d.codes[i])
                 } else {
@@ -229,14 +234,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     // its blank line and time even when nothing happened).
     let mut by_iv: BTreeMap<i64, Vec<Group>> = BTreeMap::new();
     let n = match opts.interval_ns {
-        Some(iv) => {
-            let span = (window.end_ns - base).max(0);
-            let mut n = ((span + iv - 1) / iv).max(1);
-            if let Some(c) = opts.count {
-                n = n.min(c as i64);
-            }
-            n
-        }
+        Some(iv) => interval_count(recordings, &window, iv, opts.count)?,
         None => 1,
     };
     for k in 0..n {
@@ -254,7 +252,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         .into_iter()
         .map(|(k, groups)| {
             let (start_ns, end_ns) = match opts.interval_ns {
-                Some(iv) => (base + k * iv, base + (k + 1) * iv),
+                Some(iv) => interval_bounds(base, iv, k),
                 None => (window.start_ns, window.end_ns),
             };
             let lost = if loss.total() > 0 {

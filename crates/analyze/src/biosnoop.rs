@@ -27,7 +27,7 @@ use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_SEC};
+use crate::time::{format_rfc3339, secs_between, NS_PER_MS};
 
 /// Options of `biosnoop`. The default prints every request.
 #[derive(Debug, Clone, Default)]
@@ -206,7 +206,7 @@ pub fn write_text(r: &Biosnoop, opts: &BiosnoopOptions, out: &mut Out<'_>) -> Re
         write!(
             out.out,
             "{:<11.6} {} {:<7} {:<7} {:<4} {:<10} {:<7} ",
-            (row.ts - first) as f64 / NS_PER_SEC as f64,
+            secs_between(first, row.ts),
             comm14(&row.comm),
             row.pid,
             row.disk,
@@ -267,7 +267,7 @@ pub fn write_json(r: &Biosnoop, opts: &BiosnoopOptions, out: &mut Out<'_>) -> Re
     let first = r.rows.first().map_or(0, |row| row.ts);
     for (n, row) in r.rows.iter().enumerate() {
         let j = JsonRow {
-            time_s: (row.ts - first) as f64 / NS_PER_SEC as f64,
+            time_s: secs_between(first, row.ts),
             ts: format_rfc3339(row.ts),
             comm: &row.comm,
             pid: row.pid,

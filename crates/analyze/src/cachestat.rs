@@ -20,7 +20,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns;
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{interval_index, scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::output::Out;
 use crate::time::{format_hms, format_rfc3339};
@@ -69,19 +69,24 @@ pub struct Line {
 impl Line {
     /// (hits, misses, accesses) as bcc computes them.
     pub fn figures(&self) -> (i64, i64, i64) {
+        // Page counts are never negative, and a quarter of i64 is more
+        // pages than any machine has: within those bounds bcc's sums
+        // cannot overflow on a damaged row.
+        let c = |v: i64| v.clamp(0, i64::MAX / 4);
         hits_misses(
-            self.added_pages,
-            self.dirtied_pages,
-            self.read_pages,
-            self.mapped_pages,
+            c(self.added_pages),
+            c(self.dirtied_pages),
+            c(self.read_pages),
+            c(self.mapped_pages),
         )
     }
 
     /// HITRATIO in percent (0 when nothing was accessed or missed).
     pub fn hit_ratio(&self) -> f64 {
         let (hits, misses, _) = self.figures();
-        if hits + misses > 0 {
-            hits as f64 * 100.0 / (hits + misses) as f64
+        let all = hits as f64 + misses as f64;
+        if all > 0.0 {
+            hits as f64 * 100.0 / all
         } else {
             0.0
         }
@@ -160,15 +165,15 @@ pub fn compute(recordings: &[Recording], opts: &CachestatOptions) -> Result<Cach
         Some(iv) => {
             let mut out: Vec<(i64, Line)> = Vec::new();
             for r in rows {
-                let bin = (r.ts - window.start_ns).div_euclid(iv);
+                let bin = interval_index(r.ts, window.start_ns, iv);
                 match out.last_mut() {
                     Some((b, l)) if *b == bin => {
                         l.ts = r.ts;
-                        l.interval_ns += r.interval_ns;
-                        l.added_pages += r.added_pages;
-                        l.dirtied_pages += r.dirtied_pages;
-                        l.read_pages += r.read_pages;
-                        l.mapped_pages += r.mapped_pages;
+                        l.interval_ns = l.interval_ns.saturating_add(r.interval_ns);
+                        l.added_pages = l.added_pages.saturating_add(r.added_pages);
+                        l.dirtied_pages = l.dirtied_pages.saturating_add(r.dirtied_pages);
+                        l.read_pages = l.read_pages.saturating_add(r.read_pages);
+                        l.mapped_pages = l.mapped_pages.saturating_add(r.mapped_pages);
                         l.buffers_bytes = r.buffers_bytes;
                         l.cached_bytes = r.cached_bytes;
                     }

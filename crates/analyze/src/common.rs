@@ -158,6 +158,93 @@ impl Window {
     }
 }
 
+/// Most intervals an `--interval` report prints. A day in seconds is
+/// 86,400; a window many times longer than that is almost always a
+/// damaged segment time range, whose millions of empty intervals would
+/// only exhaust memory.
+pub const MAX_INTERVALS: i64 = 1_000_000;
+
+/// How many intervals of `step` ns cover the window (at least one, then
+/// at most `count`). More than [`MAX_INTERVALS`] is a usage error that
+/// says where the window's ends come from, so that a damaged segment
+/// time range is found.
+pub fn interval_count(
+    recordings: &[Recording],
+    window: &Window,
+    step: i64,
+    count: Option<u64>,
+) -> Result<i64> {
+    let step = step.max(1) as i128;
+    let span = (window.end_ns as i128 - window.start_ns as i128).max(0);
+    let mut n = ((span + step - 1) / step).max(1);
+    if let Some(c) = count {
+        n = n.min(c as i128);
+    }
+    if n > MAX_INTERVALS as i128 {
+        return Err(Error::Usage(format!(
+            "--interval {} over {} .. {} makes {n} intervals, more than the {MAX_INTERVALS} a report prints: \
+             give --count, --from/--to or a longer --interval{}",
+            crate::time::format_secs(step as i64),
+            crate::time::format_rfc3339(window.start_ns),
+            crate::time::format_rfc3339(window.end_ns),
+            span_sources(recordings, window)
+        )));
+    }
+    Ok(n as i64)
+}
+
+/// Which segments set the ends of a window taken from the recordings,
+/// for error messages: `; the window starts at the start of FILE …`.
+fn span_sources(recordings: &[Recording], window: &Window) -> String {
+    let mut parts = Vec::new();
+    let segs = || recordings.iter().flat_map(|r| r.tables.values().flatten());
+    if window.range.from_ns.is_none() {
+        if let Some(s) = segs().find(|s| s.time_range().0 == Some(window.start_ns)) {
+            parts.push(format!(
+                "the window starts at the start of {}",
+                s.path.display()
+            ));
+        } else if let Some(r) = recordings
+            .iter()
+            .find(|r| r.info.start_ns == window.start_ns)
+        {
+            parts.push(format!(
+                "the window starts at the recording start of {}",
+                r.root.display()
+            ));
+        }
+    }
+    if window.range.to_ns.is_none() {
+        if let Some(s) = segs().find(|s| s.time_range().1 == Some(window.end_ns)) {
+            parts.push(format!("it ends at the end of {}", s.path.display()));
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// The interval of `ts` among intervals of `step` ns from `base`
+/// (negative before `base`). In i128, so that a timestamp far from the
+/// window's start cannot wrap into a plausible interval; clamped to the
+/// i64 range.
+#[inline]
+pub fn interval_index(ts: i64, base: i64, step: i64) -> i64 {
+    let k = (ts as i128 - base as i128).div_euclid(step.max(1) as i128);
+    k.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// `[start, end)` of interval `k` of `step` ns from `base`, clamped to
+/// the i64 range.
+pub fn interval_bounds(base: i64, step: i64, k: i64) -> (i64, i64) {
+    let at = |k: i128| {
+        (base as i128 + k * step as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    };
+    (at(k as i128), at(k as i128 + 1))
+}
+
 /// Scans `columns` of `table` over every row group that can hold rows of
 /// `range`, in parallel: each rayon task folds its batches into its own
 /// accumulator (`init`, `fold`), and the accumulators are merged pairwise
@@ -263,7 +350,8 @@ pub fn time_slices(
             ));
         }
     }
-    if groups.iter().map(|g| g.1).sum::<u64>() <= rows {
+    // Saturating: a damaged footer may claim i64::MAX rows per group.
+    if groups.iter().fold(0u64, |a, g| a.saturating_add(g.1)) <= rows {
         return vec![range];
     }
     // Row groups are written in time order, so ending a slice after the
@@ -272,7 +360,7 @@ pub fn time_slices(
     let mut cuts: Vec<i64> = Vec::new();
     let mut held = 0;
     for (hi, n) in groups {
-        held += n;
+        held = n.saturating_add(held);
         if held < rows {
             continue;
         }

@@ -161,10 +161,13 @@ fn on_cpu(
                     if a.cpu != b.cpu || a.next == 0 || a.next != b.prev {
                         continue;
                     }
-                    let d = b.ts - a.ts;
+                    // Sorted by ts, so never negative; saturating for a
+                    // damaged ts at each end of the clock.
+                    let d = b.ts.saturating_sub(a.ts);
                     if let Some(key) = bin(h, base, comms, a.next, a.next_tgid, b.ts) {
                         m.entry(key).or_default().add((d / scale) as u64);
-                        *busy.entry(a.cpu).or_default() += d;
+                        let t = busy.entry(a.cpu).or_default();
+                        *t = t.saturating_add(d);
                     }
                 }
                 (m, busy)
@@ -174,7 +177,8 @@ fn on_cpu(
             || (Hists::new(), BTreeMap::new()),
             |(a, mut ba), (b, bb)| {
                 for (c, n) in bb {
-                    *ba.entry(c).or_default() += n;
+                    let t = ba.entry(c).or_default();
+                    *t = t.saturating_add(n);
                 }
                 (merge_hists(a, b), ba)
             },
@@ -261,7 +265,8 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
         let (m, b) = on_cpu(&rows, h, base, &comms, scale);
         hists = merge_hists(hists, m);
         for (c, n) in b {
-            *busy.entry(c).or_default() += n;
+            let t = busy.entry(c).or_default();
+            *t = t.saturating_add(n);
         }
     }
     let hists = assemble(

@@ -29,7 +29,7 @@ use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_hms, format_rfc3339, NS_PER_SEC};
+use crate::time::{format_hms, format_rfc3339, secs_between, NS_PER_SEC};
 
 /// Options of `execsnoop`. The default prints every successful exec with
 /// up to 20 arguments.
@@ -268,7 +268,7 @@ pub fn write_text(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> 
             write!(out.out, "{:<8} ", format_hms(row.ts, opts.localtime))?;
         }
         if opts.timestamp {
-            let t = (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64;
+            let t = secs_between(r.window.start_ns, row.ts);
             write!(out.out, "{t:<8.3}")?;
         }
         if opts.uid {
@@ -361,7 +361,7 @@ pub fn write_json(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> 
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&ExecJson {
             ts: format_rfc3339(row.ts),
-            time_s: (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64,
+            time_s: secs_between(r.window.start_ns, row.ts),
             comm: &row.comm,
             pid: row.pid,
             ppid: row.ppid,

@@ -23,7 +23,9 @@ use ktape_format::fileio::TABLE;
 use ktape_format::read::Recording;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{
+    interval_bounds, interval_count, interval_index, scan, table_notes, Options, Window,
+};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -147,7 +149,11 @@ type Acc = HashMap<Key, [u64; 4]>;
 
 fn sort_key(r: &FileRow, by: SortBy) -> u64 {
     match by {
-        SortBy::All => r.reads + r.writes + r.read_bytes + r.write_bytes,
+        SortBy::All => r
+            .reads
+            .saturating_add(r.writes)
+            .saturating_add(r.read_bytes)
+            .saturating_add(r.write_bytes),
         SortBy::Reads => r.reads,
         SortBy::Writes => r.writes,
         SortBy::Rbytes => r.read_bytes,
@@ -224,7 +230,9 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
                 if k == 2 {
                     continue;
                 }
-                let iv = opts.interval_ns.map_or(0, |n| (ts[i] - base).div_euclid(n));
+                let iv = opts
+                    .interval_ns
+                    .map_or(0, |n| interval_index(ts[i], base, n));
                 let key = (
                     iv,
                     pid[i],
@@ -237,7 +245,9 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
                 );
                 let e = acc.entry(key).or_default();
                 e[k as usize] += 1;
-                e[2 + k as usize] += bytes[i].max(0) as u64;
+                // Bytes done are never negative (a failed call has 0);
+                // a damaged value adds nothing rather than wrapping.
+                e[2 + k as usize] = e[2 + k as usize].saturating_add(bytes[i].max(0) as u64);
             }
             Ok(())
         },
@@ -245,7 +255,7 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
             for (k, v) in b {
                 let e = a.entry(k).or_default();
                 for j in 0..4 {
-                    e[j] += v[j];
+                    e[j] = e[j].saturating_add(v[j]);
                 }
             }
             a
@@ -269,7 +279,8 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
     }
     let n = match opts.interval_ns {
         None => 1,
-        Some(iv) => ((window.end_ns - base).max(1) + iv - 1) / iv,
+        // --count already cut the window.
+        Some(iv) => interval_count(recordings, &window, iv, None)?,
     };
     let mut intervals = Vec::new();
     for i in 0..n {
@@ -286,7 +297,7 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
         rows.truncate(opts.max_rows);
         let range = match opts.interval_ns {
             None => (window.start_ns, window.end_ns),
-            Some(iv) => (base + i * iv, base + (i + 1) * iv),
+            Some(iv) => interval_bounds(base, iv, i),
         };
         intervals.push(Interval {
             range,

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_hms, format_rfc3339, NS_PER_SEC};
+use crate::time::{format_hms, format_rfc3339, secs_between};
 
 /// bcc's default threshold: 10 ms.
 pub const DEFAULT_MIN_NS: i64 = 10_000_000;
@@ -259,7 +259,7 @@ pub fn write_json(r: &Fsslower, opts: &FsslowerOptions, out: &mut Out<'_>) -> Re
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&SlowJson {
             ts: format_rfc3339(row.ts),
-            time_s: (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64,
+            time_s: secs_between(r.window.start_ns, row.ts),
             comm: &row.comm,
             pid: row.pid,
             tid: row.tid,

@@ -12,6 +12,7 @@
 //! and scripts used to bcc carry over. [`LinearHist`] does the same for
 //! `print_linear_hist` (runqlen).
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -169,13 +170,17 @@ fn write_stars(w: &mut dyn Write, val: u64, val_max: u64, width: usize) -> io::R
 
 /// A histogram with one slot per `step` starting at `base` (bcc's linear
 /// histogram, used by runqlen).
+///
+/// Only non-empty slots are stored (and only those are printed, as in
+/// bcc), so memory follows the number of distinct slots, not the largest
+/// value: one damaged sample of 2^31 tasks must not allocate 16 GiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinearHist {
     /// Value of slot 0.
     pub base: u64,
     /// Width of a slot.
     pub step: u64,
-    counts: Vec<u64>,
+    counts: BTreeMap<u64, u64>,
 }
 
 impl LinearHist {
@@ -184,32 +189,32 @@ impl LinearHist {
         LinearHist {
             base,
             step: step.max(1),
-            counts: Vec::new(),
+            counts: BTreeMap::new(),
         }
     }
 
     /// Counts one value (values below `base` go to slot 0).
     pub fn add(&mut self, v: u64) {
-        let i = (v.saturating_sub(self.base) / self.step) as usize;
-        if i >= self.counts.len() {
-            self.counts.resize(i + 1, 0);
-        }
-        self.counts[i] += 1;
+        let i = v.saturating_sub(self.base) / self.step;
+        *self.counts.entry(i).or_default() += 1;
     }
 
     /// Adds another histogram with the same base and step.
     pub fn merge(&mut self, other: &LinearHist) {
-        if other.counts.len() > self.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        for (&i, &c) in &other.counts {
+            let n = self.counts.entry(i).or_default();
+            *n = n.saturating_add(c);
         }
     }
 
     /// Number of values counted.
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.values().fold(0, |a, &c| a.saturating_add(c))
+    }
+
+    /// The lowest value of slot `i`.
+    fn low(&self, i: u64) -> u64 {
+        self.base.saturating_add(i.saturating_mul(self.step))
     }
 
     /// Non-empty slots as buckets (`low == high` is the slot's value when
@@ -217,14 +222,13 @@ impl LinearHist {
     pub fn buckets(&self) -> Vec<Bucket> {
         self.counts
             .iter()
-            .enumerate()
             .filter(|(_, &c)| c > 0)
-            .map(|(i, &c)| {
-                let low = self.base + i as u64 * self.step;
+            .map(|(&i, &c)| {
+                let low = self.low(i);
                 Bucket {
-                    slot: i,
+                    slot: i as usize,
                     low,
-                    high: low + self.step - 1,
+                    high: low.saturating_add(self.step - 1),
                     count: c,
                 }
             })
@@ -234,23 +238,55 @@ impl LinearHist {
     /// Prints like libbpf-tools' `print_linear_hist`: only non-empty slots,
     /// labelled by their lowest value.
     pub fn write_text(&self, w: &mut dyn Write, val_type: &str) -> io::Result<()> {
-        let Some(idx_max) = self.counts.iter().rposition(|&c| c > 0) else {
+        if self.counts.values().all(|&c| c == 0) {
             return Ok(());
-        };
-        let val_max = self.counts.iter().copied().max().unwrap_or(0);
+        }
+        let val_max = self.counts.values().copied().max().unwrap_or(0);
         writeln!(w, "     {val_type:<13} : count     distribution")?;
-        for i in 0..=idx_max {
-            let val = self.counts[i];
+        for (&i, &val) in &self.counts {
             if val == 0 {
                 continue;
             }
-            let label = self.base + i as u64 * self.step;
+            let label = self.low(i);
             write!(w, "        {label:<10} : {val:<8} |")?;
             write_stars(w, val, val_max, 40)?;
             writeln!(w, "|")?;
         }
         Ok(())
     }
+}
+
+/// The unit label bcc's log2 histograms print: `msecs` with `-m`, else
+/// `usecs`.
+pub fn unit_label(millis: bool) -> &'static str {
+    if millis {
+        "msecs"
+    } else {
+        "usecs"
+    }
+}
+
+/// The time line bcc prints before a histogram set (`-T`, intervals): the
+/// end of the interval, clamped to the recorded window, as `HH:MM:SS`.
+pub fn write_interval_time(
+    out: &mut dyn Write,
+    interval: (i64, i64),
+    window_end_ns: i64,
+    localtime: bool,
+) -> io::Result<()> {
+    let t = interval.1.min(window_end_ns).max(interval.0);
+    writeln!(out, "{:<8}", crate::time::format_hms(t, localtime))
+}
+
+/// The warning for an interval whose histograms include seconds with lost
+/// events of `family`.
+pub fn interval_loss_warning(family: &str, interval: (i64, i64), lost: u64) -> String {
+    format!(
+        "WARNING: the interval {} .. {} includes seconds with {} lost {family} events",
+        crate::time::format_rfc3339(interval.0),
+        crate::time::format_rfc3339(interval.1),
+        lost
+    )
 }
 
 #[cfg(test)]
@@ -389,37 +425,24 @@ mod tests {
         assert_eq!(h.total(), 6);
         assert_eq!(h.buckets().len(), 3);
     }
-}
 
-/// The unit label bcc's log2 histograms print: `msecs` with `-m`, else
-/// `usecs`.
-pub fn unit_label(millis: bool) -> &'static str {
-    if millis {
-        "msecs"
-    } else {
-        "usecs"
+    #[test]
+    fn linear_holds_only_the_slots_it_saw() {
+        // A run queue of 2^31 - 1 tasks once sized a 16 GiB vector.
+        let mut h = LinearHist::new(0, 1);
+        h.add(i32::MAX as u64);
+        h.add(u64::MAX);
+        h.add(1);
+        assert_eq!(h.counts.len(), 3);
+        let b = h.buckets();
+        assert_eq!(b[1].low, i32::MAX as u64);
+        assert_eq!((b[2].low, b[2].high), (u64::MAX, u64::MAX));
+        let mut wide = LinearHist::new(10, u64::MAX);
+        wide.add(5);
+        wide.add(u64::MAX);
+        assert_eq!(wide.buckets()[0].high, u64::MAX);
+        let mut out = Vec::new();
+        h.write_text(&mut out, "runqlen").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
     }
-}
-
-/// The time line bcc prints before a histogram set (`-T`, intervals): the
-/// end of the interval, clamped to the recorded window, as `HH:MM:SS`.
-pub fn write_interval_time(
-    out: &mut dyn Write,
-    interval: (i64, i64),
-    window_end_ns: i64,
-    localtime: bool,
-) -> io::Result<()> {
-    let t = interval.1.min(window_end_ns).max(interval.0);
-    writeln!(out, "{:<8}", crate::time::format_hms(t, localtime))
-}
-
-/// The warning for an interval whose histograms include seconds with lost
-/// events of `family`.
-pub fn interval_loss_warning(family: &str, interval: (i64, i64), lost: u64) -> String {
-    format!(
-        "WARNING: the interval {} .. {} includes seconds with {} lost {family} events",
-        crate::time::format_rfc3339(interval.0),
-        crate::time::format_rfc3339(interval.1),
-        lost
-    )
 }

@@ -42,7 +42,7 @@ impl Loss {
     pub fn read(recordings: &[Recording], family: &str, range: TimeRange) -> Result<Loss> {
         // A loss second starting up to 1 s before the window still overlaps it.
         let widened = TimeRange {
-            from_ns: range.from_ns.map(|f| f - NS_PER_SEC + 1),
+            from_ns: range.from_ns.map(|f| f.saturating_sub(NS_PER_SEC - 1)),
             to_ns: range.to_ns,
         };
         let seconds = scan(
@@ -59,14 +59,16 @@ impl Loss {
                 let lost = columns::i64s(batch, "lost", path)?;
                 for i in 0..batch.num_rows() {
                     if ok[fam.codes[i] as usize] && widened.contains(ts[i]) && lost[i] > 0 {
-                        *acc.entry((unit.recording, ts[i])).or_default() += lost[i] as u64;
+                        let n = acc.entry((unit.recording, ts[i])).or_default();
+                        *n = n.saturating_add(lost[i] as u64);
                     }
                 }
                 Ok(())
             },
             |mut a, b| {
                 for (k, v) in b {
-                    *a.entry(k).or_default() += v;
+                    let n = a.entry(k).or_default();
+                    *n = n.saturating_add(v);
                 }
                 a
             },
@@ -77,18 +79,23 @@ impl Loss {
         })
     }
 
-    /// Total events lost.
+    /// Total events lost (saturating: a damaged `lost` column must not
+    /// wrap the total around to a small number).
     pub fn total(&self) -> u64 {
-        self.seconds.values().sum()
+        self.seconds.values().fold(0, |a, &v| a.saturating_add(v))
     }
 
     /// Whether an event of recording `rec` at `ts` fell in a second with
     /// loss.
     pub fn affects(&self, rec: usize, ts: i64) -> bool {
+        // The second holding `ts` starts at most 1 s - 1 ns before it;
+        // saturating, so that a `ts` near i64::MIN looks back to i64::MIN
+        // instead of wrapping past the end of the range.
+        let first = ts.saturating_sub(NS_PER_SEC - 1);
         !self.seconds.is_empty()
             && self
                 .seconds
-                .range((rec, ts - NS_PER_SEC + 1)..=(rec, ts))
+                .range((rec, first)..=(rec, ts))
                 .next()
                 .is_some()
     }
@@ -98,9 +105,8 @@ impl Loss {
     pub fn lost_between(&self, from: i64, to: i64) -> u64 {
         self.seconds
             .iter()
-            .filter(|((_, s), _)| *s < to && s + NS_PER_SEC > from)
-            .map(|(_, v)| v)
-            .sum()
+            .filter(|((_, s), _)| *s < to && s.saturating_add(NS_PER_SEC) > from)
+            .fold(0, |a, (_, &v)| a.saturating_add(v))
     }
 
     /// Runs of consecutive lossy seconds (all recordings together), in
@@ -108,19 +114,20 @@ impl Loss {
     pub fn ranges(&self) -> Vec<LossRange> {
         let mut by_sec: BTreeMap<i64, u64> = BTreeMap::new();
         for ((_, s), v) in &self.seconds {
-            *by_sec.entry(*s).or_default() += v;
+            let n = by_sec.entry(*s).or_default();
+            *n = n.saturating_add(*v);
         }
         let mut out: Vec<LossRange> = Vec::new();
         let mut end = i64::MIN;
         for (s, v) in by_sec {
             match out.last_mut() {
                 Some(r) if s <= end => {
-                    r.lost += v;
-                    end = end.max(s + NS_PER_SEC);
+                    r.lost = r.lost.saturating_add(v);
+                    end = end.max(s.saturating_add(NS_PER_SEC));
                     r.to = format_rfc3339(end);
                 }
                 _ => {
-                    end = s + NS_PER_SEC;
+                    end = s.saturating_add(NS_PER_SEC);
                     out.push(LossRange {
                         from: format_rfc3339(s),
                         to: format_rfc3339(end),
@@ -201,5 +208,29 @@ mod tests {
         assert_eq!(r[0].to, "1970-01-01T00:00:12Z");
         let w = l.warning().unwrap();
         assert!(w.contains("15 bio events"), "{w}");
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_clock() {
+        // A row stamped within a second of i64::MIN once made the range
+        // below start after its end (a BTreeMap panic in biosnoop).
+        let l = Loss {
+            family: "bio".into(),
+            seconds: [((0, i64::MIN), 1), ((0, i64::MAX - 5), u64::MAX)]
+                .into_iter()
+                .collect(),
+        };
+        assert!(l.affects(0, i64::MIN));
+        assert!(l.affects(0, i64::MIN + 5));
+        assert!(!l.affects(0, i64::MIN + NS_PER_SEC));
+        assert!(l.affects(0, i64::MAX));
+        assert!(!l.affects(1, i64::MAX));
+        assert!(!l.affects(0, 0));
+        assert_eq!(l.total(), u64::MAX);
+        assert_eq!(l.lost_between(i64::MAX - 1, i64::MAX), u64::MAX);
+        assert_eq!(l.lost_between(i64::MIN, i64::MIN + 1), 1);
+        let r = l.ranges();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].to, format_rfc3339(i64::MAX));
     }
 }

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_hms, format_rfc3339, NS_PER_SEC};
+use crate::time::{format_hms, format_rfc3339, secs_between};
 
 /// Options of `opensnoop`. The default prints every open.
 #[derive(Debug, Clone, Default)]
@@ -245,7 +245,7 @@ pub fn write_json(r: &Opensnoop, opts: &OpensnoopOptions, out: &mut Out<'_>) -> 
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&OpenJson {
             ts: format_rfc3339(row.ts),
-            time_s: (row.ts - r.window.start_ns) as f64 / NS_PER_SEC as f64,
+            time_s: secs_between(r.window.start_ns, row.ts),
             comm: &row.comm,
             pid: row.pid,
             uid: row.uid,

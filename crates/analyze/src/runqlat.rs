@@ -52,7 +52,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, slice_rows, table_notes, time_slices, Options, Window};
+use crate::common::{
+    interval_bounds, interval_count, interval_index, scan, slice_rows, table_notes, time_slices,
+    Options, Window,
+};
 use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
@@ -352,7 +355,9 @@ where
                                 pid: e.pid,
                                 tgid: (e.tgid_kind & !SWITCH_IN) as i32,
                                 ts: e.ts,
-                                latency_ns: e.ts - q.ts,
+                                // Sorted by ts, so never negative; saturating
+                                // for a damaged ts at each end of the clock.
+                                latency_ns: e.ts.saturating_sub(q.ts),
                             },
                         );
                     }
@@ -473,7 +478,7 @@ pub(crate) fn bin(
             return None;
         }
     }
-    let iv = opts.interval_ns.map_or(0, |n| (ts - base).div_euclid(n));
+    let iv = opts.interval_ns.map_or(0, |n| interval_index(ts, base, n));
     let id = if opts.per_thread {
         pid
     } else if opts.per_process {
@@ -544,14 +549,7 @@ pub(crate) fn assemble(
     let loss = Loss::read(recordings, SWITCH.family, window.range)?;
 
     let n = match opts.interval_ns {
-        Some(iv) => {
-            let span = (window.end_ns - base).max(0);
-            let mut n = ((span + iv - 1) / iv).max(1);
-            if let Some(c) = opts.count {
-                n = n.min(c as i64);
-            }
-            n
-        }
+        Some(iv) => interval_count(recordings, &window, iv, opts.count)?,
         None => 1,
     };
     let mut by_iv: BTreeMap<i64, BTreeMap<i32, Log2Hist>> =
@@ -563,7 +561,7 @@ pub(crate) fn assemble(
         .into_iter()
         .map(|(k, groups)| {
             let (start_ns, end_ns) = match opts.interval_ns {
-                Some(iv) => (base + k * iv, base + (k + 1) * iv),
+                Some(iv) => interval_bounds(base, iv, k),
                 None => (window.start_ns, window.end_ns),
             };
             let lost = if loss.total() > 0 {

@@ -118,7 +118,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
                     .or_insert_with(|| CpuHist::new(Some(cpu[i])));
                 let v = len[i].max(0) as u64;
                 h.hist.add(v);
-                h.sum += v;
+                h.sum = h.sum.saturating_add(v);
             }
             Ok(())
         },
@@ -126,7 +126,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
             for (c, h) in b {
                 let e = a.entry(c).or_insert_with(|| CpuHist::new(Some(c)));
                 e.hist.merge(&h.hist);
-                e.sum += h.sum;
+                e.sum = e.sum.saturating_add(h.sum);
             }
             a
         },
@@ -137,7 +137,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
         let mut all = CpuHist::new(None);
         for h in by_cpu.values() {
             all.hist.merge(&h.hist);
-            all.sum += h.sum;
+            all.sum = all.sum.saturating_add(h.sum);
         }
         vec![all]
     };

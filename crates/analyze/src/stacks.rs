@@ -171,7 +171,8 @@ pub fn name_stacks(raw: HashMap<RawKey, u64>, names: &StackNames, parts: StackPa
             user.unwrap_or_default(),
             both,
         );
-        *merged.entry(key).or_default() += v;
+        let e = merged.entry(key).or_default();
+        *e = e.saturating_add(v);
     }
     let mut out: Vec<Stack> = merged
         .into_iter()

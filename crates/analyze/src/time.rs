@@ -183,6 +183,13 @@ pub fn format_hms(ns: i64, local: bool) -> String {
     }
 }
 
+/// Seconds from `from` to `ts`, for TIME(s) columns. Computed in i128:
+/// two timestamps of a damaged file can be more than i64::MAX apart, and
+/// a wrapped difference would print a plausible, wrong time.
+pub fn secs_between(from: i64, ts: i64) -> f64 {
+    (ts as i128 - from as i128) as f64 / NS_PER_SEC as f64
+}
+
 /// A duration in seconds with millisecond precision, e.g. `20.000s`.
 pub fn format_secs(ns: i64) -> String {
     format!("{:.3}s", ns as f64 / NS_PER_SEC as f64)
@@ -269,5 +276,19 @@ mod tests {
         assert_eq!(format_rfc3339(t + 500_000_000), "2023-11-14T22:13:20.500Z");
         assert_eq!(format_hms(t, false), "22:13:20");
         assert_eq!(format_secs(20 * NS_PER_SEC), "20.000s");
+        // Every i64 is a printable time: the ends of the clock too.
+        assert_eq!(format_rfc3339(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+        assert_eq!(format_rfc3339(i64::MAX), "2262-04-11T23:47:16.854775807Z");
+        assert_eq!(format_hms(i64::MIN, false), "00:12:43");
+        assert_eq!(format_hms(i64::MAX, true).len(), 8);
+    }
+
+    #[test]
+    fn seconds_between_the_ends_of_the_clock() {
+        assert_eq!(secs_between(0, 1_500_000_000), 1.5);
+        assert_eq!(secs_between(NS_PER_SEC, 0), -1.0);
+        // i64::MAX - i64::MIN wraps to -1 in i64.
+        assert!(secs_between(i64::MIN, i64::MAX) > 1.8e10);
+        assert!(secs_between(i64::MAX, i64::MIN) < -1.8e10);
     }
 }

@@ -38,7 +38,7 @@ use crate::common::{scan_optional, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::time::{format_rfc3339, NS_PER_SEC};
+use crate::time::{format_rfc3339, secs_between};
 
 /// Which report, with its own options (each module's `*Options`).
 #[derive(Debug, Clone)]
@@ -426,7 +426,7 @@ pub fn write_text(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
 /// first event printed; from the window's start when there is none).
 fn secs_since_first(r: &Tcp) -> impl Fn(i64) -> f64 {
     let first = r.lines.first().map_or(r.window.start_ns, |l| l.row.ts);
-    move |ts: i64| (ts - first) as f64 / NS_PER_SEC as f64
+    move |ts: i64| secs_between(first, ts)
 }
 
 /// printf's `%-N.Ns`.
