@@ -145,15 +145,25 @@ impl Strings {
             // A null row gets an extra code for "".
             let null_code = strings.len() as u32;
             let keys = d.keys();
+            // Keys index the dictionary everywhere downstream: one beyond
+            // it (a damaged page) is an error here, not a panic later.
             let codes: Vec<u32> = (0..keys.len())
                 .map(|i| {
+                    let k = keys.value(i);
                     if keys.is_null(i) {
-                        null_code
+                        Ok(null_code)
+                    } else if k >= 0 && (k as u32) < null_code {
+                        Ok(k as u32)
                     } else {
-                        keys.value(i) as u32
+                        Err(Error::Corrupt {
+                            path: path.to_path_buf(),
+                            detail: format!(
+                                "column `{name}`: dictionary key {k} of a dictionary of {null_code} values"
+                            ),
+                        })
                     }
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             let mut values = strings;
             values.push(Arc::from(""));
             return Ok(Strings { codes, values });
@@ -228,5 +238,26 @@ mod tests {
         assert!(m[s.codes[0] as usize] && !m[s.codes[1] as usize]);
         let err = i64s(&batch, "d", p).unwrap_err().to_string();
         assert!(err.contains("f.parquet") && err.contains("`d`"), "{err}");
+    }
+
+    #[test]
+    fn a_dictionary_key_beyond_its_dictionary_is_an_error() {
+        use arrow_array::{Int32Array, StringArray};
+        for bad in [2, -1, i32::MAX, i32::MIN] {
+            // What a damaged page could decode to; arrow's checked
+            // constructor refuses it, so build it unchecked.
+            let keys = Int32Array::from(vec![0, bad, 1]);
+            let values = Arc::new(StringArray::from(vec!["a", "b"]));
+            let dict = unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys, values) };
+            let schema = Schema::new(vec![Field::new("d", dict.data_type().clone(), false)]);
+            let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dict)]).unwrap();
+            let err = Strings::from_batch(&batch, "d", Path::new("f.parquet"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("f.parquet") && err.contains(&format!("key {bad}")),
+                "{err}"
+            );
+        }
     }
 }

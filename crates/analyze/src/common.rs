@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use ktape_format::read::{discover, scan_units, Recording, ScanUnit, TimeRange};
+use arrow_schema::{DataType, TimeUnit};
+use ktape_format::read::{discover, scan_units, Recording, ScanUnit, Segment, TimeRange};
+use ktape_format::schema::ColumnType;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -298,6 +300,7 @@ where
                 .chain(optional.iter().filter(|c| schema.index_of(c).is_ok()))
                 .copied()
                 .collect();
+            check_segment(unit.segment, table, &cols)?;
             for batch in unit.read(&cols, BATCH_ROWS)? {
                 let batch = batch.map_err(|source| Error::Arrow {
                     path: unit.segment.path.clone(),
@@ -308,6 +311,78 @@ where
             Ok(acc)
         })
         .try_reduce(&init, |a, b| Ok(merge(a, b)))
+}
+
+/// Checks, before decoding, that a segment is a file of `table` whose
+/// `columns` have the table's types: a segment of another table copied
+/// into the folder, or a file whose schema was changed by another tool,
+/// is an error naming the file, not rows read as what they are not. The
+/// column accessors check types again per batch; this check also covers
+/// the optional columns, which they would read as nulls, and a column
+/// name that appears twice.
+pub fn check_segment(seg: &Segment, table: &str, columns: &[&str]) -> Result<()> {
+    let own = seg.table();
+    if !own.is_empty() && own != table {
+        return Err(Error::WrongTable {
+            path: seg.path.clone(),
+            folder: table.to_string(),
+            table: own.to_string(),
+        });
+    }
+    let Some(spec) = ktape_format::table(table) else {
+        return Ok(());
+    };
+    let fields = seg.schema().fields();
+    for &c in columns {
+        let mut same = fields.iter().filter(|f| f.name() == c);
+        let (Some(field), Some(col)) = (same.next(), spec.column(c)) else {
+            // A missing column is the reader's error (it names the table).
+            continue;
+        };
+        if same.next().is_some() {
+            return Err(Error::DuplicateColumn {
+                path: seg.path.clone(),
+                column: c.to_string(),
+            });
+        }
+        if !compatible(col.ty, field.data_type()) {
+            return Err(Error::ColumnType {
+                path: seg.path.clone(),
+                column: c.to_string(),
+                found: field.data_type().to_string(),
+                expected: col.ty.doc_name(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file's Arrow type can be read as a column of type `ty`:
+/// what ktape writes, and the forms other tools write the same values
+/// in (plain or large strings, int64 nanoseconds for timestamps as Spark
+/// writes them with `nanosAsLong`).
+pub fn compatible(ty: ColumnType, dt: &DataType) -> bool {
+    let string = |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8);
+    match ty {
+        ColumnType::Timestamp => matches!(
+            dt,
+            DataType::Timestamp(TimeUnit::Nanosecond, _) | DataType::Int64
+        ),
+        ColumnType::Int32 => *dt == DataType::Int32,
+        ColumnType::Int64 => *dt == DataType::Int64,
+        ColumnType::Bool => *dt == DataType::Boolean,
+        ColumnType::DictString | ColumnType::Text => {
+            string(dt)
+                || *dt == DataType::Utf8View
+                || matches!(dt, DataType::Dictionary(k, v) if **k == DataType::Int32 && string(v))
+        }
+        ColumnType::TextList => {
+            matches!(dt, DataType::List(f) if *f.data_type() == DataType::Utf8)
+        }
+        ColumnType::Int64List => {
+            matches!(dt, DataType::List(f) if *f.data_type() == DataType::Int64)
+        }
+    }
 }
 
 /// Rows per time slice of the passes that pair rows in time order

@@ -31,6 +31,23 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A segment of one table found in another table's folder.
+    #[error("{}: a segment of table `{table}` in the `{folder}` folder (moved or copied there?)", path.display())]
+    WrongTable {
+        path: PathBuf,
+        folder: String,
+        table: String,
+    },
+
+    /// A column name that appears twice in a file's schema.
+    #[error("{}: column `{column}` appears more than once", path.display())]
+    DuplicateColumn { path: PathBuf, column: String },
+
+    /// Values that cannot be what the file says they are (a dictionary
+    /// key beyond its dictionary …): the file is damaged.
+    #[error("{}: damaged data: {detail}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+
     /// A glob pattern matched nothing.
     #[error("{pattern}: no such file or directory (the pattern matches nothing)")]
     NoMatch { pattern: String },
