@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_US};
 
 /// Options of `biolatency`. The default prints one µs histogram of device
@@ -103,6 +104,8 @@ pub struct Biolatency {
     pub intervals: Vec<Interval>,
     /// Lost `bio` events overlapping the window.
     pub loss: Loss,
+    /// What the input made different, for stderr and the JSON.
+    pub warnings: Vec<String>,
 }
 
 type Key = (i64, Option<Arc<str>>, Option<Arc<str>>, Option<Arc<str>>);
@@ -229,7 +232,6 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     )?;
 
     let loss = Loss::read(recordings, ktape_format::bio::TABLE.family, range)?;
-
     // Every interval of the window is shown, empty ones too (bcc prints
     // its blank line and time even when nothing happened).
     let mut by_iv: BTreeMap<i64, Vec<Group>> = BTreeMap::new();
@@ -272,23 +274,23 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         window,
         intervals,
         loss,
+        warnings: Vec::new(),
     })
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &BiolatencyOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let table = ktape_format::bio::TABLE.name;
+    let mut warnings = tables::check(recordings, &Needs::one(table))?;
+    let mut r = compute(recordings, opts)?;
+    warnings.append(&mut r.warnings);
+    r.warnings = warnings;
     if opts.common.json {
         out.json(&to_json(&r, opts))?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[ktape_format::bio::TABLE.name],
-        "recorded without -e bio?",
-    )?;
+    table_notes(out, recordings, &r.warnings, &[table])?;
     if r.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no block I/O matches the window and filters")?;
     }
@@ -396,6 +398,9 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     intervals: Option<Vec<JsonInterval<'a>>>,
     loss: serde_json::Value,
+    /// What the input made different (missing tables, damaged rows).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 fn json_hists(iv: &Interval) -> Vec<JsonHist<'_>> {
@@ -447,5 +452,6 @@ pub fn to_json<'a>(r: &'a Biolatency, opts: &'a BiolatencyOptions) -> impl Seria
                 .collect()
         }),
         loss: r.loss.to_json(),
+        warnings: &r.warnings,
     }
 }

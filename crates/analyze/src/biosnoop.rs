@@ -27,6 +27,7 @@ use crate::common::{scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_rfc3339, secs_between, NS_PER_MS};
 
 /// Options of `biosnoop`. The default prints every request.
@@ -77,6 +78,9 @@ pub struct Biosnoop {
     pub rows: Vec<Row>,
     /// Lost `bio` events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Collects and sorts the requests.
@@ -163,23 +167,26 @@ pub fn compute(recordings: &[Recording], opts: &BiosnoopOptions) -> Result<Biosn
     // reproducible order.
     rows.par_sort_by_key(|r| (r.ts, r.recording));
     let loss = Loss::read(recordings, ktape_format::bio::TABLE.family, range)?;
-    Ok(Biosnoop { window, rows, loss })
+    Ok(Biosnoop {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &BiosnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let table = ktape_format::bio::TABLE.name;
+    let warnings = tables::check(recordings, &Needs::one(table))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[ktape_format::bio::TABLE.name],
-        "recorded without -e bio?",
-    )
+    table_notes(out, recordings, &r.warnings, &[table])
 }
 
 /// bcc's `%-14.14s`: at most 14 characters, padded to 14.
@@ -254,13 +261,14 @@ struct JsonRow<'a> {
 /// Prints the rows as JSON: one object per request (streamed, one per
 /// line) inside a report object with the window and loss.
 pub fn write_json(r: &Biosnoop, opts: &BiosnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let head = serde_json::json!({
+    let mut head = serde_json::json!({
         "report": "biosnoop",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "queued": opts.queued,
         "min_latency_ns": opts.min_latency_ns,
     });
+    crate::common::json_warnings(&mut head, &r.warnings);
     let head = serde_json::to_string(&head)?;
     // Reopen the object to append the (streamed) rows.
     write!(out.out, "{},\n\"rows\": [", &head[..head.len() - 1])?;
@@ -303,6 +311,55 @@ mod tests {
         assert_eq!(comm14("dd"), "dd            ");
         assert_eq!(comm14(""), "?             ");
         assert_eq!(comm14("a-very-long-thread-name"), "a-very-long-th");
+    }
+
+    #[test]
+    fn rows_at_the_ends_of_the_clock() {
+        use ktape_format::read::TimeRange;
+        // A row within a second of i64::MIN, beside a lossy second, once
+        // panicked in Loss::affects; and TIME(s) from i64::MIN to
+        // i64::MAX wrapped to -0.000000.
+        let row = |ts| Row {
+            ts,
+            recording: 0,
+            comm: Arc::from("dd"),
+            pid: 1,
+            disk: Arc::from("vda"),
+            op: Arc::from("R"),
+            sector: 0,
+            bytes: 4096,
+            queue_ns: Some(i64::MIN),
+            latency_ns: i64::MAX,
+        };
+        let r = Biosnoop {
+            window: Window {
+                range: TimeRange::ALL,
+                start_ns: 0,
+                end_ns: 0,
+            },
+            rows: vec![row(i64::MIN), row(i64::MIN + 1), row(i64::MAX)],
+            loss: Loss {
+                family: "bio".into(),
+                seconds: [((0, 7 * crate::time::NS_PER_SEC), 17)]
+                    .into_iter()
+                    .collect(),
+            },
+            warnings: vec!["WARNING: x".into()],
+        };
+        let opts = BiosnoopOptions {
+            queued: true,
+            ..Default::default()
+        };
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        write_text(&r, &opts, &mut Out::new(&mut o, &mut e)).unwrap();
+        let text = String::from_utf8(o).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("18446744073.7095"), "{last}");
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        write_json(&r, &opts, &mut Out::new(&mut o, &mut e)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+        assert_eq!(v["warnings"][0], "WARNING: x");
     }
 
     #[test]

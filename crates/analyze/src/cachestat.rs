@@ -20,9 +20,10 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns;
-use crate::common::{interval_index, scan, table_notes, Options, Window};
+use crate::common::{interval_index, json_warnings, scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339};
 
 /// The note every cachestat output carries.
@@ -100,6 +101,9 @@ pub struct Cachestat {
     pub window: Window,
     /// Lines in time order.
     pub lines: Vec<Line>,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the rows and sums them per interval.
@@ -186,20 +190,30 @@ pub fn compute(recordings: &[Recording], opts: &CachestatOptions) -> Result<Cach
     if let Some(n) = opts.count {
         lines.truncate(n as usize);
     }
-    Ok(Cachestat { window, lines })
+    Ok(Cachestat {
+        window,
+        lines,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs cachestat and prints it.
 pub fn run(recordings: &[Recording], opts: &CachestatOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    // Counters, not events: the cache family loses nothing to show.
+    let needs = Needs {
+        loss: false,
+        ..Needs::one(TABLE.name)
+    };
+    let warnings = tables::check(recordings, &needs)?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, out)?;
     } else {
         write_text(&r, opts, out)?;
         out.warn(ESTIMATE_NOTE)?;
     }
-    table_notes(out, recordings, &[TABLE.name], "recorded without -e cache?")?;
-    Ok(())
+    table_notes(out, recordings, &r.warnings, &[TABLE.name])
 }
 
 const MIB: i64 = 1 << 20;
@@ -258,13 +272,14 @@ pub fn write_json(r: &Cachestat, out: &mut Out<'_>) -> Result<()> {
             })
         })
         .collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "report": "cachestat",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "estimated": ["hits", "accesses", "hit_ratio", "read_pages", "mapped_pages"],
         "lines": lines,
     });
+    json_warnings(&mut v, &r.warnings);
     writeln!(out.out, "{}", serde_json::to_string(&v)?)?;
     Ok(())
 }

@@ -463,20 +463,18 @@ pub fn time_slices(
     slices
 }
 
-/// Prints a report's notes about its input on stderr: recordings without
-/// `tables[0]` (the report's own table; `hint` says why it may be
-/// missing), and unfinished segments of any of `tables`.
+/// Prints what a report says about its input on stderr, after its
+/// output: `warnings` (missing tables, damaged values, from
+/// [`crate::tables::check`] and the report itself), then the unfinished
+/// segments of any of `tables`.
 pub fn table_notes(
     out: &mut Out<'_>,
     recordings: &[Recording],
+    warnings: &[String],
     tables: &[&str],
-    hint: &str,
 ) -> Result<()> {
-    if let Some(note) = tables
-        .first()
-        .and_then(|t| missing_table_note(recordings, t, hint))
-    {
-        out.warn(&note)?;
+    for w in warnings {
+        out.warn(w)?;
     }
     for t in tables {
         if let Some(note) = incomplete_note(recordings, t) {
@@ -486,21 +484,12 @@ pub fn table_notes(
     Ok(())
 }
 
-/// Names the recordings lacking a table, for a note on stderr
-/// (`None` when all have it).
-pub fn missing_table_note(recordings: &[Recording], table: &str, hint: &str) -> Option<String> {
-    let missing: Vec<String> = recordings
-        .iter()
-        .filter(|r| !r.has_table(table))
-        .map(|r| r.root.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "note: no `{table}` table in {} ({hint})",
-            missing.join(", ")
-        ))
+/// Adds a report's warnings to its JSON object as a `warnings` array,
+/// only when there are any: the JSON of a complete recording keeps
+/// exactly its fields.
+pub fn json_warnings(v: &mut serde_json::Value, warnings: &[String]) {
+    if let (false, Some(o)) = (warnings.is_empty(), v.as_object_mut()) {
+        o.insert("warnings".into(), warnings.into());
     }
 }
 

@@ -47,6 +47,7 @@ use crate::runqlat::{
     self, assemble, bin, collect_comms, merge_hists, pair_slices, Comms, Ev, Runqlat,
     RunqlatOptions, SWITCH_IN,
 };
+use crate::tables::{self, Needs};
 use crate::time::{NS_PER_MS, NS_PER_US};
 
 /// Options of `cpudist`: runqlat's, plus `-O`.
@@ -285,7 +286,9 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(SWITCH.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.hists.warnings = warnings;
     if opts.hist.common.json {
         let mut v = serde_json::to_value(runqlat::to_json(&r.hists, &opts.hist))?;
         v["offcpu"] = opts.offcpu.into();
@@ -300,12 +303,7 @@ pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -
     } else {
         runqlat::write_text(&r.hists, &opts.hist, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[SWITCH.name],
-        "recorded without -e sched?",
-    )?;
+    table_notes(out, recordings, &r.hists.warnings, &[SWITCH.name])?;
     if r.hists.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no scheduling slice matches the window and filters")?;
     }

@@ -48,6 +48,16 @@ pub enum Error {
     #[error("{}: damaged data: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
 
+    /// A report's own table is in none of the recordings given.
+    #[error("no `{table}` table in {recordings}: {hint}")]
+    MissingTable {
+        table: String,
+        /// The recordings, comma-separated.
+        recordings: String,
+        /// Why it may be missing (from the table's family).
+        hint: String,
+    },
+
     /// A glob pattern matched nothing.
     #[error("{pattern}: no such file or directory (the pattern matches nothing)")]
     NoMatch { pattern: String },

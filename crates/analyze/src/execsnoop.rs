@@ -25,10 +25,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between, NS_PER_SEC};
 
 /// Options of `execsnoop`. The default prints every successful exec with
@@ -108,6 +109,9 @@ pub struct Execsnoop {
     pub rows: Vec<ExecRow>,
     /// Lost `exec` family events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Collects and sorts the execs.
@@ -192,22 +196,25 @@ pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Exec
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));
     let loss = Loss::read(recordings, EXEC_TABLE.family, range)?;
-    Ok(Execsnoop { window, rows, loss })
+    Ok(Execsnoop {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs execsnoop and prints it.
 pub fn run(recordings: &[Recording], opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(EXEC_TABLE.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
         write_text(&r, opts, out)?;
     }
-    notes(recordings, EXEC_TABLE.name, out)
-}
-
-fn notes(recordings: &[Recording], table: &str, out: &mut Out<'_>) -> Result<()> {
-    table_notes(out, recordings, &[table], "recorded without -e exec?")
+    table_notes(out, recordings, &r.warnings, &[EXEC_TABLE.name])
 }
 
 /// bcc's `print_args`: each argument followed by a space; with `-q` each
@@ -352,12 +359,13 @@ where
 
 /// Prints execsnoop as JSON.
 pub fn write_json(r: &Execsnoop, opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let head = serde_json::json!({
+    let mut head = serde_json::json!({
         "report": "execsnoop",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "failed": opts.failed,
     });
+    json_warnings(&mut head, &r.warnings);
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&ExecJson {
             ts: format_rfc3339(row.ts),
@@ -424,6 +432,9 @@ pub struct Exitsnoop {
     pub rows: Vec<ExitRow>,
     /// Lost `exec` family events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Collects and sorts the exits.
@@ -494,7 +505,12 @@ pub fn compute_exits(recordings: &[Recording], opts: &ExitsnoopOptions) -> Resul
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));
     let loss = Loss::read(recordings, EXIT_TABLE.family, range)?;
-    Ok(Exitsnoop { window, rows, loss })
+    Ok(Exitsnoop {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs exitsnoop and prints it.
@@ -503,15 +519,18 @@ pub fn run_exits(
     opts: &ExitsnoopOptions,
     out: &mut Out<'_>,
 ) -> Result<()> {
-    let r = compute_exits(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(EXIT_TABLE.name))?;
+    let mut r = compute_exits(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
-        let head = serde_json::json!({
+        let mut head = serde_json::json!({
             "report": "exitsnoop",
             "from": format_rfc3339(r.window.start_ns),
             "to": format_rfc3339(r.window.end_ns),
             "failed": opts.failed,
             "threads": opts.threads,
         });
+        json_warnings(&mut head, &r.warnings);
         stream_json(out, head, &r.rows, &r.loss, |row| {
             serde_json::to_string(&serde_json::json!({
                 "ts": format_rfc3339(row.ts),
@@ -530,7 +549,7 @@ pub fn run_exits(
     } else {
         write_exits_text(&r, opts, out)?;
     }
-    notes(recordings, EXIT_TABLE.name, out)
+    table_notes(out, recordings, &r.warnings, &[EXIT_TABLE.name])
 }
 
 /// The signal's name as glibc's `strsignal` gives it.

@@ -24,11 +24,13 @@ use ktape_format::read::Recording;
 
 use crate::columns::{self, Strings};
 use crate::common::{
-    interval_bounds, interval_count, interval_index, scan, table_notes, Options, Window,
+    interval_bounds, interval_count, interval_index, json_warnings, scan, table_notes, Options,
+    Window,
 };
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339};
 
 /// How rows are ordered (`-s`), largest first.
@@ -142,6 +144,9 @@ pub struct Filetop {
     pub intervals: Vec<Interval>,
     /// Lost `fileio` events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 type Key = (i64, i32, i32, Arc<str>, Arc<str>, Arc<str>, i64, i64);
@@ -310,12 +315,15 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
         window,
         intervals,
         loss,
+        warnings: Vec::new(),
     })
 }
 
 /// Runs filetop and prints it.
 pub fn run(recordings: &[Recording], opts: &FiletopOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(TABLE.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
@@ -329,13 +337,7 @@ pub fn run(recordings: &[Recording], opts: &FiletopOptions, out: &mut Out<'_>) -
             "note: recorded with --min-latency: only operations at least that long are counted",
         )?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[TABLE.name],
-        "recorded without -e fileio?",
-    )?;
-    Ok(())
+    table_notes(out, recordings, &r.warnings, &[TABLE.name])
 }
 
 /// Prints the tables as libbpf-tools `filetop` does.
@@ -409,7 +411,7 @@ pub fn write_json(r: &Filetop, opts: &FiletopOptions, out: &mut Out<'_>) -> Resu
             })
         })
         .collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "report": "filetop",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
@@ -417,6 +419,7 @@ pub fn write_json(r: &Filetop, opts: &FiletopOptions, out: &mut Out<'_>) -> Resu
         "intervals": intervals,
         "loss": r.loss.to_json(),
     });
+    json_warnings(&mut v, &r.warnings);
     writeln!(out.out, "{}", serde_json::to_string(&v)?)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use ktape_format::read::Recording;
 use crate::common::{Options, Window};
 use crate::error::{Error, Result};
 use crate::output::Out;
-use crate::profile::{compute, compute_in, Source, StackReport};
+use crate::profile::{compute_checked, compute_in, Source, StackReport};
 use crate::stacks::StackParts;
 use crate::time::format_rfc3339;
 
@@ -93,7 +93,8 @@ fn describe(recordings: &[Recording], r: &StackReport, kind: Kind) -> String {
 /// Draws the flame graph into `opts.output`.
 pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>) -> Result<()> {
     let src = source(opts.kind);
-    let after = compute(recordings, &src, &opts.common, opts.parts)?;
+    let after = compute_checked(recordings, &src, &opts.common, opts.parts)?;
+    let mut warnings = after.warnings.clone();
     let mut fg = inferno::flamegraph::Options::default();
     let (title, count_name) = match opts.kind {
         Kind::Cpu => ("CPU flame graph", "samples"),
@@ -117,10 +118,18 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
                         compute_in(recordings, &src, &opts.common, opts.parts, win)?,
                     )
                 }
-                Before::Recordings(r) => {
-                    (r.as_slice(), compute(r, &src, &opts.common, opts.parts)?)
-                }
+                Before::Recordings(r) => (
+                    r.as_slice(),
+                    compute_checked(r, &src, &opts.common, opts.parts)?,
+                ),
             };
+            let before_only: Vec<String> = b
+                .warnings
+                .iter()
+                .filter(|w| !warnings.contains(w))
+                .map(|w| format!("before: {w}"))
+                .collect();
+            warnings.extend(before_only);
             fg.title = format!("Differential {}", title.to_lowercase());
             fg.subtitle = Some(format!(
                 "before: {} | after: {}",
@@ -150,6 +159,9 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
         .map_err(|e| Error::Usage(format!("writing {}: {e}", opts.output.display())))?;
     if let Some(w) = after.loss.warning() {
         out.warn(&w)?;
+    }
+    for w in &warnings {
+        out.warn(w)?;
     }
     writeln!(
         out.err,

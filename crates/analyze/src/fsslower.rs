@@ -22,11 +22,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between};
 
 /// bcc's default threshold: 10 ms.
@@ -94,6 +95,9 @@ pub struct Fsslower {
     pub rows: Vec<SlowOp>,
     /// Lost `fileio` events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Collects and sorts the slow operations.
@@ -181,24 +185,25 @@ pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslo
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording, r.tid));
     let loss = Loss::read(recordings, TABLE.family, range)?;
-    Ok(Fsslower { window, rows, loss })
+    Ok(Fsslower {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs fsslower and prints it.
 pub fn run(recordings: &[Recording], opts: &FsslowerOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(TABLE.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[TABLE.name],
-        "recorded without -e fileio?",
-    )?;
-    Ok(())
+    table_notes(out, recordings, &r.warnings, &[TABLE.name])
 }
 
 /// Prints the rows as libbpf-tools `fsslower` does.
@@ -249,13 +254,14 @@ struct SlowJson<'a> {
 
 /// Prints fsslower as JSON.
 pub fn write_json(r: &Fsslower, opts: &FsslowerOptions, out: &mut Out<'_>) -> Result<()> {
-    let head = serde_json::json!({
+    let mut head = serde_json::json!({
         "report": "fsslower",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "min_latency_ns": opts.min_latency_ns,
         "fs": opts.fs,
     });
+    json_warnings(&mut head, &r.warnings);
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&SlowJson {
             ts: format_rfc3339(row.ts),

@@ -23,6 +23,8 @@
 //!   opening recordings (paths and globs), time windows and parallel scans;
 //! * [`filter`]: the row filters (`-p`, `--comm`, `--cgroup`);
 //! * [`loss`]: reading the `loss` table so that no result hides lost events;
+//! * [`tables`]: which tables each report reads, and the error or warning
+//!   when one is missing, so that no result is quietly different;
 //! * [`time`]: parsing `--from/--to` and durations, formatting times;
 //! * [`columns`]: typed access to Arrow columns by name;
 //! * [`output`]: small helpers for text and JSON output.
@@ -54,6 +56,7 @@ pub mod runqlen;
 pub mod runqslower;
 pub mod stacks;
 pub mod summary;
+pub mod tables;
 pub mod tcp;
 pub mod time;
 

@@ -18,11 +18,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan, table_notes, Options, Window};
 use crate::error::Result;
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between};
 
 /// Options of `opensnoop`. The default prints every open.
@@ -80,6 +81,9 @@ pub struct Opensnoop {
     pub rows: Vec<OpenRow>,
     /// Lost `open` family events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Collects and sorts the opens.
@@ -162,19 +166,25 @@ pub fn compute(recordings: &[Recording], opts: &OpensnoopOptions) -> Result<Open
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));
     let loss = Loss::read(recordings, TABLE.family, range)?;
-    Ok(Opensnoop { window, rows, loss })
+    Ok(Opensnoop {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs opensnoop and prints it.
 pub fn run(recordings: &[Recording], opts: &OpensnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(TABLE.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(out, recordings, &[TABLE.name], "recorded without -e open?")?;
-    Ok(())
+    table_notes(out, recordings, &r.warnings, &[TABLE.name])
 }
 
 /// Prints the rows as libbpf-tools `opensnoop` does.
@@ -236,12 +246,13 @@ struct OpenJson<'a> {
 
 /// Prints opensnoop as JSON.
 pub fn write_json(r: &Opensnoop, opts: &OpensnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let head = serde_json::json!({
+    let mut head = serde_json::json!({
         "report": "opensnoop",
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "failed": opts.failed,
     });
+    json_warnings(&mut head, &r.warnings);
     stream_json(out, head, &r.rows, &r.loss, |row| {
         serde_json::to_string(&OpenJson {
             ts: format_rfc3339(row.ts),

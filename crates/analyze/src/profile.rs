@@ -20,8 +20,9 @@ use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::stacks::{
-    check_parts, name_stacks, write_report, RawKey, Stack, StackNames, StackParts,
+    check_parts, name_stacks, write_report, RawKey, Stack, StackNames, StackParts, Weight,
 };
+use crate::tables::{self, Needs};
 
 /// Options of `profile`. The default prints every sample's stacks in
 /// bcc's multi-line layout.
@@ -57,6 +58,9 @@ pub struct StackReport {
     pub loss: Loss,
     /// Rows that went into `stacks` (samples or episodes).
     pub rows: u64,
+    /// What the input made different (stacks the recording lacks), for
+    /// stderr and the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Which table and how a row is weighted.
@@ -71,7 +75,7 @@ pub enum Source {
     },
 }
 
-type Acc = (HashMap<RawKey, u64>, u64);
+type Acc = (HashMap<RawKey, Weight>, u64);
 
 /// Folds a table's rows into weighted raw stacks.
 pub fn aggregate(
@@ -141,16 +145,17 @@ pub fn aggregate(
                     _ => (tgid[i], 1),
                 };
                 let c: Arc<str> = comm.values[comm.codes[i] as usize].clone();
-                *acc.0
+                acc.0
                     .entry((unit.recording, pid, c, k[i], u[i]))
-                    .or_default() += value;
+                    .or_default()
+                    .add(Weight { value, rows: 1 });
                 acc.1 += 1;
             }
             Ok(())
         },
         |mut a, b| {
             for (k, v) in b.0 {
-                *a.0.entry(k).or_default() += v;
+                a.0.entry(k).or_default().add(v);
             }
             a.1 += b.1;
             a
@@ -180,26 +185,52 @@ pub fn compute_in(
 ) -> Result<StackReport> {
     let (raw, rows) = aggregate(recordings, source, common, &window)?;
     let names = StackNames::read(recordings)?;
-    let family = match source {
-        Source::Cpu => "profile",
-        Source::Offcpu { .. } => "offcpu",
+    let (family, what) = match source {
+        Source::Cpu => (PROFILE_TABLE.family, "samples"),
+        Source::Offcpu { .. } => (OFFCPU_TABLE.family, "off-CPU episodes"),
     };
     let loss = Loss::read(recordings, family, window.range)?;
+    let (stacks, dangling) = name_stacks(raw, &names, parts);
+    let warnings = StackNames::dangling_warnings(recordings, &dangling, what);
     Ok(StackReport {
-        stacks: name_stacks(raw, &names, parts),
+        stacks,
         window,
         loss,
         rows,
+        warnings,
     })
+}
+
+/// The table of a source.
+pub fn table(source: &Source) -> &'static str {
+    match source {
+        Source::Cpu => PROFILE_TABLE.name,
+        Source::Offcpu { .. } => OFFCPU_TABLE.name,
+    }
+}
+
+/// [`compute`], after checking the tables ([`tables::check`]): the
+/// table warnings come first in the report's warnings.
+pub fn compute_checked(
+    recordings: &[Recording],
+    source: &Source,
+    common: &Options,
+    parts: StackParts,
+) -> Result<StackReport> {
+    let mut warnings = tables::check(recordings, &Needs::one(table(source)))?;
+    let mut r = compute(recordings, source, common, parts)?;
+    warnings.append(&mut r.warnings);
+    r.warnings = warnings;
+    Ok(r)
 }
 
 /// Runs `profile`.
 pub fn run(recordings: &[Recording], opts: &ProfileOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, &Source::Cpu, &opts.common, opts.parts)?;
+    let r = compute_checked(recordings, &Source::Cpu, &opts.common, opts.parts)?;
     write_report(
         recordings,
         PROFILE_TABLE.name,
-        "recorded without -e profile?",
+        &r.warnings,
         &r.stacks,
         &r.window,
         &r.loss,
@@ -225,11 +256,11 @@ pub fn run_offcpu(recordings: &[Recording], opts: &OffcpuOptions, out: &mut Out<
         max_us: opts.max_us,
         state: opts.state,
     };
-    let r = compute(recordings, &source, &opts.common, opts.parts)?;
+    let r = compute_checked(recordings, &source, &opts.common, opts.parts)?;
     write_report(
         recordings,
         OFFCPU_TABLE.name,
-        "recorded without -e offcpu?",
+        &r.warnings,
         &r.stacks,
         &r.window,
         &r.loss,

@@ -60,6 +60,7 @@ use crate::error::{Error, Result};
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs, WITHOUT_WAKEUPS};
 use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_US};
 
 /// Options of `runqlat`. The default prints one µs histogram over the
@@ -209,6 +210,9 @@ pub struct Runqlat {
     pub intervals: Vec<Interval>,
     /// Lost `sched` events overlapping the window.
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// One run-queue latency: the thread, its process, when it was switched
@@ -596,23 +600,35 @@ pub(crate) fn assemble(
         window,
         intervals,
         loss,
+        warnings: Vec::new(),
     })
+}
+
+/// What runqlat and runqslower read: without `sched_wakeup`, only the
+/// waits of preempted tasks pair.
+pub(crate) fn needs() -> [(&'static str, &'static str); 1] {
+    [(WAKEUP.name, WITHOUT_WAKEUPS)]
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let also = needs();
+    let warnings = tables::check(
+        recordings,
+        &Needs {
+            table: SWITCH.name,
+            also: &also,
+            loss: true,
+        },
+    )?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         out.json(&to_json(&r, opts))?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[SWITCH.name, WAKEUP.name],
-        "recorded without -e sched?",
-    )?;
+    table_notes(out, recordings, &r.warnings, &[SWITCH.name, WAKEUP.name])?;
     if r.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no run-queue latency matches the window and filters")?;
     }
@@ -702,6 +718,9 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     intervals: Option<Vec<JsonInterval<'a>>>,
     loss: serde_json::Value,
+    /// What the input made different (missing tables).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 fn json_hists<'a>(iv: &'a Interval, opts: &RunqlatOptions) -> Vec<JsonHist<'a>> {
@@ -743,6 +762,7 @@ pub fn to_json<'a>(r: &'a Runqlat, opts: &'a RunqlatOptions) -> impl Serialize +
                 .collect()
         }),
         loss: r.loss.to_json(),
+        warnings: &r.warnings,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::hist::{Bucket, LinearHist};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339};
 
 /// Options of `runqlen`. Default: one histogram over all CPUs.
@@ -86,6 +87,9 @@ pub struct Runqlen {
     /// By CPU with `-C`, else one.
     pub hists: Vec<CpuHist>,
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Computes the histograms.
@@ -146,23 +150,21 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
         window,
         hists,
         loss,
+        warnings: Vec::new(),
     })
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqlenOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let warnings = tables::check(recordings, &Needs::one(RUNQLEN.name))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         out.json(&to_json(&r))?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[RUNQLEN.name],
-        "recorded without -e runqlen?",
-    )?;
+    table_notes(out, recordings, &r.warnings, &[RUNQLEN.name])?;
     if r.hists.iter().all(|h| h.samples() == 0) {
         out.warn("note: no run-queue sample in the window")?;
     }
@@ -219,17 +221,19 @@ struct JsonHist {
 }
 
 #[derive(Serialize)]
-struct JsonReport {
+struct JsonReport<'a> {
     report: &'static str,
     from: String,
     to: String,
     histograms: Vec<JsonHist>,
     loss: serde_json::Value,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 /// The JSON form: per histogram `{cpu (-C), samples, mean, occupancy,
 /// buckets}` (buckets: the non-empty lengths).
-pub fn to_json(r: &Runqlen) -> impl Serialize {
+pub fn to_json(r: &Runqlen) -> impl Serialize + '_ {
     JsonReport {
         report: "runqlen",
         from: format_rfc3339(r.window.start_ns),
@@ -246,5 +250,6 @@ pub fn to_json(r: &Runqlen) -> impl Serialize {
             })
             .collect(),
         loss: r.loss.to_json(),
+        warnings: &r.warnings,
     }
 }

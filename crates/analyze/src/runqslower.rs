@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::runqlat::latencies_where;
+use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, NS_PER_US};
 
 /// bcc's default minimum: 10 ms.
@@ -74,6 +75,9 @@ pub struct Runqslower {
     pub window: Window,
     pub rows: Vec<Slow>,
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Computes the slow waits, in time order.
@@ -165,12 +169,27 @@ pub fn compute(recordings: &[Recording], opts: &RunqslowerOptions) -> Result<Run
         })
         .collect();
     let loss = Loss::read(recordings, SWITCH.family, window.range)?;
-    Ok(Runqslower { window, rows, loss })
+    Ok(Runqslower {
+        window,
+        rows,
+        loss,
+        warnings: Vec::new(),
+    })
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let also = crate::runqlat::needs();
+    let warnings = tables::check(
+        recordings,
+        &Needs {
+            table: SWITCH.name,
+            also: &also,
+            loss: true,
+        },
+    )?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         #[derive(Serialize)]
         struct J<'a> {
@@ -180,6 +199,8 @@ pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>
             min_latency_ns: i64,
             rows: &'a [Slow],
             loss: serde_json::Value,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            warnings: &'a [String],
         }
         out.json(&J {
             report: "runqslower",
@@ -188,17 +209,12 @@ pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>
             min_latency_ns: opts.min_ns,
             rows: &r.rows,
             loss: r.loss.to_json(),
+            warnings: &r.warnings,
         })?;
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(
-        out,
-        recordings,
-        &[SWITCH.name, WAKEUP.name],
-        "recorded without -e sched?",
-    )?;
-    Ok(())
+    table_notes(out, recordings, &r.warnings, &[SWITCH.name, WAKEUP.name])
 }
 
 /// Prints the report as libbpf-tools `runqslower` does (TIME is the

@@ -10,7 +10,7 @@
 //! differ only in return offsets inside the same functions are one stack
 //! in a report, as they are in a flame graph.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -90,6 +90,61 @@ impl StackNames {
             None => Some(vec![Arc::from(missed)]),
         }
     }
+
+    /// Whether a reference names a stack the recording should hold but
+    /// does not: an id the `stacks` table lacks, or a negative id that
+    /// means nothing. Lost stacks (-2) are not: the recorder counted them
+    /// in the `loss` table, which the report shows.
+    pub fn dangling(&self, rec: usize, id: i32) -> bool {
+        id < LOST_STACK || (id >= 0 && !self.map.contains_key(&(rec, id)))
+    }
+
+    /// The warnings for rows whose stacks the recordings lack, per
+    /// recording (`dangling`: rows by recording index), with `what` the
+    /// rows' name (`samples`, `off-CPU episodes`).
+    pub fn dangling_warnings(
+        recordings: &[Recording],
+        dangling: &BTreeMap<usize, u64>,
+        what: &str,
+    ) -> Vec<String> {
+        let shown = "they show as [Missed Kernel Stack] or [Missed User Stack]";
+        dangling
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .filter_map(|(&i, &n)| {
+                let rec = recordings.get(i)?;
+                Some(if rec.has_table(STACKS_TABLE.name) {
+                    format!(
+                        "WARNING: {n} {what} of {} refer to stacks missing from its `stacks` table: {shown}",
+                        rec.root.display()
+                    )
+                } else {
+                    crate::tables::missing_warning(
+                        STACKS_TABLE.name,
+                        &[rec],
+                        &format!("{n} {what} refer to stacks it would hold: {shown}"),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// What a raw stack weighs: the report's value (samples, µs) and the
+/// rows that went into it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Weight {
+    pub value: u64,
+    pub rows: u64,
+}
+
+impl Weight {
+    /// Adds another weight (saturating: the µs of damaged durations can
+    /// sum beyond u64).
+    pub fn add(&mut self, other: Weight) {
+        self.value = self.value.saturating_add(other.value);
+        self.rows = self.rows.saturating_add(other.rows);
+    }
 }
 
 /// Which part of the stacks to show (bcc's `-U`, `-K`, `-d`).
@@ -146,13 +201,27 @@ impl Stack {
 /// Raw per-row key before names are looked up.
 pub type RawKey = (usize, i32, Arc<str>, i32, i32);
 
-/// Turns raw (recording, pid, comm, kstack, ustack) → value counts into
+/// Turns raw (recording, pid, comm, kstack, ustack) → weights into
 /// named stacks, merged by names, sorted by value ascending (bcc prints
-/// the hottest last), ties by folded line.
-pub fn name_stacks(raw: HashMap<RawKey, u64>, names: &StackNames, parts: StackParts) -> Vec<Stack> {
-    let mut merged: HashMap<(i32, Arc<str>, Vec<Arc<str>>, Vec<Arc<str>>, bool), u64> =
-        HashMap::new();
-    for ((rec, pid, comm, k, u), v) in raw {
+/// the hottest last), ties by folded line; and the rows, by recording,
+/// whose shown stacks the recording lacks.
+pub fn name_stacks(
+    raw: HashMap<RawKey, Weight>,
+    names: &StackNames,
+    parts: StackParts,
+) -> (Vec<Stack>, BTreeMap<usize, u64>) {
+    // (pid, comm, kernel frames, user frames, both shown) → value.
+    type Named = (i32, Arc<str>, Vec<Arc<str>>, Vec<Arc<str>>, bool);
+    let mut merged: HashMap<Named, u64> = HashMap::new();
+    let mut dangling: BTreeMap<usize, u64> = BTreeMap::new();
+    for ((rec, pid, comm, k, u), w) in raw {
+        let v = w.value;
+        if (!parts.user_only && names.dangling(rec, k))
+            || (!parts.kernel_only && names.dangling(rec, u))
+        {
+            let n = dangling.entry(rec).or_default();
+            *n = n.saturating_add(w.rows);
+        }
         let kernel = if parts.user_only {
             None
         } else {
@@ -191,7 +260,7 @@ pub fn name_stacks(raw: HashMap<RawKey, u64>, names: &StackNames, parts: StackPa
             .then_with(|| a.folded(parts).cmp(&b.folded(parts)))
             .then(a.pid.cmp(&b.pid))
     });
-    out
+    (out, dangling)
 }
 
 /// Prints stacks in bcc's multi-line layout: kernel frames leaf first,
@@ -239,15 +308,18 @@ pub struct StacksJson<'a> {
     pub unit: &'static str,
     pub stacks: &'a [Stack],
     pub loss: serde_json::Value,
+    /// What the input made different (missing tables and stacks).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
 }
 
 /// Writes a report's stacks as text or JSON, with the notes every stack
-/// report shares (missing table, unfinished segments, loss).
+/// report shares (warnings, unfinished segments, loss).
 #[allow(clippy::too_many_arguments)]
 pub fn write_report(
     recordings: &[Recording],
     table: &str,
-    hint: &str,
+    warnings: &[String],
     stacks: &[Stack],
     window: &Window,
     loss: &crate::loss::Loss,
@@ -264,16 +336,17 @@ pub fn write_report(
             unit,
             stacks,
             loss: loss.to_json(),
+            warnings,
         })?;
     } else if folded {
         write_folded(stacks, parts, out.out)?;
     } else {
         write_multiline(stacks, parts, out.out)?;
     }
-    crate::common::table_notes(out, recordings, &[table, STACKS_TABLE.name], hint)?;
     if let Some(w) = loss.warning() {
         out.warn(&w)?;
     }
+    crate::common::table_notes(out, recordings, warnings, &[table, STACKS_TABLE.name])?;
     if stacks.is_empty() {
         out.warn("note: no stacks match the window and filters")?;
     }

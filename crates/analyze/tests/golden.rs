@@ -35,6 +35,21 @@ fn fixtures() -> &'static Fixtures {
         fixture::write(&fleet.join("dc=us/host=web2/out.parquet"), &fixture::OTHER);
         // The same connections as written before tcp tables had `uid`.
         fixture::write_tcp_without_uid(&dir.join("tcp_old").join("tcp.parquet"), 7);
+        // Recordings that lack a table a report reads besides its own.
+        let damaged = dir.join("damaged");
+        let without = |rec: &Path, table: &str| {
+            std::fs::remove_dir_all(rec.join(table)).unwrap();
+        };
+        let rec = damaged.join("sched_nowake.parquet");
+        fixture::write_sched(&rec, 99);
+        without(&rec, "sched_wakeup");
+        let rec = damaged.join("nostacks.parquet");
+        fixture::write_stacks(&rec, 5);
+        without(&rec, "stacks");
+        fixture::write_stacks_without(&damaged.join("partial_stacks.parquet"), 5, &[3, 6]);
+        let rec = damaged.join("noloss.parquet");
+        fixture::write(&rec, &fixture::OTHER);
+        without(&rec, "loss");
         Fixtures { dir, main }
     })
 }
@@ -82,8 +97,21 @@ fn golden(name: &str, args: &[&str]) {
 
 /// [`golden`] with the time zone `--localtime` sees.
 fn golden_tz(name: &str, args: &[&str], tz: &str) {
+    golden_outcome(name, args, tz, true)
+}
+
+/// [`golden`] of a command that must fail: its `error: …` is the golden.
+fn golden_fails(name: &str, args: &[&str]) {
+    golden_outcome(name, args, "UTC", false)
+}
+
+fn golden_outcome(name: &str, args: &[&str], tz: &str, succeeds: bool) {
     let (ok, got) = run_tz(args, tz);
-    assert!(ok, "ktape-analyze {args:?} failed:\n{got}");
+    assert!(
+        ok == succeeds,
+        "ktape-analyze {args:?} {}:\n{got}",
+        if succeeds { "failed" } else { "should fail" }
+    );
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(format!("{name}.txt"));
@@ -338,8 +366,8 @@ fn exitsnoop_json_pid() {
 }
 
 #[test]
-fn execsnoop_on_a_bio_recording_says_why_it_is_empty() {
-    golden("execsnoop_no_table", &["execsnoop", "$DIR/other.parquet"]);
+fn execsnoop_on_a_bio_recording_says_what_records_exec() {
+    golden_fails("execsnoop_no_table", &["execsnoop", "$DIR/other.parquet"]);
 }
 
 #[test]
@@ -751,7 +779,7 @@ fn runqlen() {
         ],
     );
     golden("runqlen_json", &["runqlen", "-C", "--json", rec]);
-    golden("runqlen_on_a_bio_recording", &["runqlen", "$REC"]);
+    golden_fails("runqlen_on_a_bio_recording", &["runqlen", "$REC"]);
 }
 
 #[test]
@@ -814,7 +842,7 @@ fn opensnoop() {
         "opensnoop_json",
         &["opensnoop", "-x", "--json", "$DIR/files/files.parquet"],
     );
-    golden(
+    golden_fails(
         "opensnoop_no_table",
         &["opensnoop", "$DIR/procs/exec.parquet"],
     );
@@ -833,7 +861,7 @@ fn fsslower() {
         "fsslower_json",
         &["fsslower", "-m", "5", "-p", "5120", "--json", rec],
     );
-    golden(
+    golden_fails(
         "fsslower_no_table",
         &["fsslower", "$DIR/procs/exec.parquet"],
     );
@@ -868,7 +896,7 @@ fn cachestat() {
         "cachestat_json",
         &["cachestat", "--count", "4", "--json", rec],
     );
-    golden(
+    golden_fails(
         "cachestat_no_table",
         &["cachestat", "$DIR/procs/exec.parquet"],
     );
@@ -876,5 +904,68 @@ fn cachestat() {
     assert!(
         !ok && err.contains("record with ktape-record -p PID"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_missing_table_is_an_error_or_a_warning() {
+    let d = "$DIR/damaged";
+    // Without wakeups only the waits of preempted tasks pair.
+    golden(
+        "runqlat_no_wakeup",
+        &["runqlat", &format!("{d}/sched_nowake.parquet")],
+    );
+    golden(
+        "runqlat_no_wakeup_json",
+        &["runqlat", "--json", &format!("{d}/sched_nowake.parquet")],
+    );
+    golden(
+        "runqslower_no_wakeup",
+        &[
+            "runqslower",
+            "--min-latency",
+            "5ms",
+            &format!("{d}/sched_nowake.parquet"),
+        ],
+    );
+    // Without the stacks table every stack is missed; with some of it,
+    // the rows that refer to the rest are counted.
+    golden(
+        "profile_no_stacks",
+        &["profile", "-f", &format!("{d}/nostacks.parquet")],
+    );
+    golden(
+        "profile_partial_stacks_json",
+        &["profile", "--json", &format!("{d}/partial_stacks.parquet")],
+    );
+    golden(
+        "offcputime_partial_stacks",
+        &["offcputime", "-f", &format!("{d}/partial_stacks.parquet")],
+    );
+    // The own table in one of two recordings: a warning names the other.
+    golden(
+        "biolatency_one_without_bio",
+        &["biolatency", "-m", "$REC", "$DIR/procs/exec.parquet"],
+    );
+    golden(
+        "biosnoop_no_loss_json",
+        &["biosnoop", "--json", &format!("{d}/noloss.parquet")],
+    );
+    golden_fails(
+        "profile_no_profile",
+        &["profile", "$DIR/sched/sched.parquet"],
+    );
+    // A flame graph says it too (on stderr: an SVG has no room for it).
+    let svg = fixture::scratch("flamegraph-nostacks").join("cpu.svg");
+    let (ok, out) = run(&[
+        "flamegraph",
+        "-o",
+        svg.to_str().unwrap(),
+        &format!("{d}/nostacks.parquet"),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("WARNING: no `stacks` table in $DIR/damaged/nostacks.parquet"),
+        "{out}"
     );
 }

@@ -34,10 +34,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan_optional, table_notes, Options, Window};
+use crate::common::{json_warnings, scan_optional, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::{format_rfc3339, secs_between};
 
 /// Which report, with its own options (each module's `*Options`).
@@ -293,6 +294,9 @@ pub struct Tcp {
     /// Notes for stderr.
     pub notes: Vec<String>,
     pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// What a report keeps of the rows: lines, or `-c` counts.
@@ -388,12 +392,16 @@ pub fn compute(recordings: &[Recording], opts: &TcpOptions) -> Result<Tcp> {
         counts: selected.counts,
         notes: selected.notes,
         loss,
+        warnings: Vec::new(),
     })
 }
 
 /// Runs a report and prints it.
 pub fn run(recordings: &[Recording], opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
-    let r = compute(recordings, opts)?;
+    let table = opts.report.table();
+    let warnings = tables::check(recordings, &Needs::one(table))?;
+    let mut r = compute(recordings, opts)?;
+    r.warnings = warnings;
     if opts.common.json {
         write_json(&r, opts, out)?;
     } else {
@@ -405,8 +413,7 @@ pub fn run(recordings: &[Recording], opts: &TcpOptions, out: &mut Out<'_>) -> Re
     for note in &r.notes {
         out.warn(note)?;
     }
-    let table = opts.report.table();
-    table_notes(out, recordings, &[table], "recorded without -e tcp?")
+    table_notes(out, recordings, &r.warnings, &[table])
 }
 
 /// Prints the report as the bcc tool does.
@@ -450,7 +457,7 @@ pub fn write_json(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
         #[serde(flatten)]
         line: &'a Line,
     }
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "report": opts.report.name(),
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
@@ -458,6 +465,7 @@ pub fn write_json(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
         "counts": r.counts,
         "loss": r.loss.to_json(),
     });
+    json_warnings(&mut v, &r.warnings);
     out.json(&v)?;
     Ok(())
 }
