@@ -104,7 +104,8 @@ pub struct Biolatency {
     pub intervals: Vec<Interval>,
     /// Lost `bio` events overlapping the window.
     pub loss: Loss,
-    /// What the input made different, for stderr and the JSON.
+    /// What the input made different (damaged values left out), for
+    /// stderr and the JSON.
     pub warnings: Vec<String>,
 }
 
@@ -149,13 +150,15 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         None => None,
     };
 
-    let acc: BTreeMap<Key, Log2Hist> = scan(
+    // The histograms, and the rows left out for a negative latency.
+    type Acc = (BTreeMap<Key, Log2Hist>, u64);
+    let (acc, negative): Acc = scan(
         recordings,
         table,
         range,
         &cols,
-        BTreeMap::new,
-        |acc: &mut BTreeMap<Key, Log2Hist>, unit, batch| {
+        || (BTreeMap::new(), 0),
+        |(acc, negative): &mut Acc, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
             let lat = columns::i64s(batch, "latency_ns", path)?;
@@ -191,11 +194,21 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                         continue;
                     }
                 }
-                let mut v = lat[i].max(0);
+                // A negative time is a damaged row, not a 0 µs request:
+                // it is left out and counted, and the report says so.
+                let mut v = lat[i];
                 if let Some(q) = queue {
                     if !q.is_null(i) {
-                        v = v.saturating_add(q.value(i).max(0));
+                        v = if q.value(i) < 0 {
+                            -1
+                        } else {
+                            v.saturating_add(q.value(i))
+                        };
                     }
+                }
+                if v < 0 {
+                    *negative += 1;
+                    continue;
                 }
                 let iv = opts
                     .interval_ns
@@ -223,15 +236,23 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
             }
             Ok(())
         },
-        |mut a, b| {
+        |(mut a, na), (b, nb)| {
             for (k, h) in b {
                 a.entry(k).or_default().merge(&h);
             }
-            a
+            (a, na + nb)
         },
     )?;
 
     let loss = Loss::read(recordings, ktape_format::bio::TABLE.family, range)?;
+    let mut warnings = Vec::new();
+    if negative > 0 {
+        warnings.push(format!(
+            "WARNING: {negative} bio rows with a negative {} were left out of the histograms (damaged rows)",
+            if opts.queued { "latency_ns or queue_ns" } else { "latency_ns" }
+        ));
+    }
+
     // Every interval of the window is shown, empty ones too (bcc prints
     // its blank line and time even when nothing happened).
     let mut by_iv: BTreeMap<i64, Vec<Group>> = BTreeMap::new();
@@ -274,7 +295,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         window,
         intervals,
         loss,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

@@ -58,8 +58,8 @@ pub struct StackReport {
     pub loss: Loss,
     /// Rows that went into `stacks` (samples or episodes).
     pub rows: u64,
-    /// What the input made different (stacks the recording lacks), for
-    /// stderr and the JSON.
+    /// What the input made different (stacks the recording lacks,
+    /// damaged durations), for stderr and the JSON.
     pub warnings: Vec<String>,
 }
 
@@ -75,9 +75,11 @@ pub enum Source {
     },
 }
 
-type Acc = (HashMap<RawKey, Weight>, u64);
+/// Raw stacks, rows counted, and rows left out for a negative duration.
+type Acc = (HashMap<RawKey, Weight>, u64, u64);
 
-/// Folds a table's rows into weighted raw stacks.
+/// Folds a table's rows into weighted raw stacks; also returns the rows
+/// counted and those left out for a negative duration.
 pub fn aggregate(
     recordings: &[Recording],
     source: &Source,
@@ -101,7 +103,7 @@ pub fn aggregate(
         table,
         range,
         &cols,
-        || (HashMap::new(), 0u64),
+        || (HashMap::new(), 0u64, 0u64),
         |acc: &mut Acc, unit, batch: &RecordBatch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -131,7 +133,13 @@ pub fn aggregate(
                         },
                         Some((pid, st, dur)),
                     ) => {
-                        let us = (dur[i] / 1000).max(0) as u64;
+                        // A negative duration is a damaged row, not 0 µs:
+                        // left out, counted, and said.
+                        if dur[i] < 0 {
+                            acc.2 += 1;
+                            continue;
+                        }
+                        let us = (dur[i] / 1000) as u64;
                         if min_us.is_some_and(|m| us < m) || max_us.is_some_and(|m| us > m) {
                             continue;
                         }
@@ -158,6 +166,7 @@ pub fn aggregate(
                 a.0.entry(k).or_default().add(v);
             }
             a.1 += b.1;
+            a.2 += b.2;
             a
         },
     )
@@ -183,7 +192,7 @@ pub fn compute_in(
     parts: StackParts,
     window: Window,
 ) -> Result<StackReport> {
-    let (raw, rows) = aggregate(recordings, source, common, &window)?;
+    let (raw, rows, negative) = aggregate(recordings, source, common, &window)?;
     let names = StackNames::read(recordings)?;
     let (family, what) = match source {
         Source::Cpu => (PROFILE_TABLE.family, "samples"),
@@ -191,7 +200,12 @@ pub fn compute_in(
     };
     let loss = Loss::read(recordings, family, window.range)?;
     let (stacks, dangling) = name_stacks(raw, &names, parts);
-    let warnings = StackNames::dangling_warnings(recordings, &dangling, what);
+    let mut warnings = StackNames::dangling_warnings(recordings, &dangling, what);
+    if negative > 0 {
+        warnings.push(format!(
+            "WARNING: {negative} {what} with a negative duration_ns were left out (damaged rows)"
+        ));
+    }
     Ok(StackReport {
         stacks,
         window,

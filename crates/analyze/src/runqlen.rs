@@ -87,8 +87,8 @@ pub struct Runqlen {
     /// By CPU with `-C`, else one.
     pub hists: Vec<CpuHist>,
     pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
+    /// What the input made different (missing tables, damaged samples),
+    /// for stderr and the JSON.
     pub warnings: Vec<String>,
 }
 
@@ -102,13 +102,15 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
     }
     let window = Window::resolve(&opts.common, recordings)?;
     let range = window.range;
-    let by_cpu = scan(
+    // Histograms by CPU, and the samples left out for a negative length.
+    type Acc = (BTreeMap<i32, CpuHist>, u64);
+    let (by_cpu, negative) = scan(
         recordings,
         RUNQLEN.name,
         range,
         &["ts", "cpu", "len"],
-        BTreeMap::<i32, CpuHist>::new,
-        |acc, unit, batch| {
+        || (BTreeMap::new(), 0),
+        |(acc, negative): &mut Acc, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
             let cpu = columns::i32s(batch, "cpu", path)?;
@@ -117,22 +119,28 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
                 if !range.contains(ts[i]) {
                     continue;
                 }
+                // A negative queue length is a damaged sample, not an
+                // empty queue: left out and counted, and said.
+                if len[i] < 0 {
+                    *negative += 1;
+                    continue;
+                }
                 let h = acc
                     .entry(cpu[i])
                     .or_insert_with(|| CpuHist::new(Some(cpu[i])));
-                let v = len[i].max(0) as u64;
+                let v = len[i] as u64;
                 h.hist.add(v);
                 h.sum = h.sum.saturating_add(v);
             }
             Ok(())
         },
-        |mut a, b| {
+        |(mut a, na), (b, nb)| {
             for (c, h) in b {
                 let e = a.entry(c).or_insert_with(|| CpuHist::new(Some(c)));
                 e.hist.merge(&h.hist);
                 e.sum = e.sum.saturating_add(h.sum);
             }
-            a
+            (a, na + nb)
         },
     )?;
     let hists = if opts.per_cpu {
@@ -146,18 +154,25 @@ pub fn compute(recordings: &[Recording], opts: &RunqlenOptions) -> Result<Runqle
         vec![all]
     };
     let loss = Loss::read(recordings, RUNQLEN.family, range)?;
+    let mut warnings = Vec::new();
+    if negative > 0 {
+        warnings.push(format!(
+            "WARNING: {negative} runqlen samples with a negative len were left out (damaged rows)"
+        ));
+    }
     Ok(Runqlen {
         window,
         hists,
         loss,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqlenOptions, out: &mut Out<'_>) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(RUNQLEN.name))?;
+    let mut warnings = tables::check(recordings, &Needs::one(RUNQLEN.name))?;
     let mut r = compute(recordings, opts)?;
+    warnings.append(&mut r.warnings);
     r.warnings = warnings;
     if opts.common.json {
         out.json(&to_json(&r))?;

@@ -50,6 +50,34 @@ fn fixtures() -> &'static Fixtures {
         let rec = damaged.join("noloss.parquet");
         fixture::write(&rec, &fixture::OTHER);
         without(&rec, "loss");
+        // Negative times and lengths, as a damaged file could hold.
+        let rec = damaged.join("negative_bio.parquet");
+        fixture::write(&rec, &fixture::OTHER);
+        fixture::rewrite_ints(&rec.join("bio/000001.parquet"), "latency_ns", |i, v| {
+            if i % 10 == 3 {
+                -v
+            } else {
+                v
+            }
+        });
+        let rec = damaged.join("negative_sched.parquet");
+        fixture::write_sched(&rec, 99);
+        fixture::rewrite_ints(&rec.join("runqlen/000000.parquet"), "len", |i, v| {
+            if i % 100 == 0 {
+                -1
+            } else {
+                v
+            }
+        });
+        let rec = damaged.join("negative_stacks.parquet");
+        fixture::write_stacks(&rec, 5);
+        fixture::rewrite_ints(&rec.join("offcpu/000000.parquet"), "duration_ns", |i, v| {
+            if i % 6 == 0 {
+                i64::MIN + v
+            } else {
+                v
+            }
+        });
         Fixtures { dir, main }
     })
 }
@@ -967,5 +995,31 @@ fn a_missing_table_is_an_error_or_a_warning() {
     assert!(
         out.contains("WARNING: no `stacks` table in $DIR/damaged/nostacks.parquet"),
         "{out}"
+    );
+}
+
+#[test]
+fn negative_times_are_left_out_and_said() {
+    let d = "$DIR/damaged";
+    golden(
+        "biolatency_negative",
+        &["biolatency", "-m", &format!("{d}/negative_bio.parquet")],
+    );
+    golden(
+        "biolatency_negative_json",
+        &[
+            "biolatency",
+            "--json",
+            "-Q",
+            &format!("{d}/negative_bio.parquet"),
+        ],
+    );
+    golden(
+        "runqlen_negative",
+        &["runqlen", &format!("{d}/negative_sched.parquet")],
+    );
+    golden(
+        "offcputime_negative",
+        &["offcputime", "-f", &format!("{d}/negative_stacks.parquet")],
     );
 }
