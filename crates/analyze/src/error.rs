@@ -14,8 +14,10 @@ pub enum Error {
     #[error(transparent)]
     Format(#[from] ktape_format::Error),
 
-    /// Decoding a batch of a named file failed.
-    #[error("{}: {source}", path.display())]
+    /// Decoding a batch of a named file failed. The message is the path
+    /// only: `{:#}` prints the chain, and repeating the source here
+    /// printed the decoder's message twice.
+    #[error("{}", path.display())]
     Arrow {
         path: PathBuf,
         #[source]
@@ -63,7 +65,7 @@ pub enum Error {
     NoMatch { pattern: String },
 
     /// A glob pattern is malformed.
-    #[error("{pattern}: bad pattern: {source}")]
+    #[error("{pattern}: bad pattern")]
     Glob {
         pattern: String,
         #[source]
@@ -84,12 +86,31 @@ pub enum Error {
 
     /// Writing the report failed (a closed pipe ends up here too; the
     /// binary treats that one as success).
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Output(#[from] std::io::Error),
 }
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Output(std::io::Error::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        // What the binary prints: `{:#}` of the whole chain.
+        let chain = |e: Error| format!("{:#}", anyhow::Error::new(e));
+        let e = Error::Arrow {
+            path: "bio/000001.parquet".into(),
+            source: arrow_schema::ArrowError::ParseError("bad page".into()),
+        };
+        let s = chain(e);
+        assert_eq!(s, "bio/000001.parquet: Parser error: bad page");
+        let s = chain(Error::Output(std::io::Error::other("disk full")));
+        assert_eq!(s, "writing output: disk full");
     }
 }
