@@ -188,11 +188,14 @@ impl Stack {
         v
     }
 
-    /// The folded line without its count.
+    /// The folded line without its count. `;` separates frames and a
+    /// line ends at a newline, so a frame name holding either (a damaged
+    /// `stacks` table) would cut the line into others with wrong counts:
+    /// `;` becomes `:` and line breaks a space.
     pub fn folded(&self, parts: StackParts) -> String {
         self.folded_frames(parts)
             .iter()
-            .map(|f| f.replace(';', ":"))
+            .map(|f| f.replace(';', ":").replace(['\n', '\r'], " "))
             .collect::<Vec<_>>()
             .join(";")
     }
@@ -351,4 +354,26 @@ pub fn write_report(
         out.warn("note: no stacks match the window and filters")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folded_line_stays_one_line() {
+        let s = Stack {
+            pid: 1,
+            comm: "a;b".into(),
+            kernel: vec!["k\nk".into()],
+            user: vec!["u;u\r\nx".into()],
+            both: true,
+            value: 3,
+        };
+        let parts = StackParts {
+            delimited: true,
+            ..Default::default()
+        };
+        assert_eq!(s.folded(parts), "a:b;u:u  x;-;k k");
+    }
 }
