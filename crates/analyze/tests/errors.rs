@@ -134,3 +134,112 @@ fn broken_pipe_is_success() {
     assert!(out.status.success(), "exit {:?}: {err}", out.status);
     assert!(!err.contains("error"), "{err}");
 }
+
+/// Rewrites a segment with plain parquet: its batches through `batch`,
+/// its key-value metadata through `kv`.
+fn rewrite(
+    seg: &Path,
+    batch: impl Fn(arrow_array::RecordBatch) -> arrow_array::RecordBatch,
+    kv: impl Fn(&mut Vec<parquet::file::metadata::KeyValue>),
+) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let b = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(seg).unwrap()).unwrap();
+    let mut pairs = b
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    kv(&mut pairs);
+    let batches: Vec<_> = b.build().unwrap().map(|r| batch(r.unwrap())).collect();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(pairs))
+        .build();
+    let schema = Arc::new(arrow_schema::Schema::new(
+        batches[0].schema().fields().clone(),
+    ));
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        fs::File::create(seg).unwrap(),
+        schema.clone(),
+        Some(props),
+    )
+    .unwrap();
+    for b in batches {
+        w.write(&arrow_array::RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap())
+            .unwrap();
+    }
+    w.close().unwrap();
+}
+
+#[test]
+fn a_segment_in_another_tables_folder_is_an_error() {
+    let rec = recording("wrongtable");
+    let seg = rec.join("bio").join("000005.parquet");
+    fs::copy(rec.join("loss").join("000000.parquet"), &seg).unwrap();
+    let (code, _, err) = analyze(&["biosnoop"], &[&rec]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&*seg.to_string_lossy()) && err.contains("a segment of table `loss`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_column_of_another_type_is_an_error() {
+    use arrow_array::{ArrayRef, StringArray};
+    let rec = recording("wrongtype");
+    let seg = rec.join("bio").join("000000.parquet");
+    rewrite(
+        &seg,
+        |b| {
+            let i = b.schema().index_of("latency_ns").unwrap();
+            let mut fields: Vec<_> = b.schema().fields().iter().map(|f| (**f).clone()).collect();
+            fields[i] = arrow_schema::Field::new("latency_ns", arrow_schema::DataType::Utf8, false);
+            let mut cols = b.columns().to_vec();
+            let text: ArrayRef = Arc::new(StringArray::from(vec!["1 ms"; b.num_rows()]));
+            cols[i] = text;
+            arrow_array::RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+                .unwrap()
+        },
+        |_| {},
+    );
+    for report in ["biolatency", "biosnoop"] {
+        let (code, _, err) = analyze(&[report], &[&rec]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&*seg.to_string_lossy())
+                && err.contains("column `latency_ns` has type Utf8, expected int64"),
+            "{report}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_segment_time_range_cannot_make_a_billion_intervals() {
+    // A segment that says it started in 1970 widens the window to 54
+    // years: -i 1ms would be 1.7e15 empty intervals.
+    let rec = recording("interval");
+    let seg = rec.join("process").join("000000.parquet");
+    rewrite(
+        &seg,
+        |b| b,
+        |kv| {
+            for p in kv.iter_mut() {
+                if p.key == ktape_format::meta::SEGMENT_START_NS {
+                    p.value = Some("0".into());
+                }
+            }
+        },
+    );
+    let (code, _, err) = analyze(&["biolatency", "-i", "1ms"], &[&rec]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("more than the 1000000 a report prints")
+            && err.contains(&*seg.to_string_lossy()),
+        "{err}"
+    );
+    // With --count the window is cut first: fine.
+    let (code, out, err) = analyze(&["biolatency", "-i", "1ms", "--count", "3"], &[&rec]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1970-01-01T00:00:00Z"), "{out}");
+}
