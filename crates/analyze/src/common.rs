@@ -1,7 +1,10 @@
 //! What every report shares: the common options, opening recordings,
 //! the time window, and the parallel scan.
 
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, TimeUnit};
@@ -70,9 +73,10 @@ pub fn expand_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// argument order, is returned; it names the file.
 pub fn open_recordings(args: &[PathBuf]) -> Result<Vec<Recording>> {
     let paths = expand_paths(args)?;
+    // Opening parses every footer: guarded as the scans are.
     let found: Vec<Vec<Recording>> = paths
         .par_iter()
-        .map(|p| discover(p).map_err(Error::from))
+        .map(|p| guarded(p, || Ok(discover(p)?)))
         .collect::<Result<_>>()?;
     Ok(found.into_iter().flatten().collect())
 }
@@ -301,9 +305,13 @@ where
                 .copied()
                 .collect();
             check_segment(unit.segment, table, &cols)?;
-            for batch in unit.read(&cols, BATCH_ROWS)? {
+            let path = &unit.segment.path;
+            // Only the decoder runs guarded: a panic in a report's own
+            // fold is a bug of ours and stays one.
+            let mut batches = guarded(path, || Ok(unit.read(&cols, BATCH_ROWS)?))?;
+            while let Some(batch) = guarded(path, || Ok(batches.next()))? {
                 let batch = batch.map_err(|source| Error::Arrow {
-                    path: unit.segment.path.clone(),
+                    path: path.clone(),
                     source,
                 })?;
                 fold(&mut acc, unit, &batch)?;
@@ -311,6 +319,49 @@ where
             Ok(acc)
         })
         .try_reduce(&init, |a, b| Ok(merge(a, b)))
+}
+
+thread_local! {
+    /// Whether this thread is inside [`guarded`]: its panics are errors.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, a call into the Parquet decoder for the file at `path`,
+/// turning a panic into [`Error::DecodePanic`] naming the file.
+///
+/// The decoder checks most damage and returns errors, but not all: a
+/// footer whose column chunk offset was flipped negative trips an
+/// `assert!` in parquet's `ColumnChunkMetaData::byte_range`, and a
+/// footer is read before any checksum of ours could be checked. The
+/// footer's offsets cannot be validated here before decoding (the
+/// format crate keeps the parsed footer to itself), so this is the last
+/// resort the boundary has: one damaged file becomes an error that
+/// names it, not a crash. While a guarded call runs, the panic hook
+/// stays silent on this thread, so that the user sees the error only.
+pub fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    r.unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic in the decoder".into());
+        Err(Error::DecodePanic {
+            path: path.to_path_buf(),
+            detail,
+        })
+    })
 }
 
 /// Checks, before decoding, that a segment is a file of `table` whose
@@ -548,5 +599,87 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(&*none.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn a_decoder_panic_is_an_error_naming_the_file() {
+        let p = Path::new("bio/000001.parquet");
+        let err = guarded::<()>(p, || {
+            panic!("column start and length should not be negative")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("bio/000001.parquet: could not be decoded (column start"),
+            "{err}"
+        );
+        let err = guarded::<()>(p, || panic!("{} of {}", 1, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(1 of 2)"), "{err}");
+        // Errors and values pass through; the guard is off again after.
+        assert_eq!(guarded(p, || Ok(7)).unwrap(), 7);
+        assert!(guarded::<()>(p, || Err(Error::Usage("x".into()))).is_err());
+        assert!(!GUARDED.with(Cell::get));
+        let outside = std::panic::catch_unwind(|| panic!("ours"));
+        assert!(outside.is_err());
+    }
+
+    #[test]
+    fn intervals_at_the_ends_of_the_clock() {
+        // i64::MIN - i64::MAX wraps to 1 in i64: interval 1, not the
+        // farthest interval before the start.
+        assert_eq!(interval_index(i64::MIN, i64::MAX, 1), i64::MIN);
+        assert_eq!(interval_index(i64::MAX, i64::MIN, 1), i64::MAX);
+        assert_eq!(interval_index(i64::MAX, i64::MIN, i64::MAX), 2);
+        assert_eq!(interval_index(5, 10, 3), -2);
+        assert_eq!(interval_index(10, 10, 0), 0);
+        assert_eq!(interval_bounds(0, 10, 2), (20, 30));
+        assert_eq!(interval_bounds(i64::MAX - 5, 10, 1), (i64::MAX, i64::MAX));
+        assert_eq!(interval_bounds(0, i64::MAX, i64::MIN), (i64::MIN, i64::MIN));
+        let window = |start_ns, end_ns| Window {
+            range: TimeRange::ALL,
+            start_ns,
+            end_ns,
+        };
+        assert_eq!(interval_count(&[], &window(10, 10), 3, None).unwrap(), 1);
+        assert_eq!(interval_count(&[], &window(10, 14), 3, None).unwrap(), 2);
+        assert_eq!(interval_count(&[], &window(10, 14), 3, Some(0)).unwrap(), 0);
+        let all = window(i64::MIN, i64::MAX);
+        let err = interval_count(&[], &all, 1, None).unwrap_err().to_string();
+        assert!(err.contains("18446744073709551615 intervals"), "{err}");
+        assert_eq!(interval_count(&[], &all, 1, Some(5)).unwrap(), 5);
+        assert_eq!(interval_count(&[], &all, i64::MAX, None).unwrap(), 3);
+    }
+
+    #[test]
+    fn compatible_types() {
+        use arrow_schema::Field;
+        use std::sync::Arc;
+        let ns = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        assert!(compatible(ColumnType::Timestamp, &ns));
+        assert!(compatible(
+            ColumnType::Timestamp,
+            &DataType::Timestamp(TimeUnit::Nanosecond, None)
+        ));
+        assert!(compatible(ColumnType::Timestamp, &DataType::Int64));
+        assert!(!compatible(
+            ColumnType::Timestamp,
+            &DataType::Timestamp(TimeUnit::Millisecond, None)
+        ));
+        assert!(!compatible(ColumnType::Timestamp, &DataType::Int32));
+        let dict = |k: DataType| DataType::Dictionary(Box::new(k), Box::new(DataType::Utf8));
+        assert!(compatible(ColumnType::DictString, &dict(DataType::Int32)));
+        assert!(compatible(ColumnType::DictString, &DataType::LargeUtf8));
+        assert!(compatible(ColumnType::Text, &DataType::Utf8));
+        assert!(!compatible(ColumnType::DictString, &dict(DataType::Int8)));
+        assert!(!compatible(ColumnType::Int64, &DataType::Int32));
+        let list = |t| DataType::List(Arc::new(Field::new_list_field(t, false)));
+        assert!(compatible(ColumnType::TextList, &list(DataType::Utf8)));
+        assert!(!compatible(ColumnType::TextList, &list(DataType::Int32)));
+        assert!(compatible(ColumnType::Int64List, &list(DataType::Int64)));
+        for ty in [ColumnType::Int32, ColumnType::Bool, ColumnType::DictString] {
+            assert!(compatible(ty, &ty.arrow()), "{ty:?}");
+        }
     }
 }

@@ -60,6 +60,12 @@ pub enum Error {
         hint: String,
     },
 
+    /// A panic in the Parquet decoder on a named file, caught at the
+    /// scan ([`crate::common::guarded`]) so that one damaged file is an
+    /// error, not a crash.
+    #[error("{}: could not be decoded ({detail}); the file is damaged", path.display())]
+    DecodePanic { path: PathBuf, detail: String },
+
     /// A glob pattern matched nothing.
     #[error("{pattern}: no such file or directory (the pattern matches nothing)")]
     NoMatch { pattern: String },

@@ -243,3 +243,57 @@ fn a_damaged_segment_time_range_cannot_make_a_billion_intervals() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1970-01-01T00:00:00Z"), "{out}");
 }
+
+#[test]
+fn a_footer_that_panics_the_decoder_is_an_error_naming_the_file() {
+    // tests/fuzz.rs (seed 0x7e8, iteration 47) flipped a footer bit of
+    // a loss segment that made a column chunk's offset negative, on which
+    // parquet's `ColumnChunkMetaData::byte_range` asserts: every report
+    // that reads the table panicked. The same footer, written on purpose.
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+    let rec = recording("footer-panic");
+    let seg = rec.join("loss").join("000000.parquet");
+    let bytes = fs::read(&seg).unwrap();
+    let n = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    let mut meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&fs::File::open(&seg).unwrap())
+        .unwrap()
+        .into_builder();
+    let groups = meta
+        .take_row_groups()
+        .into_iter()
+        .map(|rg| {
+            let cols = rg
+                .columns()
+                .iter()
+                .map(|c| {
+                    c.clone()
+                        .into_builder()
+                        .set_dictionary_page_offset(c.dictionary_page_offset().map(|_| -4))
+                        .set_data_page_offset(-4)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            rg.into_builder().set_column_metadata(cols).build().unwrap()
+        })
+        .collect();
+    let meta = meta.set_row_groups(groups).build();
+    let mut damaged = bytes[..n - 8 - footer_len].to_vec();
+    ParquetMetaDataWriter::new(&mut damaged, &meta)
+        .finish()
+        .unwrap();
+    fs::write(&seg, damaged).unwrap();
+    for report in ["biolatency", "biosnoop", "summary"] {
+        let (code, _, err) = analyze(&[report], &[&rec]);
+        assert_eq!(code, 1, "{report}: {err}");
+        assert!(!err.contains("panicked"), "{report}: {err}");
+        assert!(
+            err.starts_with("error: ")
+                && err.contains(&*seg.to_string_lossy())
+                && err.contains("could not be decoded"),
+            "{report}: {err}"
+        );
+    }
+}
