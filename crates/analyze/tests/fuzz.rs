@@ -121,7 +121,7 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         "execsnoop",
         &[
             &[],
-            &["-x", "-t", "-T", "-U", "-q", "--json"],
+            &["-x", "-t", "-T", "--localtime", "-U", "-q", "--json"],
             &["-n", "a", "-l", "c", "--max-args", "2", "--from", "+1s"],
         ],
     ),
@@ -135,7 +135,7 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
             &[],
             &["-m", "-P"],
             &["-L", "--json"],
-            &["-i", "1s", "-T", "--count", "30"],
+            &["-i", "1s", "-T", "--localtime", "--count", "30"],
             &["-p", "1234", "--comm", "dd", "--from", "+2s", "--to", "+6s"],
         ],
     ),
@@ -173,7 +173,10 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
             &["-u", "1000", "--json"],
         ],
     ),
-    ("tcpaccept", &[&["-T", "-t"], &["--json", "-P", "8080"]]),
+    (
+        "tcpaccept",
+        &[&["-T", "-t", "--localtime"], &["--json", "-P", "8080"]],
+    ),
     (
         "tcplife",
         &[&[], &["-w", "-T", "-L", "8080", "-D", "5432"], &["--json"]],
@@ -243,7 +246,11 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "cachestat",
-        &[&[], &["-T", "-i", "3"], &["--count", "4", "--json"]],
+        &[
+            &[],
+            &["-T", "--localtime", "-i", "3"],
+            &["--count", "4", "--json"],
+        ],
     ),
 ];
 
@@ -281,8 +288,19 @@ impl Run {
     }
 }
 
-/// Runs the binary with `args`, stdout and stderr into files of `dir`.
-fn run(args: Vec<String>, dir: &Path) -> Run {
+/// Time zones `--localtime` is run in: the widest offsets either way
+/// (+14:00, -11:00) and a half-hour one, so that times at the ends of the
+/// clock are shifted past them.
+const ZONES: &[&str] = &[
+    "UTC",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "Asia/Kolkata",
+];
+
+/// Runs the binary with `args` in time zone `tz`, stdout and stderr
+/// into files of `dir`.
+fn run(args: Vec<String>, dir: &Path, tz: &str) -> Run {
     let bin = std::env::var("KTAPE_FUZZ_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ktape-analyze").to_string());
     let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
@@ -297,7 +315,7 @@ fn run(args: Vec<String>, dir: &Path) -> Run {
     };
     let mut child = cmd
         .args(&args)
-        .env("TZ", "UTC")
+        .env("TZ", tz)
         .env("RAYON_NUM_THREADS", "2")
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
@@ -1278,13 +1296,14 @@ fn iteration(seed: u64, i: u64, work: &Path, stats: &Mutex<Stats>) {
         kinds.push(kind);
         done.push(m(&mut rng, &rec));
     }
-    let what = format!("{base_name}: {}", done.join("; then "));
+    let tz = *rng.pick(ZONES);
+    let what = format!("{base_name}, TZ={tz}: {}", done.join("; then "));
     let out = work.join("out.svg");
     let mut failures = Vec::new();
     let (mut runs, mut errors) = (0, 0);
     let mut error_lines = String::new();
     for args in commands(&rec, &b.other, &out) {
-        let r = run(args, work);
+        let r = run(args, work, tz);
         runs += 1;
         if r.code == Some(1) {
             errors += 1;
@@ -1390,7 +1409,7 @@ fn every_report_runs_on_the_intact_recordings() {
     fs::create_dir_all(&work).unwrap();
     let mut bad = Vec::new();
     for args in commands(rec, &b.other, &work.join("out.svg")) {
-        let r = run(args, &work);
+        let r = run(args, &work, "UTC");
         if r.code != Some(0) || r.problem().is_some() {
             bad.push(format!(
                 "ktape-analyze {}: exit {:?}\n{}",
