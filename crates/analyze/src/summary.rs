@@ -196,7 +196,7 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             incomplete: rec
                 .incomplete
                 .iter()
-                .map(|p| rel_path(&rec.root, p))
+                .map(|i| rel_path(&rec.root, &i.path))
                 .collect(),
         });
     }
