@@ -19,11 +19,12 @@ pub static TABLE: TableSpec = TableSpec {
     family: "recorder",
     row: "one kernel counter read at one segment boundary",
     columns: &[
-        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "When the counter was read (UTC): the start or the end of the segment the file belongs to." },
+        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "When the counter was read (UTC): at a boundary of the segment the file belongs to (its start or its end). Rows of other tables with `ts` between two reads happened between them." },
         ColumnSpec { name: "source", ty: DictString, unit: "-", nullable: false, doc: "Where it was read: `diskstats` (/proc/diskstats), `snmp` (/proc/net/snmp, the recorder's network namespace), `stat` (/proc/stat)." },
         ColumnSpec { name: "device", ty: DictString, unit: "-", nullable: false, doc: "Disk name for `diskstats` (whole disks only); empty otherwise." },
         ColumnSpec { name: "name", ty: DictString, unit: "-", nullable: false, doc: "Counter: for `diskstats` `reads_completed`, `writes_completed`, `discards_completed`, `flushes_completed`, `in_flight`; for `snmp` `Tcp.ActiveOpens`, `Tcp.PassiveOpens`, `Tcp.RetransSegs`, `Tcp.CurrEstab`; for `stat` `ctxt` (context switches, all CPUs)." },
         ColumnSpec { name: "value", ty: Int64, unit: "count", nullable: false, doc: "Its value: cumulative since boot, except `in_flight` and `Tcp.CurrEstab`, which are how many at that moment." },
+        ColumnSpec { name: "read_ns", ty: Int64, unit: "ns", nullable: false, doc: "How long reading its file took: the value is from some instant in `[ts, ts + read_ns]`." },
     ],
 };
 
