@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 pub const SEGMENT_EXT: &str = "parquet";
 /// Folder (inside the recording) of the segments being written.
 pub const IN_PROGRESS_DIR: &str = ".in-progress";
+/// The file in `.in-progress/` that a running recorder holds locked, so
+/// that readers can tell a recording in progress from one whose recorder
+/// was killed.
+pub const LOCK_FILE: &str = "lock";
 /// Extension of an in-progress segment's checkpoint footer.
 pub const FOOTER_EXT: &str = "footer";
 /// Suffix of a segment still being written by recorders before the

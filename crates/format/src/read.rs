@@ -528,6 +528,9 @@ pub struct Recording {
     /// Hive partitions (`key=value` folders) between the folder given to
     /// [`discover`] and the recording, outermost first.
     pub partitions: Vec<(String, String)>,
+    /// Whether a recorder is writing it now (so unfinished segments are
+    /// not the mark of a kill).
+    pub recording_now: bool,
 }
 
 impl Recording {
@@ -632,6 +635,7 @@ impl Recording {
             tables,
             incomplete,
             partitions: Vec::new(),
+            recording_now: crate::write::recorder_running(root),
         })
     }
 

@@ -89,6 +89,31 @@ pub fn create_recording_dir(root: &Path, force: bool) -> Result<()> {
     create_private_dir(root)
 }
 
+/// Marks a recording as being written: an exclusive lock on
+/// `.in-progress/lock`, held as long as the returned file is open (the OS
+/// drops it when the recorder dies, however it dies).
+pub fn lock_recording(root: &Path) -> Result<File> {
+    let dir = root.join(layout::IN_PROGRESS_DIR);
+    create_private_dir(&dir)?;
+    let path = dir.join(layout::LOCK_FILE);
+    let f = create_private_file(&path)?;
+    f.try_lock().map_err(|e| Error::Io {
+        path: path.clone(),
+        source: std::io::Error::other(format!("another recorder is writing here ({e})")),
+    })?;
+    Ok(f)
+}
+
+/// Whether a recorder is writing `root` now (it holds the lock); false
+/// when it finished or was killed, and where the OS cannot tell.
+pub fn recorder_running(root: &Path) -> bool {
+    let path = root.join(layout::IN_PROGRESS_DIR).join(layout::LOCK_FILE);
+    let Ok(f) = File::open(&path) else {
+        return false;
+    };
+    matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
+}
+
 /// Whether `root` is exactly one ktape recording, which `--force` may
 /// replace: a real directory (not a symlink) holding only table folders
 /// and `.in-progress`, which hold only segment files (regular files, no
@@ -114,6 +139,9 @@ pub fn is_recording(root: &Path) -> std::result::Result<(), String> {
             for table in read_dir(&path)? {
                 let tname = table.file_name().to_string_lossy().into_owned();
                 let ft = table.file_type().map_err(|e| e.to_string())?;
+                if tname == layout::LOCK_FILE && ft.is_file() {
+                    continue;
+                }
                 if !ft.is_dir() || ft.is_symlink() || !layout::is_table_name(&tname) {
                     return Err(format!(
                         "it holds {name}/{tname}, which ktape did not write"

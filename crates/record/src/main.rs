@@ -262,6 +262,9 @@ mod linux {
         }
 
         ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
+        // Held until the end: readers tell a recording in progress from
+        // one whose recorder died by it.
+        let lock = ktape_format::write::lock_recording(&cfg.out)?;
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
         let writer = Writer::start(
             Setup {
@@ -434,6 +437,10 @@ mod linux {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let written = writer.finish();
+        drop(lock);
+        let in_progress = cfg.out.join(ktape_format::layout::IN_PROGRESS_DIR);
+        let _ = std::fs::remove_file(in_progress.join(ktape_format::layout::LOCK_FILE));
+        let _ = std::fs::remove_dir(&in_progress);
         let elapsed = started.elapsed();
         let mut ids = KernelIds {
             progs: Vec::new(),

@@ -337,16 +337,36 @@ impl State {
         (!self.setup.counters.is_empty() && !self.last_counters).then(|| self.setup.counters.read())
     }
 
-    fn tick(&mut self) -> Result<(), WriteError> {
-        let due = !self.last_counters
+    /// Whether the open segment is due to close by time, `early` before
+    /// its deadline.
+    fn due(&self, early: Duration) -> bool {
+        !self.last_counters
             && self
                 .setup
                 .rotation
                 .every
-                // A tick comes about once a second: close at the one
-                // nearest the deadline rather than the first after it.
-                .is_some_and(|d| self.opened.elapsed() + Duration::from_millis(500) >= d);
-        if due {
+                .is_some_and(|d| self.opened.elapsed() + early >= d)
+    }
+
+    /// The writer's own clock, between ticks: closes segments shorter
+    /// than the tick interval (a second) on time; longer ones close at a
+    /// tick, after a whole drain cycle.
+    fn idle(&mut self) -> Result<(), WriteError> {
+        let short = self
+            .setup
+            .rotation
+            .every
+            .is_some_and(|d| d < Duration::from_secs(1));
+        if short && self.due(Duration::ZERO) {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<(), WriteError> {
+        // A tick comes about once a second: close at the one nearest the
+        // deadline rather than the first after it.
+        if self.due(Duration::from_millis(500)) {
             self.rotate()?;
         } else {
             let now = self.now();
@@ -603,7 +623,7 @@ fn run(mut state: State, rx: Receiver<Msg>) -> Result<Vec<SegmentSummary>, Write
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
-        if let Err(e) = r {
+        if let Err(e) = r.and_then(|()| state.idle()) {
             return Err(fail(state, e));
         }
     }
