@@ -319,6 +319,9 @@ pub fn table_notes(
         if let Some(note) = incomplete_note(recordings, t) {
             out.warn(&note)?;
         }
+        for w in crate::crosscheck::warnings(recordings, t)? {
+            out.warn(&w)?;
+        }
     }
     Ok(())
 }

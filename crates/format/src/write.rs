@@ -459,10 +459,16 @@ impl SegmentWriter {
         let footer =
             encode_footer(self.writer.flushed_row_groups(), &kv).map_err(|e| self.err(e))?;
         let tmp = layout::tmp_path(&self.footer);
-        let mut f = create_private_file(&tmp)?;
-        f.write_all(&footer).map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        fs::rename(&tmp, &self.footer).map_err(|e| Error::io(&self.footer, e))?;
+        let written = create_private_file(&tmp).and_then(|mut f| {
+            f.write_all(&footer).map_err(|e| Error::io(&tmp, e))?;
+            drop(f);
+            fs::rename(&tmp, &self.footer).map_err(|e| Error::io(&self.footer, e))
+        });
+        if written.is_err() {
+            // The previous checkpoint stays the one that counts.
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         self.checkpoint = Some((footer, self.writer.bytes_written() as u64));
         self.checkpointed_rows = self.rows;
         Ok(true)
@@ -470,29 +476,46 @@ impl SegmentWriter {
 
     /// Writes the footer (with the segment's end time and checksums),
     /// syncs the file, renames it into the table folder and syncs both
-    /// folders.
+    /// folders. When that fails (a full disk), no partial file is left: the
+    /// segment is sealed as of its last checkpoint if it can be, removed if
+    /// not, and the error returned.
     pub fn finish(mut self, segment_end_ns: i64) -> Result<SegmentSummary> {
-        self.flush()?;
-        for (k, v) in self
-            .footer_kv(segment_end_ns, None)
-            .split_off(self.kv.len())
-        {
-            self.writer.append_key_value_metadata(KeyValue::new(k, v));
+        let (data, footer, path) = (self.data.clone(), self.footer.clone(), self.path.clone());
+        let checkpoint = self.checkpoint.clone();
+        let rows = self.rows;
+        let finished = (|| {
+            self.flush()?;
+            for (k, v) in self
+                .footer_kv(segment_end_ns, None)
+                .split_off(self.kv.len())
+            {
+                self.writer.append_key_value_metadata(KeyValue::new(k, v));
+            }
+            let file = self.writer.into_inner().map_err(|source| Error::Parquet {
+                path: data.clone(),
+                source,
+            })?;
+            file.sync_all().map_err(|e| Error::io(&data, e))?;
+            let bytes = file.metadata().map_err(|e| Error::io(&data, e))?.len();
+            drop(file);
+            publish(&data, &path)?;
+            Ok(bytes)
+        })();
+        match finished {
+            Ok(bytes) => {
+                remove_if_exists(&footer)?;
+                Ok(SegmentSummary { path, rows, bytes })
+            }
+            Err(e) => {
+                let sealed = checkpoint.map(|(b, len)| seal(&data, len, &b, &path));
+                if !matches!(sealed, Some(Ok(_))) {
+                    let _ = fs::remove_file(&data);
+                }
+                let _ = fs::remove_file(&footer);
+                let _ = fs::remove_file(layout::tmp_path(&footer));
+                Err(e)
+            }
         }
-        let file = self.writer.into_inner().map_err(|source| Error::Parquet {
-            path: self.data.clone(),
-            source,
-        })?;
-        file.sync_all().map_err(|e| Error::io(&self.data, e))?;
-        let bytes = file.metadata().map_err(|e| Error::io(&self.data, e))?.len();
-        drop(file);
-        publish(&self.data, &self.path)?;
-        remove_if_exists(&self.footer)?;
-        Ok(SegmentSummary {
-            path: self.path,
-            rows: self.rows,
-            bytes,
-        })
     }
 
     /// Seals the segment as of its last checkpoint instead of finishing it
@@ -513,6 +536,7 @@ impl SegmentWriter {
         // Dropping the Arrow writer writes nothing more; its buffered rows
         // are the ones given up.
         drop(writer);
+        let _ = fs::remove_file(layout::tmp_path(&footer));
         let Some((bytes, len)) = checkpoint else {
             remove_if_exists(&data)?;
             remove_if_exists(&footer)?;

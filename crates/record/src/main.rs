@@ -207,7 +207,7 @@ mod linux {
         if free < space.reserve {
             bail!(
                 "not starting: {}; free some space, record elsewhere, or lower --min-free",
-                space.low_message(free)
+                space.low_message(free, 0)
             );
         }
 

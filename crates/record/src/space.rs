@@ -158,14 +158,24 @@ impl Space {
         statvfs(&self.dir).map(|(free, _)| free)
     }
 
-    /// The sentence that says the reserve is reached.
-    pub fn low_message(&self, free: u64) -> String {
-        format!(
-            "{} has {} free, below the {} ktape-record leaves free (--min-free)",
-            self.fs,
-            crate::status::human_bytes(free),
-            crate::status::human_bytes(self.reserve)
-        )
+    /// The sentence that says the reserve is reached; `pending` is what
+    /// finishing the open segments will still write.
+    pub fn low_message(&self, free: u64, pending: u64) -> String {
+        let reserve = crate::status::human_bytes(self.reserve);
+        if pending == 0 {
+            format!(
+                "{} has {} free, below the {reserve} ktape-record leaves free (--min-free)",
+                self.fs,
+                crate::status::human_bytes(free)
+            )
+        } else {
+            format!(
+                "{} has {} free, less than the {reserve} ktape-record leaves free (--min-free) plus the {} its open segments still need",
+                self.fs,
+                crate::status::human_bytes(free),
+                crate::status::human_bytes(pending)
+            )
+        }
     }
 }
 
@@ -194,7 +204,12 @@ pub fn os_error(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(err) = cur {
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if let Some(code) = io.raw_os_error() {
-                return io::Error::from_raw_os_error(code).to_string();
+                let text = io::Error::from_raw_os_error(code).to_string();
+                // Said once, in words: `No space left on device`.
+                return match text.rfind(" (os error") {
+                    Some(i) => text[..i].to_string(),
+                    None => text,
+                };
             }
         }
         cur = err.source();
@@ -252,7 +267,7 @@ mod tests {
             source: io,
         };
         assert!(is_disk_full(&e));
-        assert_eq!(os_error(&e), "No space left on device (os error 28)");
+        assert_eq!(os_error(&e), "No space left on device");
         let other = io::Error::from_raw_os_error(libc::EIO);
         assert!(!is_disk_full(&other));
     }

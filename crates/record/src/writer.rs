@@ -27,11 +27,17 @@
 //!
 //! The oldest complete segment is deleted once N are complete. Rows of the
 //! kept segments may refer to `stacks` rows and `process` rows that were
-//! written into a deleted segment: before deleting it, the writer copies
-//! the referenced ones into the open segment, so the kept segments alone
-//! always resolve every reference. It knows what the kept segments refer
-//! to by collecting, per segment, the stack ids and thread/process ids of
-//! the rows it wrote.
+//! written into a deleted segment, and rows written later may refer to
+//! them again. So before deleting a segment the writer reads its `stacks`
+//! and `process` rows and copies into the open segment those that the kept
+//! segments refer to (it collects, per segment, the stack ids and
+//! thread/process ids of the rows it writes) and the process rows of
+//! threads still alive. The other stack ids are forgotten by the stack
+//! service (a later sample of such a stack gets a new id and row), and
+//! the other rows are held in memory for a while (at least 10 s and two
+//! rotations), so that a row already on its way that refers to one brings
+//! it back. The kept segments alone thus always resolve every reference,
+//! and memory stays bounded.
 //!
 //! # Disk space
 //!
@@ -52,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
-use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_array::{Array, RecordBatch};
 use crossbeam_channel::Receiver;
 use ktape_format::meta::RecordingInfo;
 use ktape_format::write::{SegmentSummary, SegmentWriter, WriteOptions};
@@ -199,14 +205,16 @@ struct Refs {
 }
 
 impl Refs {
-    fn collect(&mut self, table: &str, batch: &RecordBatch) {
+    /// Adds what `batch` of `table` refers to; returns the ids it added.
+    fn collect(&mut self, table: &str, batch: &RecordBatch) -> (Vec<i32>, Vec<i32>) {
         let is_process = table == ktape_format::process::TABLE.name;
+        let mut added = (Vec::new(), Vec::new());
         for (i, field) in batch.schema().fields().iter().enumerate() {
             let name = field.name().as_str();
-            let set = if STACK_COLUMNS.contains(&name) {
-                &mut self.stacks
+            let (set, new) = if STACK_COLUMNS.contains(&name) {
+                (&mut self.stacks, &mut added.1)
             } else if !is_process && PID_COLUMNS.contains(&name) {
-                &mut self.pids
+                (&mut self.pids, &mut added.0)
             } else {
                 continue;
             };
@@ -217,12 +225,67 @@ impl Refs {
             for v in col.iter().flatten() {
                 // Consecutive rows often share an id: skip the set lookup.
                 if v > 0 && v != last {
-                    set.insert(v);
+                    if set.insert(v) {
+                        new.push(v);
+                    }
                     last = v;
                 }
             }
         }
+        added
     }
+}
+
+/// Rows of `stacks` or `process` whose segment was deleted and that no
+/// kept row referred to then, by id (`stacks.id`, `process.pid`), with
+/// when they left.
+#[derive(Default)]
+struct Limbo {
+    rows: BTreeMap<i32, (Instant, Vec<RecordBatch>)>,
+}
+
+impl Limbo {
+    fn hold(&mut self, id: i32, row: RecordBatch) {
+        self.rows
+            .entry(id)
+            .or_insert_with(|| (Instant::now(), Vec::new()))
+            .1
+            .push(row);
+    }
+
+    /// Takes the rows of these ids, if held.
+    fn revive(&mut self, ids: &[i32]) -> Vec<RecordBatch> {
+        ids.iter()
+            .filter_map(|id| self.rows.remove(id))
+            .flat_map(|(_, rows)| rows)
+            .collect()
+    }
+
+    /// Drops what has been held longer than `age`.
+    fn expire(&mut self, age: Duration) {
+        self.rows.retain(|_, (since, _)| since.elapsed() < age);
+    }
+}
+
+/// The id of each row of a `stacks` (`id`) or `process` (`pid`) batch,
+/// with the row itself.
+fn rows_by_id(batch: &RecordBatch, id_column: &str) -> Vec<(i32, RecordBatch)> {
+    let Some(ids) = batch
+        .column_by_name(id_column)
+        .and_then(|a| a.as_primitive_opt::<Int32Type>())
+    else {
+        return Vec::new();
+    };
+    (0..batch.num_rows())
+        .filter(|&i| ids.is_valid(i))
+        .map(|i| (ids.value(i), batch.slice(i, 1)))
+        .collect()
+}
+
+/// Whether a thread is still alive here (its process row may be needed by
+/// rows not written yet).
+fn alive(pid: i32) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 struct State {
@@ -240,6 +303,9 @@ struct State {
     complete: Vec<u32>,
     /// Per segment, what its rows refer to (ring mode only).
     refs: BTreeMap<u32, Refs>,
+    /// Rows of deleted segments that may still be referred to.
+    stack_limbo: Limbo,
+    process_limbo: Limbo,
     done: Vec<SegmentSummary>,
     stop_asked: bool,
     /// The last counters came: no segment closes before the end.
@@ -264,6 +330,8 @@ impl State {
             open: BTreeMap::new(),
             complete: Vec::new(),
             refs: BTreeMap::new(),
+            stack_limbo: Limbo::default(),
+            process_limbo: Limbo::default(),
             done: Vec::new(),
             stop_asked: false,
             last_counters: false,
@@ -304,10 +372,34 @@ impl State {
             return Ok(());
         }
         if self.setup.rotation.keep.is_some() {
-            self.refs
+            let (pids, stacks) = self
+                .refs
                 .entry(self.n)
                 .or_default()
                 .collect(table.name, batch);
+            // A row that refers to a stack or thread whose row left with a
+            // deleted segment brings that row back into this one.
+            for (dim, rows) in [
+                (
+                    &ktape_format::stacks::STACKS_TABLE,
+                    self.stack_limbo.revive(&stacks),
+                ),
+                (
+                    &ktape_format::process::TABLE,
+                    self.process_limbo.revive(&pids),
+                ),
+            ] {
+                if !rows.is_empty() && self.spec(dim.name).is_some() {
+                    let b = arrow_select::concat::concat_batches(&dim.schema(), &rows).map_err(
+                        |source| ktape_format::Error::Arrow {
+                            path: self.setup.root.clone(),
+                            source,
+                        },
+                    )?;
+                    self.refs.entry(self.n).or_default().collect(dim.name, &b);
+                    self.writer(dim)?.write(&b)?;
+                }
+            }
         }
         self.writer(table)?.write(batch)?;
         if let (Some(limit), false) = (self.setup.rotation.size, self.last_counters) {
@@ -427,7 +519,8 @@ impl State {
     }
 
     /// Deletes the oldest complete segment, after copying into the open
-    /// segment the `stacks` and `process` rows that newer rows refer to.
+    /// segment the `stacks` and `process` rows that newer rows refer to
+    /// (and those of threads still alive), and holding the others in limbo.
     fn delete_oldest(&mut self) -> Result<(), WriteError> {
         if self.complete.is_empty() {
             return Ok(());
@@ -440,21 +533,63 @@ impl State {
             pids.extend(&r.pids);
             stacks.extend(&r.stacks);
         }
-        for (table, keep) in [
-            (&ktape_format::stacks::STACKS_TABLE, &stacks),
-            (&ktape_format::process::TABLE, &pids),
+        // Held at least two rotations and 10 s: longer than a row takes
+        // from a decoder to here.
+        let hold = self
+            .setup
+            .rotation
+            .every
+            .map(|d| d * 2)
+            .unwrap_or_default()
+            .max(Duration::from_secs(10));
+        self.stack_limbo.expire(hold);
+        self.process_limbo.expire(hold);
+        let mut forgotten = HashSet::new();
+        for (table, id_column) in [
+            (&ktape_format::stacks::STACKS_TABLE, "id"),
+            (&ktape_format::process::TABLE, "pid"),
         ] {
             if self.spec(table.name).is_none() || !self.files[table.name].contains(&old) {
                 continue;
             }
             let path = ktape_format::layout::segment_path(&self.setup.root, table.name, old);
-            let rows = carried_rows(&path, table, keep)?;
-            for b in rows {
-                if b.num_rows() > 0 {
-                    self.refs.entry(self.n).or_default().collect(table.name, &b);
-                    self.writer(table)?.write(&b)?;
+            let mut carry = Vec::new();
+            for b in read_rows(&path, table)? {
+                for (id, row) in rows_by_id(&b, id_column) {
+                    let is_stack = id_column == "id";
+                    let keep = if is_stack {
+                        stacks.contains(&id)
+                    } else {
+                        let tgid = row
+                            .column_by_name("tgid")
+                            .and_then(|a| a.as_primitive_opt::<Int32Type>())
+                            .map(|a| a.value(0))
+                            .unwrap_or(0);
+                        pids.contains(&id) || pids.contains(&tgid) || alive(id)
+                    };
+                    if keep {
+                        carry.push(row);
+                    } else if is_stack {
+                        forgotten.insert(id);
+                        self.stack_limbo.hold(id, row);
+                    } else {
+                        self.process_limbo.hold(id, row);
+                    }
                 }
             }
+            if !carry.is_empty() {
+                let b = arrow_select::concat::concat_batches(&table.schema(), &carry).map_err(
+                    |source| ktape_format::Error::Arrow {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
+                self.refs.entry(self.n).or_default().collect(table.name, &b);
+                self.writer(table)?.write(&b)?;
+            }
+        }
+        if let Some(s) = crate::stacks::existing() {
+            s.forget(&forgotten);
         }
         for t in self.setup.tables.clone() {
             if !self.files.get_mut(t.name).is_some_and(|f| f.remove(&old)) {
@@ -515,8 +650,10 @@ impl State {
             }
             if !self.stop_asked {
                 self.stop_asked = true;
-                *self.shared.reason.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(format!("stopped early: {}", space.low_message(free)));
+                *self.shared.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                    "stopped early: {}",
+                    space.low_message(free, pending)
+                ));
                 self.shared.stop.store(true, Ordering::SeqCst);
             }
             return Ok(());
@@ -547,51 +684,23 @@ impl State {
     }
 }
 
-/// The rows of a complete segment file whose ids (`stacks.id`, or
-/// `process.pid`/`tgid`) are in `keep`.
-fn carried_rows(
+/// Every row of a complete segment file, as batches of the table's own
+/// schema.
+fn read_rows(
     path: &std::path::Path,
     table: &'static TableSpec,
-    keep: &HashSet<i32>,
 ) -> Result<Vec<RecordBatch>, WriteError> {
     let seg = ktape_format::read::Segment::open(path)?;
     let cols: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let id_cols: &[&str] = if table.name == ktape_format::stacks::STACKS_TABLE.name {
-        &["id"]
-    } else {
-        &["pid", "tgid"]
-    };
     let mut out = Vec::new();
     for rg in 0..seg.row_groups() {
         for b in seg.read_row_group(rg, &cols, 64 * 1024)? {
-            let b = b.map_err(|source| ktape_format::Error::Arrow {
+            let err = |source| ktape_format::Error::Arrow {
                 path: path.to_path_buf(),
                 source,
-            })?;
-            let mut mask = vec![false; b.num_rows()];
-            for c in id_cols {
-                if let Some(a) = b
-                    .column_by_name(c)
-                    .and_then(|a| a.as_primitive_opt::<Int32Type>())
-                {
-                    for (i, m) in mask.iter_mut().enumerate() {
-                        *m |= a.is_valid(i) && keep.contains(&a.value(i));
-                    }
-                }
-            }
-            let kept = arrow_select::filter::filter_record_batch(&b, &BooleanArray::from(mask))
-                .map_err(|source| ktape_format::Error::Arrow {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            // Batches go to a writer of the table's own schema.
-            let kept = RecordBatch::try_new(table.schema(), kept.columns().to_vec()).map_err(
-                |source| ktape_format::Error::Arrow {
-                    path: path.to_path_buf(),
-                    source,
-                },
-            )?;
-            out.push(kept);
+            };
+            let b = b.map_err(err)?;
+            out.push(RecordBatch::try_new(table.schema(), b.columns().to_vec()).map_err(err)?);
         }
     }
     Ok(out)
