@@ -36,8 +36,11 @@ struct bio_track {
 
 /*
  * Requests in flight, by request pointer. Entries are deleted at
- * completion; io_start overwrites a stale entry left by a request whose
- * completion we never saw, since the kernel recycles request structs.
+ * completion; io_start replaces a stale entry left by a request whose
+ * completion we never saw, since the kernel recycles request structs, and
+ * the recorder sweeps entries issued long ago (and all at stop). Whoever
+ * deletes an entry owns it: the completion emits a row, the others count
+ * it as unpaired, so a request is never both.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -138,7 +141,7 @@ static __always_inline int track_insert(__u64 key, struct bio_track *t)
 	if (!bpf_map_update_elem(&ktape_bio_rq, &key, t, BPF_NOEXIST))
 		return 0;
 	old = bpf_map_lookup_elem(&ktape_bio_rq, &key);
-	if (old && old->issue_ns)
+	if (old && old->issue_ns && !bpf_map_delete_elem(&ktape_bio_rq, &key))
 		ktape_count_loss(KTAPE_FAMILY_BIO, KTAPE_LOSS_UNPAIRED);
 	if (bpf_map_update_elem(&ktape_bio_rq, &key, t, BPF_ANY)) {
 		ktape_count_loss(KTAPE_FAMILY_BIO, KTAPE_LOSS_MAP_FULL);
@@ -200,8 +203,8 @@ static __always_inline int stamp(struct request *rq, bool issue)
 	return 0;
 }
 
-/* One record per request, from its tracked entry, which is then deleted. */
-static __always_inline void emit(struct request *rq, __u64 key, struct bio_track *t,
+/* One record per request, from (a copy of) its tracked entry. */
+static __always_inline void emit(struct request *rq, const struct bio_track *t,
 				 int error, unsigned int nr_bytes)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -211,11 +214,11 @@ static __always_inline void emit(struct request *rq, __u64 key, struct bio_track
 
 	/* Without an issue time there is no latency to report. */
 	if (!t->issue_ns || (targ_tgid && t->tgid != targ_tgid))
-		goto out;
+		return;
 
 	e = ktape_reserve(KTAPE_FAMILY_BIO, sizeof(*e), &ring);
 	if (!e)
-		goto out;
+		return;
 	cmd_flags = BPF_CORE_READ(rq, cmd_flags);
 	e->kind = KTAPE_KIND_BIO;
 	e->cpu = bpf_get_smp_processor_id();
@@ -241,8 +244,6 @@ static __always_inline void emit(struct request *rq, __u64 key, struct bio_track
 	e->op = normalize_op(cmd_flags);
 	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
 	ktape_submit(ring, e);
-out:
-	bpf_map_delete_elem(&ktape_bio_rq, &key);
 }
 
 /*
@@ -254,9 +255,17 @@ static __always_inline int on_complete(struct request *rq, int error, unsigned i
 {
 	__u64 key = (__u64)rq;
 	struct bio_track *t = bpf_map_lookup_elem(&ktape_bio_rq, &key);
+	struct bio_track copy;
 
-	if (t) /* else: issued before recording started */
-		emit(rq, key, t, error, nr_bytes);
+	if (!t) /* issued before recording started, or swept */
+		return 0;
+	/* A preallocated entry can be reused as soon as it is deleted, so
+	 * read it before, and emit only if this delete is the one that
+	 * removed it (the recorder's sweep may have, and counted it). */
+	copy = *t;
+	if (bpf_map_delete_elem(&ktape_bio_rq, &key))
+		return 0;
+	emit(rq, &copy, error, nr_bytes);
 	return 0;
 }
 

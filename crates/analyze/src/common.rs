@@ -531,6 +531,9 @@ pub fn table_notes(
         if let Some(note) = incomplete_note(recordings, t) {
             out.warn(&note)?;
         }
+        for w in crate::crosscheck::warnings(recordings, t)? {
+            out.warn(&w)?;
+        }
     }
     Ok(())
 }
@@ -544,26 +547,45 @@ pub fn json_warnings(v: &mut serde_json::Value, warnings: &[String]) {
     }
 }
 
-/// Names unfinished `.tmp` segments of a table (a recorder killed before
-/// it could finish them): their rows are not read, so say so.
+/// Says, for each recording whose recorder did not finish a segment of
+/// `table` (it was killed, or is still recording), up to when the table is
+/// complete, what was read from the unfinished segment's last checkpoint,
+/// and that later rows are missing.
 pub fn incomplete_note(recordings: &[Recording], table: &str) -> Option<String> {
-    let files: Vec<String> = recordings
-        .iter()
-        .flat_map(|r| r.incomplete.iter())
-        .filter(|p| {
-            p.parent()
-                .and_then(|d| d.file_name())
-                .is_some_and(|d| d == table)
-        })
-        .map(|p| p.display().to_string())
-        .collect();
-    if files.is_empty() {
+    let mut parts = Vec::new();
+    for r in recordings {
+        let inc: Vec<_> = r.incomplete.iter().filter(|i| i.table == table).collect();
+        if inc.is_empty() {
+            continue;
+        }
+        let complete = r
+            .complete_until(table)
+            .map(crate::time::format_rfc3339)
+            .unwrap_or_else(|| "its start (no segment was finished)".into());
+        let recovered: u64 = inc.iter().map(|i| i.recovered_rows).sum();
+        let until = inc.iter().filter_map(|i| i.recovered_until_ns).max();
+        let mut s = format!(
+            "{}: the recorder did not finish it (killed, or still recording): `{table}` is complete up to {complete}",
+            r.root.display()
+        );
+        match until {
+            Some(t) => s.push_str(&format!(
+                "; {recovered} more rows up to {} were read from the unfinished segment's last checkpoint; rows after that are missing",
+                crate::time::format_rfc3339(t)
+            )),
+            None => s.push_str("; rows after that are missing"),
+        }
+        for i in &inc {
+            if let Some(p) = &i.problem {
+                s.push_str(&format!(" ({}: {p})", rel_path(&r.root, &i.path)));
+            }
+        }
+        parts.push(s);
+    }
+    if parts.is_empty() {
         None
     } else {
-        Some(format!(
-            "note: not read: unfinished segment(s) left by a recorder that was stopped abruptly: {}",
-            files.join(", ")
-        ))
+        Some(format!("note: {}", parts.join("; ")))
     }
 }
 

@@ -10,6 +10,8 @@
 //!
 //! Layout, one module per report plus shared pieces:
 //!
+//! * [`verify`] (and `recover`): every file's checksums, one by one;
+//!   [`crosscheck`]: rows against the kernel's own counters;
 //! * [`summary`], [`biolatency`], [`biosnoop`], [`execsnoop`] (with
 //!   exitsnoop), [`runqlat`]: the reports; [`tcp`]: the six TCP reports
 //!   (tcpconnect, tcpaccept, tcplife, tcpconnlat, tcpretrans, tcpstates);
@@ -40,6 +42,7 @@ pub mod cachestat;
 pub mod columns;
 pub mod common;
 pub mod cpudist;
+pub mod crosscheck;
 pub mod error;
 pub mod execsnoop;
 pub mod filetop;
@@ -59,6 +62,7 @@ pub mod summary;
 pub mod tables;
 pub mod tcp;
 pub mod time;
+pub mod verify;
 
 pub use common::Options;
 pub use error::{Error, Result};

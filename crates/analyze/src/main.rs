@@ -63,6 +63,7 @@ use ktape_analyze::tcp::tcpretrans::RetransOptions;
 use ktape_analyze::tcp::tcpstates::StatesOptions;
 use ktape_analyze::tcp::{self, Report, TcpOptions};
 use ktape_analyze::time::{parse_duration, parse_time_spec, DefaultUnit, TimeSpec};
+use ktape_analyze::verify;
 use ktape_analyze::{Filter, Options};
 
 #[derive(Parser)]
@@ -78,11 +79,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Where, when and how a recording was made; rows and bytes per table; lost events.
+    /// Where, when and how a recording was made; rows and bytes per table; lost events; what is incomplete; the cross-checks against the kernel's own counters.
     Summary {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Checks every segment file of recordings against its checksums and decodes every row; names each damaged file (exit status 1 if any).
+    Verify(VerifyArgs),
+    /// Turns the unfinished segments a killed recorder left into complete segment files, as of their last checkpoint (so pandas, DuckDB and Spark read them).
+    Recover(VerifyArgs),
     /// Block I/O latency as a log2 histogram (bcc biolatency).
     Biolatency(BiolatencyArgs),
     /// One line per block I/O request (bcc biosnoop).
@@ -125,6 +130,16 @@ enum Command {
     Filetop(FiletopArgs),
     /// Page-cache hits, misses and dirtied pages per second (bcc cachestat; needs -e cache).
     Cachestat(CachestatArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Recordings (directories such as out.parquet); glob patterns are expanded.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -680,13 +695,31 @@ fn parse_ms_arg(s: &str) -> Result<i64, String> {
     parse_duration(s, DefaultUnit::Millis).map_err(|e| e.to_string())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut stdout = BufWriter::new(stdout.lock());
     let stderr = io::stderr();
     let mut stderr = stderr.lock();
     let mut out = Out::new(&mut stdout, &mut stderr);
     match cli.command {
+        Command::Verify(a) => {
+            let opts = verify::VerifyOptions {
+                paths: a.paths,
+                json: a.json,
+            };
+            let damaged = verify::run_verify(&opts, &mut out).context("verify")?;
+            out.out.flush()?;
+            if damaged > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Recover(a) => {
+            let opts = verify::VerifyOptions {
+                paths: a.paths,
+                json: a.json,
+            };
+            verify::run_recover(&opts, &mut out).context("recover")?;
+        }
         Command::Summary { common } => {
             let recs = open_recordings(&common.paths)?;
             summary::run(
@@ -923,7 +956,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     out.out.flush()?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_flamegraph(a: FlamegraphArgs, out: &mut Out<'_>) -> anyhow::Result<()> {
@@ -992,7 +1025,7 @@ fn run_tcp(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) if e.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

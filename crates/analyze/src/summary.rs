@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::columns::{self, Strings};
 use crate::common::{rel_path, scan, span, Options, Window};
+use crate::crosscheck::{self, CrossCheck};
 use crate::error::Result;
 use crate::output::Out;
 use crate::time::{format_rfc3339, format_secs};
@@ -76,9 +77,39 @@ pub struct RecordingSummary {
     pub lost: u64,
     /// Events lost per family.
     pub lost_by_family: BTreeMap<String, u64>,
-    /// `.tmp` segments the recorder never finished (not read), relative to
-    /// the recording.
-    pub incomplete: Vec<String>,
+    /// Whether the recording says what was lost: false without a `loss`
+    /// table (then `lost` is 0 but means unknown, not none).
+    pub loss_known: bool,
+    /// Whether its recorder did not finish every segment (killed, or still
+    /// recording).
+    pub ended_abruptly: bool,
+    /// Whether a recorder is writing it now.
+    pub recording_now: bool,
+    /// Up to when every table is complete (the earliest of the tables'
+    /// last closed segment ends), RFC 3339; with `ended_abruptly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_until: Option<String>,
+    /// Segments the recorder never finished, relative to the recording.
+    pub incomplete: Vec<IncompleteSegment>,
+    /// The rows against the kernel's own counters.
+    pub cross_checks: Vec<CrossCheck>,
+}
+
+/// A segment its recorder never finished.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncompleteSegment {
+    /// The file, relative to the recording.
+    pub path: String,
+    /// Its table.
+    pub table: String,
+    /// Rows read from it through its last checkpoint.
+    pub recovered_rows: u64,
+    /// Up to when those rows reach, RFC 3339; `None` when none could be
+    /// read.
+    pub recovered_until: Option<String>,
+    /// What was wrong with it, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The computed report: totals over every recording given, then each
@@ -96,6 +127,8 @@ pub struct Summary {
     pub lost: u64,
     /// Events lost per family over all recordings.
     pub lost_by_family: BTreeMap<String, u64>,
+    /// Every recording's cross-checks.
+    pub cross_checks: Vec<CrossCheck>,
     /// One entry per recording, in argument order.
     pub recordings: Vec<RecordingSummary>,
 }
@@ -173,11 +206,28 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
                 matching,
             });
         }
-        let lost_by_family = if rec.has_table(ktape_format::loss::TABLE.name) {
+        let loss_known = rec.has_table(ktape_format::loss::TABLE.name);
+        let lost_by_family = if loss_known {
             lost_by_family(one, range)?
         } else {
             BTreeMap::new()
         };
+        let ended_abruptly = rec.ended_abruptly();
+        // `loss` has a file in every segment the recorder closed: its end
+        // is the recording's; other tables skip segments they had no rows
+        // in.
+        let complete_until = ended_abruptly
+            .then(|| {
+                rec.complete_until(ktape_format::loss::TABLE.name)
+                    .or_else(|| {
+                        rec.tables
+                            .keys()
+                            .filter_map(|t| rec.complete_until(t))
+                            .max()
+                    })
+            })
+            .flatten()
+            .map(format_rfc3339);
         out.push(RecordingSummary {
             path: rec.root.display().to_string(),
             host: rec.info.host.clone(),
@@ -193,11 +243,22 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             tables,
             lost: lost_by_family.values().sum(),
             lost_by_family,
+            loss_known,
+            ended_abruptly,
+            recording_now: rec.recording_now,
+            complete_until,
             incomplete: rec
                 .incomplete
                 .iter()
-                .map(|p| rel_path(&rec.root, p))
+                .map(|i| IncompleteSegment {
+                    path: rel_path(&rec.root, &i.path),
+                    table: i.table.clone(),
+                    recovered_rows: i.recovered_rows,
+                    recovered_until: i.recovered_until_ns.map(format_rfc3339),
+                    problem: i.problem.clone(),
+                })
                 .collect(),
+            cross_checks: crosscheck::compute(rec)?,
         });
     }
     let window = (opts.common.from.is_some() || opts.common.to.is_some()).then(|| {
@@ -213,6 +274,7 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
         tables,
         lost: lost_by_family.values().sum(),
         lost_by_family,
+        cross_checks: out.iter().flat_map(|r| r.cross_checks.clone()).collect(),
         recordings: out,
     })
 }
@@ -299,6 +361,15 @@ pub fn run(recordings: &[Recording], opts: &SummaryOptions, out: &mut Out<'_>) -
                 r.path, r.lost
             ))?;
         }
+        if !r.loss_known {
+            out.warn(&format!(
+                "WARNING: {}: no `loss` table: whether events were lost is unknown",
+                r.path
+            ))?;
+        }
+    }
+    for c in s.cross_checks.iter().filter(|c| !c.agree) {
+        out.warn(&c.warning())?;
     }
     Ok(())
 }
@@ -366,7 +437,9 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
             writeln!(w)?;
         }
         writeln!(w)?;
-        if r.lost == 0 {
+        if !r.loss_known {
+            writeln!(w, "lost events  unknown (the recording has no loss table)")?;
+        } else if r.lost == 0 {
             writeln!(w, "lost events  none")?;
         } else {
             let per: Vec<String> = r
@@ -376,11 +449,83 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
                 .collect();
             writeln!(w, "lost events  {} ({})", r.lost, per.join(", "))?;
         }
-        for p in &r.incomplete {
+        if r.recording_now {
             writeln!(
                 w,
-                "incomplete   {p} (a segment the recorder did not finish; not read)"
+                "recording    in progress: the open segments are read up to their last checkpoint"
             )?;
+        } else if r.ended_abruptly {
+            let recovered = r
+                .incomplete
+                .iter()
+                .filter_map(|i| i.recovered_until.as_deref())
+                .max();
+            let mut line = match &r.complete_until {
+                Some(c) => format!(
+                    "ended        abruptly (the recorder was killed, or the machine lost power): complete up to {c}"
+                ),
+                None => "ended        abruptly (the recorder was killed, or the machine lost power) before it finished a segment".to_string(),
+            };
+            if let Some(u) = recovered {
+                line.push_str(&format!(
+                    "; the unfinished segments' last checkpoints add rows up to {u}"
+                ));
+            }
+            line.push_str("; anything later is missing");
+            writeln!(w, "{line}")?;
+            if r.incomplete.iter().any(|i| i.recovered_until.is_some()) {
+                writeln!(
+                    w,
+                    "             (`ktape-analyze recover {}` makes those checkpoints plain segment files)",
+                    r.path
+                )?;
+            }
+        }
+        for i in &r.incomplete {
+            match (&i.recovered_until, &i.problem) {
+                (Some(u), _) => writeln!(
+                    w,
+                    "incomplete   {} (unfinished; {} rows up to {u} read from its checkpoint)",
+                    i.path, i.recovered_rows
+                )?,
+                (None, Some(p)) => {
+                    writeln!(w, "incomplete   {} (unfinished; not readable: {p})", i.path)?
+                }
+                (None, None) => writeln!(
+                    w,
+                    "incomplete   {} (unfinished; nothing in it was checkpointed)",
+                    i.path
+                )?,
+            }
+        }
+        if !r.cross_checks.is_empty() {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "cross-checks (rows against the kernel's own counters, {} .. {})",
+                r.cross_checks[0].from, r.cross_checks[0].to
+            )?;
+            writeln!(
+                w,
+                "{:<16} {:<28} {:>12} {:>12} {:>16}  result",
+                "table", "counter", "kernel", "recorded", "allowed gap"
+            )?;
+            for c in &r.cross_checks {
+                let allowed = match c.allowed.1 {
+                    Some(hi) => format!("{}..{hi}", c.allowed.0),
+                    None => format!("{}..", c.allowed.0),
+                };
+                let result = if c.agree {
+                    "agree".to_string()
+                } else {
+                    format!("DISAGREE ({:+})", c.kernel - c.recorded)
+                };
+                writeln!(
+                    w,
+                    "{:<16} {:<28} {:>12} {:>12} {:>16}  {result}",
+                    c.table, c.counter, c.kernel, c.recorded, allowed
+                )?;
+            }
         }
     }
     Ok(())

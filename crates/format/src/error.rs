@@ -59,6 +59,28 @@ pub enum Error {
     #[error("{}: not a ktape recording (no table folders with .parquet segments) nor a folder of recordings", .0.display())]
     NotARecording(PathBuf),
 
+    /// A file whose content does not match its checksums: it was damaged
+    /// after it was written.
+    #[error("{}: damaged: {what} (the file changed after it was written; `ktape-analyze verify` checks every segment)", path.display())]
+    Corrupt { path: PathBuf, what: String },
+
+    /// A segment file in the folder of another table.
+    #[error("{}: a segment of table `{found}` in the folder of table `{folder}`", path.display())]
+    WrongTable {
+        path: PathBuf,
+        found: String,
+        folder: String,
+    },
+
+    /// A recording whose recorder stopped before any segment or checkpoint
+    /// reached the disk.
+    #[error("{}: a ktape recording with nothing readable: the recorder stopped (killed, or its machine lost power) before its first checkpoint reached the disk", .0.display())]
+    Unfinished(PathBuf),
+
+    /// `--force` was given for something that is not exactly one recording.
+    #[error("{}: not replacing it even with --force: {why}; --force replaces a single ktape recording only", path.display())]
+    NotReplaceable { path: PathBuf, why: String },
+
     /// The recording already exists and replacing it was not asked for.
     #[error("{}: already exists (use --force to replace it)", .0.display())]
     Exists(PathBuf),

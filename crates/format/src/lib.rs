@@ -18,6 +18,8 @@
 //!   open/                     open/openat/openat2 calls (-e open)
 //!   file_op/                  reads, writes, syncs of regular files (-e fileio)
 //!   cache/                    page-cache counters per second (-e cache)
+//!   counters/                 the kernel's own counters at segment boundaries
+//!   .in-progress/             segments being written, with checkpoint footers
 //! ```
 //!
 //! This crate has no BPF dependency and builds on any OS. It holds:
@@ -27,13 +29,17 @@
 //!   against these descriptions by a test.
 //! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`fileio`], [`cache`], [`loss`], [`process`]) with its
 //!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
-//! * [`write`]: segment writers (write to `.tmp`, rename when complete,
-//!   owner-only permissions);
+//! * [`write`]: segment writers (write in `.in-progress/`, checkpoint every
+//!   second, rename into the table folder when complete, owner-only
+//!   permissions);
+//! * [`checksum`]: the digests that let every reader detect damage;
 //! * [`read`]: opening recordings, validating files and planning parallel
 //!   scans over files and row groups.
 
 pub mod bio;
 pub mod cache;
+pub mod checksum;
+pub mod counters;
 pub mod error;
 pub mod exec;
 pub mod fileio;
@@ -41,6 +47,7 @@ pub mod layout;
 pub mod loss;
 pub mod meta;
 pub mod open;
+mod pread;
 pub mod process;
 pub mod read;
 pub mod sched;
@@ -80,6 +87,7 @@ pub fn tables() -> &'static [&'static TableSpec] {
         &open::TABLE,
         &fileio::TABLE,
         &cache::TABLE,
+        &counters::TABLE,
     ];
     TABLES
 }

@@ -15,7 +15,7 @@ pub static TABLE: TableSpec = TableSpec {
     columns: &[
         ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "Start of the one-second interval (UTC)." },
         ColumnSpec { name: "family", ty: DictString, unit: "-", nullable: false, doc: "Event family that lost events (`bio`, …)." },
-        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the events were lost." },
+        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU on which the events were lost; -1 for losses the recorder found itself (its sweep of block requests issued long ago, or in flight at the stop, with no completion seen)." },
         ColumnSpec { name: "reason", ty: DictString, unit: "-", nullable: false, doc: "Why: `ringbuf_full` (no room to reserve a record), `map_full` (no room to track an operation in flight), `unpaired` (an operation's start was seen but no hook saw its end), `stack_collision` (a sample's stack could not be stored: the stack map bucket held another stack or the map was full; the row is kept with stack id -1) or `stack_missing` (the kernel could not walk a stack, e.g. no frame pointers; row kept with -1)." },
         ColumnSpec { name: "lost", ty: Int64, unit: "count", nullable: false, doc: "Events lost in that second." },
     ],

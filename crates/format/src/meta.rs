@@ -35,6 +35,18 @@ pub const SEGMENT: &str = "ktape.segment";
 pub const SEGMENT_START_NS: &str = "ktape.segment_start_ns";
 /// End of the time range this segment covers (ns since the epoch).
 pub const SEGMENT_END_NS: &str = "ktape.segment_end_ns";
+/// How the segment ended: absent or `complete` when the recorder closed
+/// it; `checkpoint` when it was sealed from its last checkpoint (the
+/// recorder was killed, or the disk filled, while it was open): rows after
+/// `ktape.segment_end_ns` may be missing.
+pub const SEGMENT_STATE: &str = "ktape.segment_state";
+/// Digests of every column chunk ([`crate::checksum::ChunkDigests`]).
+pub const CHUNK_XXH3: &str = "ktape.chunk_xxh3";
+/// Digest of the footer's content ([`crate::checksum::footer_digest`]).
+pub const FOOTER_XXH3: &str = "ktape.footer_xxh3";
+
+/// [`SEGMENT_STATE`] of a segment sealed from a checkpoint.
+pub const STATE_CHECKPOINT: &str = "checkpoint";
 
 /// Every key, with the sentence `formats/README.md` documents it with.
 pub const KEYS: &[(&str, &str)] = &[
@@ -72,6 +84,18 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         SEGMENT_END_NS,
         "End of the time range the segment covers, ns since the Unix epoch.",
+    ),
+    (
+        SEGMENT_STATE,
+        "How the segment ended: absent when the recorder closed it; `checkpoint` when it was sealed from its last checkpoint after the recorder was killed or the disk filled (rows after `ktape.segment_end_ns` may be missing).",
+    ),
+    (
+        CHUNK_XXH3,
+        "xxh3-64 digest of every column chunk's bytes: `xxh3-64:` then row groups separated by `;`, each a `,`-separated list of 16-digit hex digests in column order. Readers verify each chunk they read.",
+    ),
+    (
+        FOOTER_XXH3,
+        "xxh3-64 digest (16 hex digits) of the footer's content: the schema's leaf columns, the other key-value pairs, and every row group's and column chunk's offsets, sizes, counts and statistics (see `ktape_format::checksum`). Checked whenever a file is opened.",
     ),
 ];
 

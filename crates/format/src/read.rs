@@ -19,13 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use bytes::{Buf, Bytes};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::Statistics;
 
+use crate::checksum::{self, ChunkDigests};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::meta::{self, RecordingInfo};
@@ -70,10 +74,102 @@ pub struct Segment {
     /// The file's key-value metadata.
     pub kv: BTreeMap<String, String>,
     meta: ArrowReaderMetadata,
+    /// Digests of its column chunks; `None` for files written before
+    /// checksums (read unverified).
+    digests: Option<ChunkDigests>,
+    /// Whether it is an unfinished segment (in `.in-progress/`) read
+    /// through its checkpoint footer.
+    pub in_progress: bool,
+}
+
+fn kv_of(meta: &ParquetMetaData) -> BTreeMap<String, String> {
+    meta.file_metadata()
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn corrupt(path: &Path, what: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+/// Checks a footer against its digest and returns the chunk digests; both
+/// absent is a file from before checksums (`None`), one without the
+/// other is damage.
+fn verify_footer(
+    path: &Path,
+    meta: &ParquetMetaData,
+    kv: &BTreeMap<String, String>,
+) -> Result<Option<ChunkDigests>> {
+    let (footer, chunks) = (kv.get(meta::FOOTER_XXH3), kv.get(meta::CHUNK_XXH3));
+    let (footer, chunks) = match (footer, chunks) {
+        (None, None) => return Ok(None),
+        (Some(f), Some(c)) => (f, c),
+        _ => return Err(corrupt(path, "its footer lost one of its two checksums")),
+    };
+    let want = checksum::parse_digest(footer)
+        .ok_or_else(|| corrupt(path, "its footer checksum is not a digest"))?;
+    let pairs: Vec<(String, String)> = kv.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if checksum::footer_digest(
+        meta.file_metadata().schema_descr(),
+        meta.row_groups(),
+        &pairs,
+    ) != want
+    {
+        return Err(corrupt(path, "its footer does not match its checksum"));
+    }
+    let digests = ChunkDigests::decode(chunks)
+        .ok_or_else(|| corrupt(path, "its chunk checksums are not readable"))?;
+    let shape_ok = digests.0.len() == meta.num_row_groups()
+        && digests
+            .0
+            .iter()
+            .zip(meta.row_groups())
+            .all(|(d, rg)| d.len() == rg.num_columns());
+    if !shape_ok {
+        return Err(corrupt(
+            path,
+            "its chunk checksums do not match its row groups",
+        ));
+    }
+    Ok(Some(digests))
+}
+
+fn check_version(path: &Path, kv: &BTreeMap<String, String>) -> Result<()> {
+    let version = kv
+        .get(meta::FORMAT_VERSION)
+        .ok_or_else(|| Error::NotKtape {
+            path: path.to_path_buf(),
+            key: meta::FORMAT_VERSION,
+        })?;
+    let supported = version
+        .parse::<u32>()
+        .map(|v| crate::SUPPORTED_FORMAT_VERSIONS.contains(&v))
+        .unwrap_or(false);
+    if !supported {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version.clone(),
+            supported: crate::SUPPORTED_FORMAT_VERSIONS
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(())
 }
 
 impl Segment {
-    /// Opens a segment: reads and checks its footer.
+    /// Opens a segment: reads its footer and checks it against its
+    /// checksum and this build's format versions.
     pub fn open(path: &Path) -> Result<Segment> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -84,43 +180,172 @@ impl Segment {
                     source,
                 }
             })?;
-        let kv: BTreeMap<String, String> = meta
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .map(|kvs| {
-                kvs.iter()
-                    .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let version = kv
-            .get(meta::FORMAT_VERSION)
-            .ok_or_else(|| Error::NotKtape {
-                path: path.to_path_buf(),
-                key: meta::FORMAT_VERSION,
-            })?;
-        let supported = version
-            .parse::<u32>()
-            .map(|v| crate::SUPPORTED_FORMAT_VERSIONS.contains(&v))
-            .unwrap_or(false);
-        if !supported {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_path_buf(),
-                found: version.clone(),
-                supported: crate::SUPPORTED_FORMAT_VERSIONS
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+        let kv = kv_of(meta.metadata());
+        let digests = verify_footer(path, meta.metadata(), &kv)?;
+        check_version(path, &kv)?;
         Ok(Segment {
             path: path.to_path_buf(),
             bytes,
             kv,
             meta,
+            digests,
+            in_progress: false,
         })
+    }
+
+    /// Opens an unfinished segment (`.in-progress/<table>/NNNNNN.parquet`)
+    /// through its checkpoint footer: the row groups it describes that
+    /// are on disk and verify, in order (after a power cut the last ones
+    /// may not be; they are left out, and `ktape.segment_end_ns` becomes
+    /// the last row's time). `Ok(None)` when nothing is readable: no
+    /// checkpoint yet, or its first row group does not verify.
+    pub fn open_in_progress(data: &Path) -> Result<Option<Segment>> {
+        let footer_path = layout::footer_path(data);
+        let bytes = match fs::read(&footer_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&footer_path, e)),
+        };
+        let pmeta = crate::write::metadata_from_footer(&bytes)
+            .map_err(|e| corrupt(&footer_path, format!("checkpoint footer unreadable: {e}")))?;
+        let mut kv = kv_of(&pmeta);
+        let digests = verify_footer(&footer_path, &pmeta, &kv)?;
+        let file = File::open(data).map_err(|e| Error::io(data, e))?;
+        let len = file.metadata().map_err(|e| Error::io(data, e))?.len();
+        let mut keep = 0;
+        'groups: for (i, rg) in pmeta.row_groups().iter().enumerate() {
+            for (j, col) in rg.columns().iter().enumerate() {
+                let (start, n) = col.byte_range();
+                if start.checked_add(n).is_none_or(|end| end > len) {
+                    break 'groups;
+                }
+                if let Some(want) = digests.as_ref().and_then(|d| d.get(i, j)) {
+                    let mut buf = vec![0u8; n as usize];
+                    if crate::pread::read_exact_at(&file, &mut buf, start).is_err()
+                        || checksum::chunk_digest(&buf) != want
+                    {
+                        break 'groups;
+                    }
+                }
+            }
+            keep = i + 1;
+        }
+        if keep == 0 {
+            return Ok(None);
+        }
+        let mut digests = digests;
+        let pmeta = if keep < pmeta.num_row_groups() {
+            let pruned = crate::write::prefix_metadata(&pmeta, keep);
+            if let Some(d) = digests.as_mut() {
+                d.0.truncate(keep);
+                kv.insert(meta::CHUNK_XXH3.into(), d.encode());
+            }
+            kv.remove(meta::FOOTER_XXH3);
+            let last_ts = pruned
+                .row_groups()
+                .iter()
+                .filter_map(|rg| {
+                    let idx = rg
+                        .columns()
+                        .iter()
+                        .position(|c| c.column_path().string() == "ts")?;
+                    match rg.column(idx).statistics()? {
+                        Statistics::Int64(s) => s.max_opt().copied(),
+                        _ => None,
+                    }
+                })
+                .max();
+            if let Some(t) = last_ts {
+                kv.insert(meta::SEGMENT_END_NS.into(), t.saturating_add(1).to_string());
+            }
+            pruned
+        } else {
+            pmeta
+        };
+        let meta = ArrowReaderMetadata::try_new(Arc::new(pmeta), ArrowReaderOptions::new())
+            .map_err(|source| Error::NotParquet {
+                path: footer_path.clone(),
+                source,
+            })?;
+        check_version(&footer_path, &kv)?;
+        Ok(Some(Segment {
+            path: data.to_path_buf(),
+            bytes: len,
+            kv,
+            meta,
+            digests,
+            in_progress: true,
+        }))
+    }
+
+    /// The Parquet metadata (footer) of the file.
+    pub fn parquet_metadata(&self) -> &ParquetMetaData {
+        self.meta.metadata()
+    }
+
+    /// Whether the file carries checksums (files of older recorders do
+    /// not, and are read unverified).
+    pub fn has_checksums(&self) -> bool {
+        self.digests.is_some()
+    }
+
+    /// Whether the segment was sealed from a checkpoint rather than closed
+    /// by its recorder: rows after its end time may be missing.
+    pub fn ended_at_checkpoint(&self) -> bool {
+        self.in_progress
+            || self.kv.get(meta::SEGMENT_STATE).map(String::as_str) == Some(meta::STATE_CHECKPOINT)
+    }
+
+    /// Reads every column chunk and checks it against its digest (what
+    /// `ktape-analyze verify` does); `Ok(false)` when the file has no
+    /// checksums to check.
+    pub fn verify_chunks(&self) -> Result<bool> {
+        let all: Vec<&str> = Vec::new();
+        for rg in 0..self.row_groups() {
+            self.read_chunks(rg, &all, true)?;
+        }
+        Ok(self.digests.is_some())
+    }
+
+    /// Reads the chunks of the named columns of one row group (every
+    /// column with `all`), checking each against its digest.
+    fn read_chunks(&self, rg: usize, columns: &[&str], all: bool) -> Result<Chunks> {
+        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        let mut parts = Vec::new();
+        let md = self.meta.metadata().row_group(rg);
+        for (ci, col) in md.columns().iter().enumerate() {
+            let root = col.column_path().parts().first().map(String::as_str);
+            if !all && !root.is_some_and(|r| columns.contains(&r)) {
+                continue;
+            }
+            let (start, n) = col.byte_range();
+            if start.checked_add(n).is_none_or(|end| end > len) {
+                return Err(corrupt(
+                    &self.path,
+                    format!(
+                        "column `{}` of row group {rg} lies beyond the end of the file (truncated?)",
+                        col.column_path()
+                    ),
+                ));
+            }
+            let mut buf = vec![0u8; n as usize];
+            crate::pread::read_exact_at(&file, &mut buf, start)
+                .map_err(|e| Error::io(&self.path, e))?;
+            if let Some(want) = self.digests.as_ref().and_then(|d| d.get(rg, ci)) {
+                if checksum::chunk_digest(&buf) != want {
+                    return Err(corrupt(
+                        &self.path,
+                        format!(
+                            "column `{}` of row group {rg} does not match its checksum",
+                            col.column_path()
+                        ),
+                    ));
+                }
+            }
+            parts.push((start, Bytes::from(buf)));
+        }
+        Ok(Chunks { len, parts })
     }
 
     /// Rows in the file.
@@ -136,6 +361,15 @@ impl Segment {
     /// Rows in one row group.
     pub fn row_group_rows(&self, rg: usize) -> i64 {
         self.meta.metadata().row_group(rg).num_rows()
+    }
+
+    /// The segment's number (`ktape.segment`, else its file name's).
+    pub fn number(&self) -> u32 {
+        self.kv
+            .get(meta::SEGMENT)
+            .and_then(|v| v.parse().ok())
+            .or_else(|| layout::segment_number(&file_name(&self.path)))
+            .unwrap_or(0)
     }
 
     /// The table named in the file's metadata.
@@ -190,12 +424,12 @@ impl Segment {
                 });
             }
         }
-        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let chunks = self.read_chunks(rg, columns, false)?;
         let mask = ProjectionMask::columns(
             self.meta.metadata().file_metadata().schema_descr(),
             columns.iter().copied(),
         );
-        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+        ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, self.meta.clone())
             .with_projection(mask)
             .with_row_groups(vec![rg])
             .with_batch_size(batch_rows)
@@ -207,6 +441,76 @@ impl Segment {
     }
 }
 
+/// The verified column chunks of one row group, in memory: what the
+/// Parquet decoder reads from, so it decodes exactly the bytes whose
+/// digests were checked.
+struct Chunks {
+    len: u64,
+    parts: Vec<(u64, Bytes)>,
+}
+
+impl Chunks {
+    fn slice(&self, start: u64, len: Option<usize>) -> parquet::errors::Result<Bytes> {
+        for (s, b) in &self.parts {
+            let end = s + b.len() as u64;
+            if start >= *s && start < end {
+                let off = (start - s) as usize;
+                let to = match len {
+                    Some(l) => off
+                        .checked_add(l)
+                        .filter(|&t| t <= b.len())
+                        .ok_or_else(|| {
+                            parquet::errors::ParquetError::EOF(
+                                "a page reaches past the end of its column chunk".into(),
+                            )
+                        })?,
+                    None => b.len(),
+                };
+                return Ok(b.slice(off..to));
+            }
+        }
+        Err(parquet::errors::ParquetError::General(format!(
+            "read at offset {start}, outside the column chunks being read"
+        )))
+    }
+}
+
+impl Length for Chunks {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl ChunkReader for Chunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(self.slice(start, None)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.slice(start, Some(length))
+    }
+}
+
+/// A segment that its recorder never finished.
+#[derive(Debug, Clone)]
+pub struct Incomplete {
+    /// The unfinished file (in `.in-progress/`, or a `.tmp` left in the
+    /// table folder by an older recorder).
+    pub path: PathBuf,
+    /// Its table.
+    pub table: String,
+    /// Rows readable through its checkpoint (they are part of the
+    /// recording's segments, marked `in_progress`).
+    pub recovered_rows: u64,
+    /// The end of what its checkpoint covers, ns since the epoch; `None`
+    /// when nothing could be read from it.
+    pub recovered_until_ns: Option<i64>,
+    /// Why nothing could be read, when something was wrong with it.
+    pub problem: Option<String>,
+}
+
 /// One recording: a directory of table folders.
 #[derive(Debug, Clone)]
 pub struct Recording {
@@ -214,14 +518,19 @@ pub struct Recording {
     pub root: PathBuf,
     /// Recording-wide facts, from the first segment found.
     pub info: RecordingInfo,
-    /// Segments of each table, in segment order.
+    /// Segments of each table, in segment order; an unfinished last
+    /// segment is included when its checkpoint is readable
+    /// ([`Segment::in_progress`]).
     pub tables: BTreeMap<String, Vec<Segment>>,
-    /// `.tmp` files left by a recorder that was killed before it could
-    /// finish them; they are not read.
-    pub incomplete: Vec<PathBuf>,
+    /// Segments the recorder did not finish (it was killed, or is still
+    /// running), with what could be read of each.
+    pub incomplete: Vec<Incomplete>,
     /// Hive partitions (`key=value` folders) between the folder given to
     /// [`discover`] and the recording, outermost first.
     pub partitions: Vec<(String, String)>,
+    /// Whether a recorder is writing it now (so unfinished segments are
+    /// not the mark of a kill).
+    pub recording_now: bool,
 }
 
 impl Recording {
@@ -234,30 +543,78 @@ impl Recording {
             Segment::open(root)?;
             return Err(Error::NotARecording(root.to_path_buf()));
         }
-        let mut tables = BTreeMap::new();
+        let mut tables: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
         let mut incomplete = Vec::new();
         let dirs = sorted_entries(root)?.into_iter().filter(|p| p.is_dir());
         for dir in dirs {
+            let table = file_name(&dir);
+            if table.starts_with('.') {
+                continue;
+            }
             let files = sorted_entries(&dir)?;
             let mut segments = Vec::new();
             for f in files {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = file_name(&f);
                 if name.ends_with(layout::TMP_SUFFIX) {
-                    incomplete.push(f);
+                    incomplete.push(Incomplete {
+                        path: f,
+                        table: table.clone(),
+                        recovered_rows: 0,
+                        recovered_until_ns: None,
+                        problem: None,
+                    });
                 } else if f.extension().is_some_and(|e| e == layout::SEGMENT_EXT) {
-                    segments.push(Segment::open(&f)?);
+                    let seg = Segment::open(&f)?;
+                    if seg.table() != table {
+                        return Err(Error::WrongTable {
+                            path: f,
+                            found: seg.table().to_string(),
+                            folder: table,
+                        });
+                    }
+                    segments.push(seg);
                 }
             }
             if !segments.is_empty() {
-                let name = dir
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                tables.insert(name, segments);
+                tables.insert(table, segments);
+            }
+        }
+        let in_progress = root.join(layout::IN_PROGRESS_DIR);
+        if in_progress.is_dir() {
+            for dir in sorted_entries(&in_progress)?
+                .into_iter()
+                .filter(|p| p.is_dir())
+            {
+                let table = file_name(&dir);
+                for f in sorted_entries(&dir)? {
+                    if f.extension().is_none_or(|e| e != layout::SEGMENT_EXT) {
+                        continue;
+                    }
+                    let mut inc = Incomplete {
+                        path: f.clone(),
+                        table: table.clone(),
+                        recovered_rows: 0,
+                        recovered_until_ns: None,
+                        problem: None,
+                    };
+                    match Segment::open_in_progress(&f) {
+                        Ok(Some(seg)) if seg.table() == table => {
+                            inc.recovered_rows = seg.rows().max(0) as u64;
+                            inc.recovered_until_ns = seg.time_range().1;
+                            tables.entry(table.clone()).or_default().push(seg);
+                        }
+                        Ok(Some(seg)) => {
+                            inc.problem =
+                                Some(format!("its checkpoint names table `{}`", seg.table()))
+                        }
+                        Ok(None) => {}
+                        Err(e) => inc.problem = Some(e.to_string()),
+                    }
+                    incomplete.push(inc);
+                }
+            }
+            for segs in tables.values_mut() {
+                segs.sort_by_key(|s| s.number());
             }
         }
         let info = tables
@@ -265,13 +622,20 @@ impl Recording {
             .flatten()
             .next()
             .map(Segment::info)
-            .ok_or_else(|| Error::NotARecording(root.to_path_buf()))?;
+            .ok_or_else(|| {
+                if incomplete.is_empty() {
+                    Error::NotARecording(root.to_path_buf())
+                } else {
+                    Error::Unfinished(root.to_path_buf())
+                }
+            })?;
         Ok(Recording {
             root: root.to_path_buf(),
             info,
             tables,
             incomplete,
             partitions: Vec::new(),
+            recording_now: crate::write::recorder_running(root),
         })
     }
 
@@ -296,6 +660,37 @@ impl Recording {
         self.tables.contains_key(table)
     }
 
+    /// Whether the recorder did not finish every segment (it was killed,
+    /// or it is still recording).
+    pub fn ended_abruptly(&self) -> bool {
+        !self.incomplete.is_empty()
+            || self
+                .tables
+                .values()
+                .flatten()
+                .any(Segment::ended_at_checkpoint)
+    }
+
+    /// The end of a table's rows that are known to be complete: the latest
+    /// end of its segments that their recorder closed (ns since the
+    /// epoch); `None` when it has none.
+    pub fn complete_until(&self, table: &str) -> Option<i64> {
+        self.segments(table)
+            .iter()
+            .filter(|s| !s.ended_at_checkpoint())
+            .filter_map(|s| s.time_range().1)
+            .max()
+    }
+
+    /// The end of a table's readable rows: [`Recording::complete_until`],
+    /// or later where a checkpoint of an unfinished segment reaches.
+    pub fn readable_until(&self, table: &str) -> Option<i64> {
+        self.segments(table)
+            .iter()
+            .filter_map(|s| s.time_range().1)
+            .max()
+    }
+
     /// Earliest segment start and latest segment end over all tables, ns
     /// since the epoch.
     pub fn time_range(&self) -> (Option<i64>, Option<i64>) {
@@ -314,14 +709,23 @@ impl Recording {
     }
 }
 
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// How deep [`discover`] looks below the folder it is given: enough for
 /// `fleet/dc=x/host=y/date=z/out.parquet`, bounded so that a wrong path
 /// (`/`) fails fast instead of walking a whole file system.
 const MAX_FLEET_DEPTH: usize = 6;
 
 /// Whether a directory looks like a recording: one of its folders holds
-/// segment files (finished or not).
+/// segment files (finished or not), or it has an `.in-progress` folder.
 fn looks_like_recording(dir: &Path) -> bool {
+    if dir.join(layout::IN_PROGRESS_DIR).is_dir() {
+        return true;
+    }
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };

@@ -56,7 +56,7 @@ const LOG_LINES: usize = 40;
 
 fn capture(level: libbpf_rs::PrintLevel, msg: String) {
     if std::env::var_os("KTAPE_LIBBPF_DEBUG").is_some() {
-        eprint!("{msg}");
+        crate::status::say_raw(&msg);
     }
     if level != libbpf_rs::PrintLevel::Warn {
         return;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::family::{self, Family};
-use crate::writer::{Rotate, Rotation};
+use crate::space::MinFree;
+use crate::writer::Rotation;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -18,6 +19,12 @@ Examples:
                                              always on: a new segment every 10 minutes,
                                              the last day kept
 
+Durability: every table's open segment is checkpointed every second and closed
+(fsynced, moved into its table folder) every 10 s by default, so a SIGKILL or the
+OOM killer costs about the last second and a power cut at most the open segment.
+After such a stop, `ktape-analyze summary OUT` says what is complete and
+`ktape-analyze recover OUT` makes the last checkpoints plain segment files.
+
 Then, anywhere (no root needed):
   ktape-analyze biolatency out.parquet
   duckdb -c \"SELECT disk, count(*) FROM 'out.parquet/bio/*.parquet' GROUP BY 1\"";
@@ -26,9 +33,12 @@ Then, anywhere (no root needed):
 ///
 /// Creates the directory OUT with one folder of Parquet files per table
 /// (e.g. OUT/bio/000000.parquet), plus OUT/loss (events the kernel could not
-/// hand over) and OUT/process (a /proc snapshot). Stops after -d seconds or
-/// on Ctrl-C / SIGTERM, finishing every file. Needs root (or CAP_BPF and
-/// CAP_PERFMON).
+/// hand over), OUT/process (a /proc snapshot) and OUT/counters (the
+/// kernel's own counters, to cross-check the rows). Stops after -d, on
+/// Ctrl-C or any terminating signal (SIGTERM, SIGHUP from a dropped ssh
+/// session, SIGQUIT), or when the disk reaches --min-free, finishing every
+/// file. Needs root (or CAP_BPF and CAP_PERFMON, plus tracefs access for
+/// classic tracepoints).
 #[derive(Debug, Parser)]
 #[command(name = "ktape-record", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -46,10 +56,16 @@ pub struct Args {
     #[arg(short = 'e', long = "events", value_name = "LIST")]
     pub events: String,
 
-    /// Stop after this many seconds (decimals allowed). Default: until
-    /// Ctrl-C or SIGTERM.
-    #[arg(short = 'd', long = "duration", value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Stop after this long: seconds (decimals allowed) or a number with a
+    /// unit (`90s`, `10m`, `1h`). Default: until Ctrl-C or a terminating
+    /// signal.
+    #[arg(
+        short = 'd',
+        long = "duration",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub duration: Option<String>,
 
     /// Only record events of this process (its tgid); filtered in the
     /// kernel.
@@ -93,9 +109,12 @@ pub struct Args {
     pub ring_size: String,
 
     /// Close the open segment of every table and start the next one every
-    /// DURATION (`90s`, `10m`, `1h`) or once the open segments hold SIZE
-    /// bytes (`256MiB`, `1G`). Default: one segment per table.
-    #[arg(long, value_name = "DURATION|SIZE")]
+    /// DURATION (`90s`, `10m`, `1h`), or once the open segments hold SIZE
+    /// bytes (`256MiB`, `1G`), or both (`1h,256MiB`: whichever comes
+    /// first). Default: every 10s. A closed segment survives a power cut
+    /// and is what plain Parquet readers see; checkpoints every second
+    /// protect the open one against a kill either way.
+    #[arg(long, value_name = "DURATION|SIZE", allow_hyphen_values = true)]
     pub rotate: Option<String>,
 
     /// With --rotate: keep only the newest N complete segments of each
@@ -103,6 +122,14 @@ pub struct Args {
     /// recording. Default: keep all.
     #[arg(long, value_name = "N", requires = "rotate")]
     pub keep: Option<u32>,
+
+    /// Space to leave free on OUT's file system: a size (`2GiB`, `0`) or a
+    /// share of the file system (`10%`). Below it the recorder stops, with
+    /// every file finished (with --keep, it deletes its oldest segment
+    /// first). Checked before starting and before every write. Default: 5%
+    /// of the file system, at most 1GiB.
+    #[arg(long, value_name = "SIZE|PCT%")]
+    pub min_free: Option<String>,
 
     /// Print no live status line (the closing summary is always printed).
     #[arg(short = 'q', long)]
@@ -134,6 +161,7 @@ pub struct Config {
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
     pub rotation: Rotation,
+    pub min_free: MinFree,
     pub quiet: bool,
     pub out: PathBuf,
 }
@@ -145,8 +173,10 @@ pub enum CliError {
     UnknownFamily(String),
     #[error("-e needs at least one event family; valid families are: {valid}", valid = family::names().join(", "))]
     NoFamily,
-    #[error("-d must be a positive number of seconds, not {0}")]
+    #[error("-d {0}: give a positive duration: seconds (30, 1.5) or a number with a unit (90s, 10m, 1h)")]
     BadDuration(String),
+    #[error("-d {0}: longer than ktape-record can count (at most 1e9 s, about 31 years); leave -d out to record until Ctrl-C")]
+    HugeDuration(String),
     #[error("-p {0}: no such process")]
     NoProcess(u32),
     #[error("-p {0}: that is a thread of process {1}; -p takes a process id")]
@@ -157,8 +187,12 @@ pub enum CliError {
     BadMaxArgs(u32),
     #[error("--ring-size {0}: {1}")]
     BadRingSize(String, &'static str),
-    #[error("--rotate {0}: give a duration with a unit (90s, 10m, 1h) or a size with a unit (256MiB, 1G)")]
+    #[error("--rotate {0}: give a duration with a unit (90s, 10m, 1h), a size with a unit (256MiB, 1G), or both (1h,256MiB)")]
     BadRotate(String),
+    #[error("--rotate {0}: a segment must last longer than 0 and hold more than 0 bytes")]
+    ZeroRotate(String),
+    #[error("--min-free {0}: give a size (2GiB, 0) or a percentage of the file system (10%)")]
+    BadMinFree(String),
     #[error("--keep must be at least 1")]
     ZeroKeep,
     #[error("-F must be between 1 and 10000 samples per second, not {0}")]
@@ -173,29 +207,90 @@ pub enum CliError {
     BadMinLatency(String),
 }
 
-/// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`, `1h`)
-/// or a size with a unit (`256MiB`, `64M`, `1G`). A bare number is refused:
-/// seconds and bytes are both plausible, and guessing wrong fills a disk.
-pub fn parse_rotate(s: &str) -> Option<Rotate> {
-    let t = s.trim();
+/// What `--rotate` asks for: a time, a size, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotateSpec {
+    pub every: Option<Duration>,
+    pub size: Option<u64>,
+}
+
+/// Why a `--rotate` value is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateError {
+    /// Not a duration or size with a unit (a bare number is refused:
+    /// seconds and bytes are both plausible, and guessing wrong fills a
+    /// disk).
+    Unreadable,
+    /// Zero or negative.
+    Zero,
+}
+
+/// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`,
+/// `1h`), a size with a unit (`256MiB`, `64M`, `1G`), or one of each
+/// separated by a comma.
+pub fn parse_rotate(s: &str) -> Result<RotateSpec, RotateError> {
+    let mut spec = RotateSpec {
+        every: None,
+        size: None,
+    };
+    for part in s.split(',') {
+        let t = part.trim();
+        if let Some(secs) = parse_secs_with_unit(t) {
+            if spec.every.is_some() {
+                return Err(RotateError::Unreadable);
+            }
+            if secs <= 0.0 {
+                return Err(RotateError::Zero);
+            }
+            if secs >= 1e9 {
+                return Err(RotateError::Unreadable);
+            }
+            spec.every = Some(Duration::from_secs_f64(secs));
+            continue;
+        }
+        if t.is_empty() || t.chars().last().is_some_and(|c| c.is_ascii_digit()) {
+            return Err(RotateError::Unreadable);
+        }
+        let size = parse_size(t).ok_or(RotateError::Unreadable)?;
+        if spec.size.is_some() {
+            return Err(RotateError::Unreadable);
+        }
+        if size == 0 {
+            return Err(RotateError::Zero);
+        }
+        spec.size = Some(size);
+    }
+    Ok(spec)
+}
+
+/// A number of seconds from a number with a time unit (`ms`, `s`, `m`,
+/// `h`); `None` without one.
+fn parse_secs_with_unit(t: &str) -> Option<f64> {
     let units: [(&str, f64); 4] = [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
     for (unit, secs) in units {
         if let Some(num) = t.strip_suffix(unit) {
+            // `5m` must not be read as `5` + `m` of `ms`: try ms first.
             if let Ok(v) = num.trim().parse::<f64>() {
-                if v.is_finite() && v > 0.0 && v * secs < 1e9 {
-                    return Some(Rotate::Every(Duration::from_secs_f64(v * secs)));
-                }
-                return None;
+                return v.is_finite().then_some(v * secs);
             }
         }
     }
-    if t.chars().last()?.is_ascii_digit() {
-        return None;
+    None
+}
+
+/// Parses `-d`: seconds, or a number with a unit.
+pub fn parse_duration(s: &str) -> Result<Duration, CliError> {
+    let t = s.trim();
+    let secs = parse_secs_with_unit(t)
+        .or_else(|| t.parse::<f64>().ok())
+        .ok_or_else(|| CliError::BadDuration(s.to_string()))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(CliError::BadDuration(s.to_string()));
     }
-    match parse_size(t)? {
-        0 => None,
-        n => Some(Rotate::Size(n)),
+    if secs >= 1e9 {
+        return Err(CliError::HugeDuration(s.to_string()));
     }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parses `--min-block`: microseconds, or a number with a unit (`ns`,
@@ -246,11 +341,7 @@ impl Args {
         if families.is_empty() {
             return Err(CliError::NoFamily);
         }
-        let duration = match self.duration {
-            None => None,
-            Some(d) if d.is_finite() && d > 0.0 && d < 1e9 => Some(Duration::from_secs_f64(d)),
-            Some(d) => return Err(CliError::BadDuration(d.to_string())),
-        };
+        let duration = self.duration.as_deref().map(parse_duration).transpose()?;
         if let Some(pid) = self.pid {
             if pid == 0 {
                 return Err(CliError::ZeroPid);
@@ -284,8 +375,18 @@ impl Args {
             Some(n) => n as u32,
         };
         let rotate = match &self.rotate {
-            None => Rotate::Never,
-            Some(r) => parse_rotate(r).ok_or_else(|| CliError::BadRotate(r.clone()))?,
+            None => RotateSpec {
+                every: Some(crate::writer::DEFAULT_EVERY),
+                size: None,
+            },
+            Some(r) => parse_rotate(r).map_err(|e| match e {
+                RotateError::Zero => CliError::ZeroRotate(r.clone()),
+                RotateError::Unreadable => CliError::BadRotate(r.clone()),
+            })?,
+        };
+        let min_free = match &self.min_free {
+            None => MinFree::Default,
+            Some(m) => MinFree::parse(m).ok_or_else(|| CliError::BadMinFree(m.clone()))?,
         };
         if self.keep == Some(0) {
             return Err(CliError::ZeroKeep);
@@ -306,9 +407,11 @@ impl Args {
             force: self.force,
             ring_size,
             rotation: Rotation {
-                rotate,
+                every: rotate.every,
+                size: rotate.size,
                 keep: self.keep,
             },
+            min_free,
             quiet: self.quiet,
             out: self.out,
         })
@@ -363,33 +466,55 @@ mod tests {
     #[test]
     fn rotation() {
         let c = parse(&["-e", "bio", "--rotate", "90s", "--keep", "3", "x"]).unwrap();
-        assert_eq!(c.rotation.rotate, Rotate::Every(Duration::from_secs(90)));
+        assert_eq!(c.rotation.every, Some(Duration::from_secs(90)));
+        assert_eq!(c.rotation.size, None);
         assert_eq!(c.rotation.keep, Some(3));
+        let every = |d| {
+            Ok(RotateSpec {
+                every: Some(d),
+                size: None,
+            })
+        };
+        let size = |n| {
+            Ok(RotateSpec {
+                every: None,
+                size: Some(n),
+            })
+        };
+        assert_eq!(parse_rotate("10m"), every(Duration::from_secs(600)));
+        assert_eq!(parse_rotate("1.5h"), every(Duration::from_secs(5400)));
+        assert_eq!(parse_rotate("500ms"), every(Duration::from_millis(500)));
+        assert_eq!(parse_rotate("256MiB"), size(256 << 20));
+        assert_eq!(parse_rotate("1G"), size(1 << 30));
         assert_eq!(
-            parse_rotate("10m"),
-            Some(Rotate::Every(Duration::from_secs(600)))
+            parse_rotate("1h, 256MiB"),
+            Ok(RotateSpec {
+                every: Some(Duration::from_secs(3600)),
+                size: Some(256 << 20)
+            })
         );
         assert_eq!(
-            parse_rotate("1.5h"),
-            Some(Rotate::Every(Duration::from_secs(5400)))
+            parse_rotate("60"),
+            Err(RotateError::Unreadable),
+            "a bare number is ambiguous"
         );
-        assert_eq!(
-            parse_rotate("500ms"),
-            Some(Rotate::Every(Duration::from_millis(500)))
-        );
-        assert_eq!(parse_rotate("256MiB"), Some(Rotate::Size(256 << 20)));
-        assert_eq!(parse_rotate("1G"), Some(Rotate::Size(1 << 30)));
-        assert_eq!(parse_rotate("60"), None, "a bare number is ambiguous");
-        assert_eq!(parse_rotate("0s"), None);
-        assert_eq!(parse_rotate("soon"), None);
+        assert_eq!(parse_rotate("0s"), Err(RotateError::Zero));
+        assert_eq!(parse_rotate("-5s"), Err(RotateError::Zero));
+        assert_eq!(parse_rotate("0MiB"), Err(RotateError::Zero));
+        assert_eq!(parse_rotate("soon"), Err(RotateError::Unreadable));
+        assert_eq!(parse_rotate("1m,2m"), Err(RotateError::Unreadable));
         assert_eq!(
             parse(&["-e", "bio", "x"]).unwrap().rotation,
             Rotation::default()
         );
+        assert_eq!(Rotation::default().every, Some(Duration::from_secs(10)));
         assert!(matches!(
             parse(&["-e", "bio", "--rotate", "60", "x"]),
             Err(CliError::BadRotate(_))
         ));
+        let e = parse(&["-e", "bio", "--rotate", "0s", "x"]).unwrap_err();
+        assert_eq!(e, CliError::ZeroRotate("0s".into()));
+        assert!(e.to_string().contains("longer than 0"), "{e}");
         assert_eq!(
             parse(&["-e", "bio", "--rotate", "1m", "--keep", "0", "x"]).unwrap_err(),
             CliError::ZeroKeep
@@ -405,6 +530,46 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("nosuch") && msg.contains("bio"), "{msg}");
         assert_eq!(parse(&["-e", ",", "x"]).unwrap_err(), CliError::NoFamily);
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s: &str| parse(&["-e", "bio", "-d", s, "x"]).map(|c| c.duration);
+        assert_eq!(d("1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(d("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(d("2m"), Ok(Some(Duration::from_secs(120))));
+        assert_eq!(d("250ms"), Ok(Some(Duration::from_millis(250))));
+        // `-d -5` is a bad value, not a flag (and not OUT).
+        let e = d("-5").unwrap_err();
+        assert_eq!(e, CliError::BadDuration("-5".into()));
+        assert!(
+            e.to_string().starts_with("-d -5: give a positive duration"),
+            "{e}"
+        );
+        let e = d("1e12").unwrap_err();
+        assert_eq!(e, CliError::HugeDuration("1e12".into()));
+        assert!(e.to_string().contains("31 years"), "{e}");
+        for bad in ["0", "nan", "inf", "soon", "-1s"] {
+            assert!(matches!(d(bad), Err(CliError::BadDuration(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn min_free() {
+        assert_eq!(
+            parse(&["-e", "bio", "x"]).unwrap().min_free,
+            MinFree::Default
+        );
+        assert_eq!(
+            parse(&["-e", "bio", "--min-free", "1GiB", "x"])
+                .unwrap()
+                .min_free,
+            MinFree::Bytes(1 << 30)
+        );
+        assert_eq!(
+            parse(&["-e", "bio", "--min-free", "lots", "x"]).unwrap_err(),
+            CliError::BadMinFree("lots".into())
+        );
     }
 
     #[test]

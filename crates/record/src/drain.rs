@@ -7,7 +7,8 @@
 //! rows are then sorted and appended to Arrow builders. The thread never
 //! touches disk: finished batches go to the writer thread over a bounded
 //! channel, and if the writer falls behind, the channel blocks us, the
-//! rings fill, and the kernel counts the loss.
+//! rings fill, and the kernel counts the loss. After each flush (once a
+//! second) it sends the writer a tick, its cue to checkpoint or rotate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -170,6 +171,11 @@ fn run(
             if tx.send(Msg::Batch(table, batch)).is_err() {
                 anyhow::bail!("the writer thread stopped");
             }
+        }
+        // Everything decoded so far is with the writer: it may checkpoint
+        // or close the segments now without cutting a cycle in two.
+        if flush && !stopping && tx.send(Msg::Tick).is_err() {
+            anyhow::bail!("the writer thread stopped");
         }
         if stopping {
             return Ok(());

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use ktape_format::TableSpec;
@@ -85,6 +86,33 @@ pub trait Loaded {
     /// Kernel ids of its programs and own maps, to wait for their release
     /// at exit.
     fn kernel_ids(&self) -> KernelIds;
+    /// First step of a clean stop, for families that pair an operation's
+    /// start with its end in the kernel: detaches the programs that see
+    /// operations start, so that those in flight can still end and be
+    /// recorded; returns how long to give them. Default: nothing to do.
+    fn quiesce(&mut self) -> Duration {
+        Duration::ZERO
+    }
+    /// Operations that started but whose end no program will see (found
+    /// in the family's in-flight map), removed from it and returned to be
+    /// counted as lost. Called about once a second, and once more with
+    /// `last` after every program is detached. Default: none.
+    fn sweep(&mut self, _now_mono_ns: i64, _last: bool) -> Vec<UserLoss> {
+        Vec::new()
+    }
+}
+
+/// Events lost that user space found (not the kernel's counters): what
+/// [`Loaded::sweep`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserLoss {
+    /// Loss reason (`abi::LOSS_*`).
+    pub reason: u32,
+    /// When the lost event began, CLOCK_MONOTONIC ns (the loss row goes to
+    /// that second).
+    pub mono_ns: i64,
+    /// Events lost.
+    pub count: u64,
 }
 
 /// What [`Attached`] needs of a family's loaded skeleton.
@@ -103,7 +131,8 @@ pub struct Attached<S: Skeleton> {
     hooks: &'static str,
     flavour: Flavour,
     skel: S,
-    links: Vec<Link>,
+    /// Each link with its program's name.
+    links: Vec<(String, Link)>,
 }
 
 impl<S: Skeleton> Attached<S> {
@@ -119,12 +148,27 @@ impl<S: Skeleton> Attached<S> {
             links: Vec::new(),
         }
     }
+
+    /// The loaded skeleton (its maps, for sweeps).
+    pub fn skel(&self) -> &S {
+        &self.skel
+    }
+
+    /// Detaches the programs with these names, keeping the others.
+    pub fn detach_programs(&mut self, names: &[&str]) {
+        self.links.retain(|(n, _)| !names.contains(&n.as_str()));
+    }
 }
 
 impl<S: Skeleton> Loaded for Attached<S> {
     fn attach(&mut self) -> Result<(), BpfError> {
-        let links = bpf::attach_all(self.family, self.skel.programs(self.flavour))?;
-        self.links.extend(links);
+        let progs = self.skel.programs(self.flavour);
+        let names: Vec<String> = progs
+            .iter()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect();
+        let links = bpf::attach_all(self.family, progs)?;
+        self.links.extend(names.into_iter().zip(links));
         Ok(())
     }
 

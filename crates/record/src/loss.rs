@@ -77,6 +77,31 @@ impl LossTracker {
         Ok(())
     }
 
+    /// Adds `count` events of family `id` lost for `reason` that user space
+    /// found (not the kernel's counters), at `ts_ns` (wall clock); `cpu` is
+    /// -1 in the row: such events are lost on no CPU in particular.
+    pub fn add(&mut self, id: u32, reason: u32, ts_ns: i64, count: u64) {
+        let Some(i) = self.families.iter().position(|f| f.1 == id) else {
+            return;
+        };
+        if count == 0 {
+            return;
+        }
+        self.totals[i] += count;
+        self.rows += 1;
+        self.ts.append_value(ts_ns);
+        self.family.append_value(self.families[i].0);
+        self.cpu.append_value(-1);
+        self.reason.append_value(
+            abi::REASONS
+                .iter()
+                .find(|r| r.0 == reason)
+                .map(|x| x.1)
+                .unwrap_or("unknown"),
+        );
+        self.lost.append_value(count as i64);
+    }
+
     /// Events lost so far, all families.
     pub fn total(&self) -> u64 {
         self.totals.iter().sum()
@@ -153,6 +178,22 @@ mod tests {
             vec!["ringbuf_full", "map_full", "ringbuf_full", "ringbuf_full"]
         );
         assert_eq!(t.take_batch().num_rows(), 0);
+    }
+
+    #[test]
+    fn user_found_losses_are_rows_on_no_cpu() {
+        let mut t = LossTracker::new(&[("bio", 0), ("tcp", 3)]);
+        t.add(0, abi::LOSS_UNPAIRED, 5_000, 2);
+        t.add(0, abi::LOSS_UNPAIRED, 6_000, 0);
+        t.add(9, abi::LOSS_UNPAIRED, 6_000, 1);
+        assert_eq!(
+            t.by_family().collect::<Vec<_>>(),
+            vec![("bio", 2), ("tcp", 0)]
+        );
+        let b = t.take_batch();
+        assert_eq!(b.num_rows(), 1);
+        let cpu = b.column(2).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(cpu.value(0), -1);
     }
 
     #[test]

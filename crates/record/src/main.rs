@@ -22,10 +22,15 @@
 //!
 //! # Shutdown
 //!
-//! On SIGINT/SIGTERM or when `-d` expires: detach every program, drain the
-//! rings one last time, flush the decoders, write the `loss` rows, let the
-//! writer finish every file (footer, fsync, rename), print the summary, then
-//! drop the BPF objects. Nothing is pinned, so nothing outlives the process.
+//! On any terminating signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT …; a second
+//! one changes nothing), when `-d` expires, or when the disk reaches the
+//! reserve: detach the programs that see operations start, let those in
+//! flight end, detach the rest, drain the rings one last time, flush the
+//! decoders, sweep what never ended into the `loss` rows, let the writer
+//! finish every file (footer, fsync, rename), print the summary, then drop
+//! the BPF objects. Nothing is pinned, so nothing outlives the process.
+//! Nothing the recorder prints can stop it: with the terminal gone (a
+//! dropped ssh session), messages are dropped, not fatal.
 
 #[cfg(target_os = "linux")]
 mod abi;
@@ -39,6 +44,8 @@ mod cache;
 mod cli;
 #[cfg(target_os = "linux")]
 mod clock;
+#[cfg(target_os = "linux")]
+mod counters;
 #[cfg(target_os = "linux")]
 mod drain;
 #[cfg(target_os = "linux")]
@@ -66,6 +73,8 @@ mod runqlen;
 #[cfg(target_os = "linux")]
 mod sched;
 #[cfg(target_os = "linux")]
+mod space;
+#[cfg(target_os = "linux")]
 mod stacks;
 #[cfg(target_os = "linux")]
 mod status;
@@ -91,7 +100,7 @@ fn main() {
         Ok(()) => {}
         Err(e) => {
             status::clear_live_if_tty();
-            eprintln!("error: {e:#}");
+            status::say(&format!("error: {e:#}"));
             std::process::exit(1);
         }
     }
@@ -111,18 +120,35 @@ mod linux {
     use ktape_format::meta::RecordingInfo;
 
     use crate::family::{DecodeCtx, KernelIds, LoadCtx, Loaded};
-    use crate::writer::{Msg, Writer};
-    use crate::{bpf, cli, clock, drain, loss, procfs, rings, status, tracefs};
+    use crate::writer::{Msg, Setup, Writer};
+    use crate::{bpf, cli, clock, counters, drain, loss, procfs, rings, space, status, tracefs};
 
-    /// Set by SIGINT/SIGTERM.
+    /// Set by any terminating signal.
     static STOP: AtomicBool = AtomicBool::new(false);
 
     extern "C" fn on_signal(_: libc::c_int) {
         STOP.store(true, Ordering::SeqCst);
     }
 
+    /// Signals whose default action ends the process: each one asks for a
+    /// clean stop instead (SIGHUP is the ssh session going away, SIGQUIT
+    /// Ctrl-\\, SIGXCPU a CPU-time limit, SIGPWR a UPS about to cut power).
+    /// A second one during the shutdown only asks again.
+    const STOP_SIGNALS: &[libc::c_int] = &[
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGXCPU,
+        libc::SIGVTALRM,
+        libc::SIGPWR,
+    ];
+
     fn install_signal_handlers() {
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for &sig in STOP_SIGNALS {
             // SAFETY: the handler only stores to an atomic, which is
             // async-signal-safe.
             unsafe {
@@ -131,6 +157,12 @@ mod linux {
                 libc::sigemptyset(&mut sa.sa_mask);
                 libc::sigaction(sig, &sa, std::ptr::null_mut());
             }
+        }
+        // A file-size limit then shows as EFBIG on the write, handled like
+        // a full disk, instead of killing us with half-written files.
+        // SAFETY: setting a signal's disposition to ignore.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         }
     }
 
@@ -149,11 +181,34 @@ mod linux {
                 cfg.out.display()
             );
         }
+        if cfg.force && cfg.out.symlink_metadata().is_ok() {
+            // Refuse before loading anything, and before the checks below
+            // could make a user wait for a refusal.
+            if let Err(why) = ktape_format::write::is_recording(&cfg.out) {
+                return Err(ktape_format::Error::NotReplaceable {
+                    path: cfg.out.clone(),
+                    why,
+                }
+                .into());
+            }
+        }
         install_signal_handlers();
         bpf::raise_memlock();
         bpf::capture_libbpf_log();
-        if cfg.families.iter().any(|f| f.needs_tracefs()) {
-            tracefs::ensure_tracefs()?;
+        // Every permission a family needs is checked before anything is
+        // created, so a refusal leaves nothing behind.
+        if let Some(f) = cfg.families.iter().find(|f| f.needs_tracefs()) {
+            let root = tracefs::ensure_tracefs()?;
+            tracefs::check_access(&root, f.name())?;
+        }
+        let space = space::Space::new(&cfg.out, cfg.min_free)
+            .with_context(|| format!("checking the free space for {}", cfg.out.display()))?;
+        let free = space.free().unwrap_or(u64::MAX);
+        if free < space.reserve {
+            bail!(
+                "not starting: {}; free some space, record elsewhere, or lower --min-free",
+                space.low_message(free, 0)
+            );
         }
 
         let ncpus = libbpf_rs::num_possible_cpus().context("counting possible CPUs")?;
@@ -191,7 +246,6 @@ mod linux {
             }
         }
 
-        ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
         let mut tables = Vec::new();
         for f in &cfg.families {
             tables.extend_from_slice(f.tables());
@@ -201,8 +255,53 @@ mod linux {
         if cfg.families.iter().any(|f| f.uses_stacks()) {
             tables.push(&ktape_format::stacks::STACKS_TABLE);
         }
+        let names: Vec<&str> = cfg.families.iter().map(|f| f.name()).collect();
+        let counters = counters::Counters::for_families(&names, offset.offset_ns);
+        if !counters.is_empty() {
+            tables.push(&ktape_format::counters::TABLE);
+        }
+
+        ktape_format::write::create_recording_dir(&cfg.out, cfg.force)?;
+        // Held until the end: readers tell a recording in progress from
+        // one whose recorder died by it.
+        let lock = ktape_format::write::lock_recording(&cfg.out)?;
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
-        let writer = Writer::start(cfg.out.clone(), &tables, &info, rx, cfg.rotation)?;
+        let writer = Writer::start(
+            Setup {
+                root: cfg.out.clone(),
+                tables,
+                info: info.clone(),
+                rotation: cfg.rotation,
+                space: Some(space),
+                counters: counters.clone(),
+            },
+            rx,
+        )?;
+
+        // Attach everything before the drain thread starts (the rings hold
+        // what arrives meanwhile): an attach refused for lack of permission
+        // then removes the recording it made and says only that.
+        for i in 0..loaded.len() {
+            if let Err(e) = loaded[i].attach() {
+                for l in loaded.iter_mut() {
+                    l.detach();
+                }
+                drop(tx);
+                let _ = writer.finish();
+                let _ = std::fs::remove_dir_all(&cfg.out);
+                return Err(e.into());
+            }
+        }
+
+        // The kernel's counters, once every program is attached: what
+        // happens from here on is both counted and recorded (see the
+        // counters table).
+        if !counters.is_empty() {
+            let _ = tx.send(Msg::Counters {
+                snapshot: counters.read(),
+                last: false,
+            });
+        }
 
         let dctx = DecodeCtx {
             clock_offset_ns: offset.offset_ns,
@@ -218,27 +317,25 @@ mod linux {
         let drain = drain::Drain::spawn(rings.take_rings(), decoders, tx.clone(), stats.clone())
             .context("starting the drain thread")?;
 
-        let mut attach_result = Ok(());
-        for l in loaded.iter_mut() {
-            if let Err(e) = l.attach() {
-                attach_result = Err(e);
-                break;
-            }
-        }
         let started = Instant::now();
-        if !cfg.quiet && attach_result.is_ok() {
+        if !cfg.quiet {
             let what: Vec<String> = cfg
                 .families
                 .iter()
                 .zip(&loaded)
                 .map(|(f, l)| format!("{} ({})", f.name(), l.hooks()))
                 .collect();
-            eprintln!(
-                "ktape-record: recording {} on {ncpus} CPUs ({} ring per CPU) into {}; Ctrl-C to stop",
+            let segments = match (cfg.rotation.every, cfg.rotation.size) {
+                (Some(d), _) => format!("segments closed every {}", status::human_duration(d)),
+                (None, Some(b)) => format!("segments closed every {}", status::human_bytes(b)),
+                (None, None) => "one segment".into(),
+            };
+            status::say(&format!(
+                "ktape-record: recording {} on {ncpus} CPUs ({} ring per CPU) into {}; {segments}, checkpointed every second; Ctrl-C to stop",
                 what.join(", "),
                 status::human_bytes(rings.ring_size as u64),
                 cfg.out.display()
-            );
+            ));
         }
 
         // The snapshot is taken after attaching, so every process that
@@ -256,7 +353,15 @@ mod linux {
         let mut interval_start = start_ns;
         let mut next_tick = started + Duration::from_secs(1);
         let mut last_events = 0u64;
-        let mut failure: Option<anyhow::Error> = attach_result.err().map(Into::into);
+        let mut failure: Option<anyhow::Error> = None;
+        let sweep = |loaded: &mut Vec<Box<dyn Loaded>>, losses: &mut loss::LossTracker, last| {
+            let now = clock::mono_now_ns();
+            for (f, l) in cfg.families.iter().zip(loaded.iter_mut()) {
+                for u in l.sweep(now, last) {
+                    losses.add(f.id(), u.reason, u.mono_ns + offset.offset_ns, u.count);
+                }
+            }
+        };
 
         while failure.is_none() && !STOP.load(Ordering::SeqCst) {
             if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -264,6 +369,9 @@ mod linux {
             }
             if drain.is_finished() || writer.is_finished() {
                 break; // their errors surface when joined below
+            }
+            if writer.shared.stop.load(Ordering::SeqCst) {
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
             if Instant::now() >= next_tick {
@@ -273,7 +381,10 @@ mod linux {
                     failure = Some(anyhow::Error::new(e).context("reading the loss counters"));
                 }
                 interval_start = now;
-                if losses.rows() >= 4096 {
+                sweep(&mut loaded, &mut losses, false);
+                // Every second, so that a kill loses no more loss rows than
+                // data rows.
+                if losses.rows() > 0 {
                     let _ = tx.send(Msg::Batch(&ktape_format::loss::TABLE, losses.take_batch()));
                 }
                 if live {
@@ -292,7 +403,23 @@ mod linux {
             status::clear_live();
         }
 
-        // Stop the producers first, so the last drain really is the last.
+        // The last counters, while everything is still attached.
+        if !counters.is_empty() {
+            let _ = tx.send(Msg::Counters {
+                snapshot: counters.read(),
+                last: true,
+            });
+        }
+        // Stop what starts operations first, let those in flight end, then
+        // the rest, so the last drain really is the last.
+        let grace = loaded
+            .iter_mut()
+            .map(|l| l.quiesce())
+            .max()
+            .unwrap_or_default();
+        if !grace.is_zero() {
+            std::thread::sleep(grace);
+        }
         for l in loaded.iter_mut() {
             l.detach();
         }
@@ -300,9 +427,20 @@ mod linux {
         if let Err(e) = losses.sample(interval_start, |id| rings.read_loss(id)) {
             failure.get_or_insert(anyhow::Error::new(e).context("reading the loss counters"));
         }
+        sweep(&mut loaded, &mut losses, true);
         let _ = tx.send(Msg::Batch(&ktape_format::loss::TABLE, losses.take_batch()));
         drop(tx);
+        let stop_reason = writer
+            .shared
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let written = writer.finish();
+        drop(lock);
+        let in_progress = cfg.out.join(ktape_format::layout::IN_PROGRESS_DIR);
+        let _ = std::fs::remove_file(in_progress.join(ktape_format::layout::LOCK_FILE));
+        let _ = std::fs::remove_dir(&in_progress);
         let elapsed = started.elapsed();
         let mut ids = KernelIds {
             progs: Vec::new(),
@@ -310,10 +448,10 @@ mod linux {
         };
         if let Some(s) = crate::stacks::existing() {
             if !cfg.quiet {
-                eprintln!(
+                status::say(&format!(
                     "ktape-record: {} distinct stacks, each symbolized once",
                     s.distinct()
-                );
+                ));
             }
         }
         for l in &loaded {
@@ -327,19 +465,19 @@ mod linux {
 
         let segments = written.context("writing the recording")?;
         let lost: Vec<(&'static str, u64)> = losses.by_family().collect();
-        eprint!(
-            "{}",
-            status::summary(
-                &cfg.out,
-                elapsed,
-                &segments,
-                &lost,
-                stats.malformed.load(Ordering::Relaxed)
-            )
-        );
+        status::say_raw(&status::summary(
+            &cfg.out,
+            elapsed,
+            &segments,
+            &lost,
+            stats.malformed.load(Ordering::Relaxed),
+        ));
         drained.context("draining the ring buffers")?;
         if let Some(e) = failure {
             return Err(e);
+        }
+        if let Some(reason) = stop_reason {
+            bail!("{reason}; every file is finished");
         }
         Ok(())
     }

@@ -76,6 +76,9 @@ pub struct Frame {
 pub struct Stacks {
     map: MapHandle,
     ids: Mutex<HashMap<(bool, u32, u32), i32>>,
+    /// The next recording-wide id (ids are never reused, even forgotten
+    /// ones).
+    next_id: AtomicUsize,
     jobs: Sender<Job>,
     done: Arc<Mutex<Vec<StackRow>>>,
     pending: Arc<(AtomicUsize, Mutex<()>, Condvar)>,
@@ -137,6 +140,7 @@ impl Stacks {
         Ok(Stacks {
             map,
             ids: Mutex::new(HashMap::new()),
+            next_id: AtomicUsize::new(0),
             jobs: tx,
             done,
             pending,
@@ -162,8 +166,8 @@ impl Stacks {
         }
         let key = (user, if user { tgid } else { 0 }, map_id as u32);
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        let n = ids.len() as i32;
         *ids.entry(key).or_insert_with(|| {
+            let n = self.next_id.fetch_add(1, Ordering::SeqCst) as i32;
             self.pending.0.fetch_add(1, Ordering::SeqCst);
             let _ = self.jobs.send(Job {
                 id: n,
@@ -178,7 +182,19 @@ impl Stacks {
 
     /// Number of distinct stacks so far.
     pub fn distinct(&self) -> usize {
-        self.ids.lock().map(|m| m.len()).unwrap_or(0)
+        self.next_id.load(Ordering::SeqCst)
+    }
+
+    /// Forgets these stack ids (their rows left the recording with a
+    /// deleted segment, in ring mode): a later sample of the same stack
+    /// gets a new id and a new row, symbolized again. Also what keeps this
+    /// map's size bounded in an always-on recording.
+    pub fn forget(&self, gone: &std::collections::HashSet<i32>) {
+        if gone.is_empty() {
+            return;
+        }
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.retain(|_, id| !gone.contains(id));
     }
 
     /// Writes the stacks symbolized so far as one `stacks` batch.

@@ -7,6 +7,42 @@ use std::time::Duration;
 
 use ktape_format::write::SegmentSummary;
 
+/// Prints a line on stderr. A write that fails (the terminal of a dropped
+/// ssh session, a closed pipe) is ignored: nothing the recorder says is
+/// worth losing the recording for, and `eprintln!` would panic.
+pub fn say(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+}
+
+/// Prints text as it is on stderr, ignoring failures (see [`say`]).
+pub fn say_raw(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = write!(e, "{text}");
+    let _ = e.flush();
+}
+
+/// `90 s` → `1m30s`; `0.5 s` → `500ms`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -146,6 +182,10 @@ mod tests {
         assert_eq!(human_bytes(10), "10 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(human_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(human_duration(Duration::from_millis(500)), "500ms");
     }
 
     #[test]

@@ -11,12 +11,33 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// Why tracefs could not be made available.
 #[derive(Debug, thiserror::Error)]
 pub enum TracefsError {
-    #[error("tracefs is not mounted and mounting it at {path} failed: {source}")]
+    #[error("tracefs is not mounted and mounting it at {path} failed (mounting needs root or CAP_SYS_ADMIN)")]
     Mount {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error("{family} uses classic tracepoints, whose ids are in tracefs, and {path} is not readable by this user (tracefs is root's by default): run ktape-record as root, or give this user read access to {path}")]
+    Access {
+        family: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checks that this process can read tracefs's event ids (with CAP_BPF and
+/// CAP_PERFMON but not root, loading works and attaching a classic
+/// tracepoint then fails on tracefs's permissions).
+pub fn check_access(root: &Path, family: &'static str) -> Result<(), TracefsError> {
+    let events = root.join("events");
+    std::fs::read_dir(&events)
+        .map(|_| ())
+        .map_err(|source| TracefsError::Access {
+            family,
+            path: events,
+            source,
+        })
 }
 
 /// The mount point of tracefs in `/proc/self/mounts` text, if any.
