@@ -9,27 +9,39 @@ use std::path::{Path, PathBuf};
 const BEGIN: &str =
     "<!-- generated:begin (KTAPE_BLESS=1 cargo test -p ktape-format rewrites this) -->\n";
 const END: &str = "<!-- generated:end -->\n";
+/// The second generated section of `formats/README.md`: the list of tables.
+const TABLES_BEGIN: &str =
+    "<!-- generated:tables:begin (KTAPE_BLESS=1 cargo test -p ktape-format rewrites this) -->\n";
+const TABLES_END: &str = "<!-- generated:tables:end -->\n";
 
 fn formats_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../formats")
 }
 
 fn check_section(path: &Path, want: &str) -> Result<(), String> {
+    check_marked(path, BEGIN, END, want)
+}
+
+fn check_marked(path: &Path, begin: &str, end: &str, want: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "{}: {e} (every table needs a formats/<table>.md)",
             path.display()
         )
     })?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!("{}: no generated section markers", path.display()));
+    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
+        return Err(format!(
+            "{}: no generated section markers {}",
+            path.display(),
+            begin.trim_end()
+        ));
     };
-    let have = &text[b + BEGIN.len()..e];
+    let have = &text[b + begin.len()..e];
     if have == want {
         return Ok(());
     }
     if std::env::var_os("KTAPE_BLESS").is_some() {
-        let new = format!("{}{BEGIN}{want}{}", &text[..b], &text[e..]);
+        let new = format!("{}{begin}{want}{}", &text[..b], &text[e..]);
         std::fs::write(path, new).unwrap();
         return Ok(());
     }
@@ -68,6 +80,33 @@ fn metadata_keys_are_documented_exactly() {
         want.push_str(&format!("| `{k}` | {doc} |\n"));
     }
     check_section(&formats_dir().join("README.md"), &want).unwrap();
+}
+
+#[test]
+fn every_table_is_listed_in_the_readme() {
+    let mut want =
+        String::from("| folder | written by | one row is | spec |\n| --- | --- | --- | --- |\n");
+    for t in ktape_format::tables() {
+        let by = if t.family == "recorder" {
+            "every recording".to_string()
+        } else if t.name == ktape_format::stacks::STACKS_TABLE.name {
+            // Its loss rows are family `stacks`, but no `-e stacks` exists.
+            "`-e profile`, `-e offcpu`".to_string()
+        } else {
+            format!("`-e {}`", t.family)
+        };
+        want.push_str(&format!(
+            "| `{}/` | {by} | {} | [{}.md]({}.md) |\n",
+            t.name, t.row, t.name, t.name
+        ));
+    }
+    check_marked(
+        &formats_dir().join("README.md"),
+        TABLES_BEGIN,
+        TABLES_END,
+        &want,
+    )
+    .unwrap();
 }
 
 #[test]
