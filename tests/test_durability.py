@@ -76,6 +76,22 @@ def test_sigkill_loses_only_the_last_seconds(tmp_path):
     assert analyze("verify", out).returncode == 0
 
 
+def test_sigkill_in_the_first_segment_still_knows_what_was_lost(tmp_path):
+    # No segment closed yet and nothing lost: the loss table's checkpoint,
+    # written every second rows or not, is what says "none" up to it.
+    out = tmp_path / "out.parquet"
+    rec = Recorder(out, "sched", extra=["-d", "60"])
+    time.sleep(4)
+    rec.proc.kill()
+    rec.proc.wait()
+    [r] = analyze_json("summary", out)["recordings"]
+    assert r["ended_abruptly"] and r["loss_known"], r
+    assert "unknown" not in analyze("summary", out).stdout
+    analyze("recover", out)
+    assert (out / "loss" / "000000.parquet").exists()
+    assert analyze("verify", out).returncode == 0
+
+
 @pytest.mark.parametrize("sigs", [[signal.SIGHUP], [signal.SIGQUIT], [signal.SIGINT, signal.SIGINT],
                                   [signal.SIGTERM, signal.SIGHUP]],
                          ids=["HUP", "QUIT", "INT-twice", "TERM-then-HUP"])

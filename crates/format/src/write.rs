@@ -454,10 +454,22 @@ impl SegmentWriter {
         if self.rows == self.checkpointed_rows {
             return Ok(false);
         }
+        self.checkpoint_now(now_ns)?;
+        Ok(true)
+    }
+
+    /// [`checkpoint`](Self::checkpoint) even when no row came since the
+    /// last one: for a table whose silence is information (an empty
+    /// `loss` table up to `now_ns` says nothing was lost until then).
+    pub fn checkpoint_now(&mut self, now_ns: i64) -> Result<()> {
         self.flush()?;
         let kv = self.footer_kv(now_ns, Some(meta::STATE_CHECKPOINT));
-        let footer =
-            encode_footer(self.writer.flushed_row_groups(), &kv).map_err(|e| self.err(e))?;
+        let footer = encode_footer(
+            self.schema_descr.clone(),
+            self.writer.flushed_row_groups(),
+            &kv,
+        )
+        .map_err(|e| self.err(e))?;
         let tmp = layout::tmp_path(&self.footer);
         let written = create_private_file(&tmp).and_then(|mut f| {
             f.write_all(&footer).map_err(|e| Error::io(&tmp, e))?;
@@ -471,7 +483,7 @@ impl SegmentWriter {
         written?;
         self.checkpoint = Some((footer, self.writer.bytes_written() as u64));
         self.checkpointed_rows = self.rows;
-        Ok(true)
+        Ok(())
     }
 
     /// Writes the footer (with the segment's end time and checksums),
@@ -603,14 +615,10 @@ fn seal(data: &Path, len: u64, footer: &[u8], to: &Path) -> Result<u64> {
 /// The footer bytes (metadata, length, magic) of a file with these row
 /// groups and key-value pairs.
 pub fn encode_footer(
+    schema: SchemaDescPtr,
     row_groups: &[RowGroupMetaData],
     kv: &[(String, String)],
 ) -> parquet::errors::Result<Vec<u8>> {
-    let Some(first) = row_groups.first() else {
-        return Err(parquet::errors::ParquetError::General(
-            "a footer needs at least one row group".into(),
-        ));
-    };
     let num_rows = row_groups.iter().map(|r| r.num_rows()).sum();
     let file_meta = FileMetaData::new(
         1,
@@ -621,7 +629,7 @@ pub fn encode_footer(
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                 .collect(),
         ),
-        first.schema_descr_ptr(),
+        schema,
         None,
     );
     let meta = ParquetMetaData::new(file_meta, row_groups.to_vec());
@@ -641,9 +649,6 @@ pub fn seal_from_checkpoint(root: &Path, data: &Path) -> Result<Option<SegmentSu
         return Ok(None);
     };
     let meta = seg.parquet_metadata();
-    if meta.num_row_groups() == 0 {
-        return Ok(None);
-    }
     let kv: Vec<(String, String)> = seg
         .kv
         .iter()
@@ -656,7 +661,12 @@ pub fn seal_from_checkpoint(root: &Path, data: &Path) -> Result<Option<SegmentSu
             checksum::footer_digest(meta.file_metadata().schema_descr(), meta.row_groups(), &kv);
         kv.push((meta::FOOTER_XXH3.into(), checksum::format_digest(d)));
     }
-    let footer = encode_footer(meta.row_groups(), &kv).map_err(|source| Error::Parquet {
+    let footer = encode_footer(
+        meta.file_metadata().schema_descr_ptr(),
+        meta.row_groups(),
+        &kv,
+    )
+    .map_err(|source| Error::Parquet {
         path: data.to_path_buf(),
         source,
     })?;

@@ -128,6 +128,29 @@ fn a_killed_segment_is_readable_up_to_its_last_checkpoint() {
 }
 
 #[test]
+fn an_empty_checkpoint_says_the_table_was_empty_up_to_it() {
+    // The recorder checkpoints `loss` every second even without rows: a
+    // killed recording then still says nothing was lost until then.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r.parquet");
+    create_recording_dir(&root, false).unwrap();
+    let mut w = writer(&root, 0);
+    assert!(!w.checkpoint(START + 1_000_000_000).unwrap(), "no rows: skipped");
+    w.checkpoint_now(START + 3_000_000_000).unwrap();
+    drop(w);
+    let rec = Recording::open(&root).unwrap();
+    assert!(rec.ended_abruptly() && rec.has_table("loss"));
+    assert_eq!(rec.readable_until("loss"), Some(START + 3_000_000_000));
+    assert_eq!(total_rows(std::slice::from_ref(&rec), "loss"), 0);
+    let data = layout::in_progress_path(&root, "loss", 0);
+    let sealed = seal_from_checkpoint(&root, &data).unwrap().unwrap();
+    assert_eq!(sealed.rows, 0);
+    let seg = Segment::open(&sealed.path).unwrap();
+    assert!(seg.ended_at_checkpoint() && seg.verify_chunks().unwrap());
+    assert_eq!(seg.rows(), 0);
+}
+
+#[test]
 fn a_checkpoint_whose_data_did_not_reach_the_disk_keeps_what_did() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("r.parquet");
