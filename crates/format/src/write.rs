@@ -20,7 +20,7 @@
 //! and files `0600`.
 
 use std::fs::{self, File};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,9 +29,7 @@ use parquet::arrow::{
     encode_arrow_schema, ArrowSchemaConverter, ArrowWriter, ARROW_SCHEMA_META_KEY,
 };
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{
-    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
-};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::{ColumnPath, SchemaDescPtr};
 
@@ -40,6 +38,15 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::meta::{self, RecordingInfo};
 use crate::schema::{ColumnType, TableSpec};
+
+pub(crate) use crate::dir::create_private_file;
+pub use crate::dir::{
+    create_private_dir, create_recording_dir, is_recording, lock_recording, recorder_running,
+    sync_dir,
+};
+pub use crate::seal::{encode_footer, seal_from_checkpoint};
+pub(crate) use crate::seal::{metadata_from_footer, prefix_metadata};
+use crate::seal::{publish, remove_if_exists, seal};
 
 /// How segment files are written.
 #[derive(Debug, Clone)]
@@ -65,167 +72,6 @@ impl Default for WriteOptions {
             checksums: true,
         }
     }
-}
-
-/// Creates the recording directory with owner-only permissions.
-///
-/// An existing path is an error unless `force` is set; even then it is
-/// replaced only when it is exactly one ktape recording ([`is_recording`]):
-/// never a folder of recordings, a recording with other files in it, or a
-/// symlink.
-pub fn create_recording_dir(root: &Path, force: bool) -> Result<()> {
-    if root.symlink_metadata().is_ok() {
-        if !force {
-            return Err(Error::Exists(root.to_path_buf()));
-        }
-        if let Err(why) = is_recording(root) {
-            return Err(Error::NotReplaceable {
-                path: root.to_path_buf(),
-                why,
-            });
-        }
-        fs::remove_dir_all(root).map_err(|e| Error::io(root, e))?;
-    }
-    create_private_dir(root)
-}
-
-/// Marks a recording as being written: an exclusive lock on
-/// `.in-progress/lock`, held as long as the returned file is open (the OS
-/// drops it when the recorder dies, however it dies).
-pub fn lock_recording(root: &Path) -> Result<File> {
-    let dir = root.join(layout::IN_PROGRESS_DIR);
-    create_private_dir(&dir)?;
-    let path = dir.join(layout::LOCK_FILE);
-    let f = create_private_file(&path)?;
-    f.try_lock().map_err(|e| Error::Io {
-        path: path.clone(),
-        source: std::io::Error::other(format!("another recorder is writing here ({e})")),
-    })?;
-    Ok(f)
-}
-
-/// Whether a recorder is writing `root` now (it holds the lock); false
-/// when it finished or was killed, and where the OS cannot tell.
-pub fn recorder_running(root: &Path) -> bool {
-    let path = root.join(layout::IN_PROGRESS_DIR).join(layout::LOCK_FILE);
-    let Ok(f) = File::open(&path) else {
-        return false;
-    };
-    matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
-}
-
-/// Whether `root` is exactly one ktape recording, which `--force` may
-/// replace: a real directory (not a symlink) holding only table folders
-/// and `.in-progress`, which hold only segment files (regular files, no
-/// symlinks), every complete one of which is a ktape file of its folder's
-/// table. `Err` says what disqualifies it.
-pub fn is_recording(root: &Path) -> std::result::Result<(), String> {
-    let md = fs::symlink_metadata(root).map_err(|e| e.to_string())?;
-    if md.file_type().is_symlink() {
-        return Err("it is a symlink".into());
-    }
-    if !md.is_dir() {
-        return Err("it is not a directory".into());
-    }
-    let mut segments = 0;
-    for entry in read_dir(root)? {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let ft = entry.file_type().map_err(|e| e.to_string())?;
-        if !ft.is_dir() || ft.is_symlink() {
-            return Err(format!("it holds {name}, which is not a table folder"));
-        }
-        if name == layout::IN_PROGRESS_DIR {
-            for table in read_dir(&path)? {
-                let tname = table.file_name().to_string_lossy().into_owned();
-                let ft = table.file_type().map_err(|e| e.to_string())?;
-                if tname == layout::LOCK_FILE && ft.is_file() {
-                    continue;
-                }
-                if !ft.is_dir() || ft.is_symlink() || !layout::is_table_name(&tname) {
-                    return Err(format!(
-                        "it holds {name}/{tname}, which ktape did not write"
-                    ));
-                }
-                for f in read_dir(&table.path())? {
-                    let fname = f.file_name().to_string_lossy().into_owned();
-                    let ok = f.file_type().is_ok_and(|t| t.is_file())
-                        && layout::segment_number(&fname).is_some();
-                    if !ok {
-                        return Err(format!(
-                            "it holds {name}/{tname}/{fname}, which ktape did not write"
-                        ));
-                    }
-                    segments += 1;
-                }
-            }
-            continue;
-        }
-        if !layout::is_table_name(&name) {
-            return Err(format!("it holds {name}, which is not a table folder"));
-        }
-        for f in read_dir(&path)? {
-            let fname = f.file_name().to_string_lossy().into_owned();
-            let is_file = f.file_type().is_ok_and(|t| t.is_file());
-            if !is_file || layout::segment_number(&fname).is_none() {
-                return Err(format!("it holds {name}/{fname}, which is not a segment"));
-            }
-            if fname.ends_with(layout::TMP_SUFFIX) {
-                segments += 1;
-                continue;
-            }
-            let seg = crate::read::Segment::open(&f.path())
-                .map_err(|e| format!("{name}/{fname} is not a ktape segment ({e})"))?;
-            if seg.table() != name {
-                return Err(format!(
-                    "{name}/{fname} is a segment of table `{}`, not `{name}`",
-                    seg.table()
-                ));
-            }
-            segments += 1;
-        }
-    }
-    if segments == 0 {
-        return Err("it holds no segment files".into());
-    }
-    Ok(())
-}
-
-fn read_dir(dir: &Path) -> std::result::Result<Vec<fs::DirEntry>, String> {
-    fs::read_dir(dir)
-        .and_then(|it| it.collect::<std::io::Result<Vec<_>>>())
-        .map_err(|e| format!("{}: {e}", dir.display()))
-}
-
-/// Creates a directory (and missing parents) readable by its owner only.
-pub fn create_private_dir(path: &Path) -> Result<()> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(path).map_err(|e| Error::io(path, e))
-}
-
-fn create_private_file(path: &Path) -> Result<File> {
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path).map_err(|e| Error::io(path, e))
-}
-
-/// Syncs a directory, so that a rename or a new file in it survives a
-/// power cut.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
 }
 
 /// Writer properties for a table: zstd everywhere, dictionaries for the
@@ -572,171 +418,4 @@ impl SegmentWriter {
         remove_if_exists(&self.data)?;
         remove_if_exists(&self.footer)
     }
-}
-
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Renames a finished file into its table folder and syncs both folders,
-/// so the segment survives a power cut once this returns.
-fn publish(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|e| Error::io(to, e))?;
-    if let Some(dir) = to.parent() {
-        sync_dir(dir)?;
-    }
-    if let Some(dir) = from.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// Cuts `data` to `len` bytes, appends `footer`, syncs it and publishes it
-/// as `to`. Returns the file's size.
-fn seal(data: &Path, len: u64, footer: &[u8], to: &Path) -> Result<u64> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .open(data)
-        .map_err(|e| Error::io(data, e))?;
-    f.set_len(len).map_err(|e| Error::io(data, e))?;
-    f.seek(SeekFrom::Start(len))
-        .and_then(|_| f.write_all(footer))
-        .map_err(|e| Error::io(data, e))?;
-    f.sync_all().map_err(|e| Error::io(data, e))?;
-    drop(f);
-    publish(data, to)?;
-    Ok(len + footer.len() as u64)
-}
-
-/// The footer bytes (metadata, length, magic) of a file with these row
-/// groups and key-value pairs.
-pub fn encode_footer(
-    schema: SchemaDescPtr,
-    row_groups: &[RowGroupMetaData],
-    kv: &[(String, String)],
-) -> parquet::errors::Result<Vec<u8>> {
-    let num_rows = row_groups.iter().map(|r| r.num_rows()).sum();
-    let file_meta = FileMetaData::new(
-        1,
-        num_rows,
-        Some(format!("ktape {}", env!("CARGO_PKG_VERSION"))),
-        Some(
-            kv.iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect(),
-        ),
-        schema,
-        None,
-    );
-    let meta = ParquetMetaData::new(file_meta, row_groups.to_vec());
-    let mut out = Vec::new();
-    ParquetMetaDataWriter::new(&mut out, &meta).finish()?;
-    Ok(out)
-}
-
-/// Turns an in-progress segment left by a recorder that was killed into a
-/// complete segment in its table folder, as of its last checkpoint: the
-/// row groups whose checksums verify (all of them, unless the machine lost
-/// power), the checkpoint footer rebuilt for them. What `ktape-analyze
-/// recover` does. Returns the new segment, or `None` when nothing could be
-/// recovered (no checkpoint, or no row group verifies).
-pub fn seal_from_checkpoint(root: &Path, data: &Path) -> Result<Option<SegmentSummary>> {
-    let Some(seg) = crate::read::Segment::open_in_progress(data)? else {
-        return Ok(None);
-    };
-    let meta = seg.parquet_metadata();
-    let kv: Vec<(String, String)> = seg
-        .kv
-        .iter()
-        .filter(|(k, _)| k.as_str() != meta::FOOTER_XXH3)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut kv = kv;
-    if kv.iter().any(|(k, _)| k == meta::CHUNK_XXH3) {
-        let d =
-            checksum::footer_digest(meta.file_metadata().schema_descr(), meta.row_groups(), &kv);
-        kv.push((meta::FOOTER_XXH3.into(), checksum::format_digest(d)));
-    }
-    let footer = encode_footer(
-        meta.file_metadata().schema_descr_ptr(),
-        meta.row_groups(),
-        &kv,
-    )
-    .map_err(|source| Error::Parquet {
-        path: data.to_path_buf(),
-        source,
-    })?;
-    let len = meta
-        .row_groups()
-        .iter()
-        .flat_map(|rg| rg.columns())
-        .map(|c| {
-            let (s, l) = c.byte_range();
-            s + l
-        })
-        .max()
-        .unwrap_or(4);
-    let table = seg.table().to_string();
-    let n = seg
-        .kv
-        .get(meta::SEGMENT)
-        .and_then(|v| v.parse().ok())
-        .or_else(|| layout::segment_number(&data.file_name()?.to_string_lossy()))
-        .unwrap_or(0);
-    let to = layout::segment_path(root, &table, n);
-    if to.exists() {
-        return Err(Error::Io {
-            path: to,
-            source: std::io::Error::other("a complete segment of that number already exists"),
-        });
-    }
-    create_private_dir(&layout::table_dir(root, &table))?;
-    let rows = seg.rows().max(0) as u64;
-    let bytes = seal(data, len, &footer, &to)?;
-    remove_if_exists(&layout::footer_path(data))?;
-    Ok(Some(SegmentSummary {
-        path: to,
-        rows,
-        bytes,
-    }))
-}
-
-/// The checkpoint footer of a file as the recorder left it, parsed and
-/// checked: its metadata (row groups beyond what the data file holds are
-/// dropped) and key-value pairs.
-pub(crate) fn metadata_from_footer(bytes: &[u8]) -> parquet::errors::Result<ParquetMetaData> {
-    if bytes.len() < 12 || &bytes[bytes.len() - 4..] != b"PAR1" {
-        return Err(parquet::errors::ParquetError::General(
-            "not a Parquet footer".into(),
-        ));
-    }
-    let n = bytes.len();
-    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
-    if len + 8 != n {
-        return Err(parquet::errors::ParquetError::General(
-            "footer length does not match".into(),
-        ));
-    }
-    parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes[..len])
-}
-
-/// A prefix of a file's row groups as its own metadata (a checkpoint
-/// whose later row groups did not reach the disk).
-pub(crate) fn prefix_metadata(meta: &ParquetMetaData, row_groups: usize) -> ParquetMetaData {
-    let fm = meta.file_metadata();
-    let rgs: Vec<RowGroupMetaData> = meta.row_groups()[..row_groups].to_vec();
-    let num_rows = rgs.iter().map(|r| r.num_rows()).sum();
-    let file_meta = FileMetaData::new(
-        fm.version(),
-        num_rows,
-        fm.created_by().map(str::to_string),
-        fm.key_value_metadata().cloned(),
-        Arc::new(fm.schema_descr().clone()),
-        fm.column_orders().cloned(),
-    );
-    ParquetMetaData::new(file_meta, rgs)
 }

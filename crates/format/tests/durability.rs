@@ -135,7 +135,10 @@ fn an_empty_checkpoint_says_the_table_was_empty_up_to_it() {
     let root = dir.path().join("r.parquet");
     create_recording_dir(&root, false).unwrap();
     let mut w = writer(&root, 0);
-    assert!(!w.checkpoint(START + 1_000_000_000).unwrap(), "no rows: skipped");
+    assert!(
+        !w.checkpoint(START + 1_000_000_000).unwrap(),
+        "no rows: skipped"
+    );
     w.checkpoint_now(START + 3_000_000_000).unwrap();
     drop(w);
     let rec = Recording::open(&root).unwrap();
