@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -21,9 +21,8 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton, UserLoss,
-};
+use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton, UserLoss};
+use crate::fixed::{self, FixedDecoder, Rows};
 use crate::procfs::DiskNames;
 
 /// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
@@ -69,6 +68,9 @@ impl Family for Bio {
     fn name(&self) -> &'static str {
         "bio"
     }
+    fn about(&self) -> &'static str {
+        "block I/O requests, one row per completion"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_BIO
     }
@@ -89,7 +91,7 @@ impl Family for Bio {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(BioDecoder::new(ctx))
+        Box::new(BioDecoder::new(ctx, BioRows::new(ctx)))
     }
 }
 
@@ -346,35 +348,52 @@ impl Columns {
     }
 }
 
-/// Decodes bio records into `bio` batches.
-pub struct BioDecoder {
-    offset_ns: i64,
-    disks: DiskNames,
-    names: HashMap<(u8, u16), OpNames>,
-    /// This drain cycle's events, sorted by time before they are appended.
-    cycle: Vec<BioEvent>,
-    cols: Columns,
-    rows: usize,
-    batch_rows: usize,
+impl fixed::Record for BioEvent {
+    const FAMILY: &'static str = "bio";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
 }
 
-impl BioDecoder {
-    /// A decoder for one recording.
+/// Decodes bio records into `bio` batches.
+pub type BioDecoder = FixedDecoder<BioRows>;
+
+/// The `bio` columns, and what names a row's disk and op.
+pub struct BioRows {
+    disks: DiskNames,
+    names: HashMap<(u8, u16), OpNames>,
+    cols: Columns,
+}
+
+impl BioRows {
+    /// Rows for one recording.
     pub fn new(ctx: &DecodeCtx) -> Self {
-        BioDecoder {
-            offset_ns: ctx.clock_offset_ns,
+        BioRows {
             disks: ctx.disks.clone(),
             names: HashMap::new(),
-            cycle: Vec::with_capacity(64 * 1024),
             cols: Columns::new(ctx.batch_rows),
-            rows: 0,
-            batch_rows: ctx.batch_rows,
         }
     }
+}
 
-    fn append(&mut self, e: &BioEvent) {
+impl Rows for BioRows {
+    type Record = BioEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &ktape_format::bio::TABLE
+    }
+
+    fn len(&self) -> usize {
+        self.cols.ts.len()
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        self.cols.finish()
+    }
+
+    fn append(&mut self, e: &BioEvent, offset_ns: i64) {
         let c = &mut self.cols;
-        c.ts.append_value(e.ts as i64 + self.offset_ns);
+        c.ts.append_value(e.ts as i64 + offset_ns);
         c.cpu.append_value(e.cpu as i32);
         c.dev.append_value(e.dev as i64);
         c.disk
@@ -410,47 +429,6 @@ impl BioDecoder {
             Err(_) => c.comm.append_value(String::from_utf8_lossy(&e.comm[..n])),
         }
         c.cgroup_id.append_value(e.cgroup_id as i64);
-    }
-}
-
-impl Decoder for BioDecoder {
-    #[inline]
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = BioEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "bio",
-            got: rec.len(),
-            want: std::mem::size_of::<BioEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        if self.cycle.is_empty() {
-            return;
-        }
-        // Rows from different CPUs interleave; sorted timestamps make the
-        // delta encoding of `ts` far smaller, and readers expect order.
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_unstable_by_key(|e| e.ts);
-        for e in &cycle {
-            self.append(e);
-            self.rows += 1;
-            if self.rows >= self.batch_rows {
-                self.flush(sink);
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.rows == 0 {
-            return;
-        }
-        self.rows = 0;
-        sink(&ktape_format::bio::TABLE, self.cols.finish());
     }
 }
 
@@ -511,7 +489,7 @@ mod tests {
 
     #[test]
     fn events_become_sorted_rows() {
-        let mut d = BioDecoder::new(&ctx(1000));
+        let mut d = BioDecoder::new(&ctx(1000), BioRows::new(&ctx(1000)));
         let mut no_queue = event(300, 42);
         no_queue.has = HAS_SUBMITTER;
         no_queue.dev = 7 << 20;
@@ -590,7 +568,7 @@ mod tests {
 
     #[test]
     fn batches_are_cut_at_batch_rows() {
-        let mut d = BioDecoder::new(&ctx(2));
+        let mut d = BioDecoder::new(&ctx(2), BioRows::new(&ctx(2)));
         for i in 0..5 {
             d.decode(&bytes_of(&event(i, 1))).unwrap();
         }

@@ -84,6 +84,9 @@ impl Family for Cache {
     fn name(&self) -> &'static str {
         "cache"
     }
+    fn about(&self) -> &'static str {
+        "page-cache counters, one row a second"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_CACHE
     }

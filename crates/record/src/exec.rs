@@ -28,7 +28,8 @@ use libbpf_rs::ProgramMut;
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+    Attached, DecodeCtx, DecodeError, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError,
+    Sink, Skeleton,
 };
 use crate::procfs::ProcessRows;
 
@@ -107,6 +108,28 @@ pub struct ExitEvent {
 // SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
 unsafe impl plain::Plain for ExitEvent {}
 
+/// Options of the exec family.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecOptions {
+    /// exec: arguments kept per exec (1 to 128), as bcc's execsnoop
+    /// --max-args; the `truncated` column says when there were more.
+    #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
+    pub max_args: u32,
+}
+
+impl FamilyOptions for ExecOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        let max = ktape_format::exec::MAX_ARGS;
+        if self.max_args == 0 || self.max_args > max {
+            return Err(OptionError(format!(
+                "--max-args must be between 1 and {max}, not {}",
+                self.max_args
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The `exec` family.
 pub struct Exec;
 
@@ -118,6 +141,9 @@ static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
 impl Family for Exec {
     fn name(&self) -> &'static str {
         "exec"
+    }
+    fn about(&self) -> &'static str {
+        "execs with arguments, and task exits"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_EXEC
@@ -159,7 +185,7 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<ExecSkel<'st
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.targ_tgid = ctx.targ_tgid;
         ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        ro.max_args = ctx.max_args;
+        ro.max_args = ctx.options.exec.max_args;
     }
     let maps = &mut open.maps;
     ctx.rings

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -21,9 +21,8 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
-use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
-};
+use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
+use crate::fixed::{FixedDecoder, Record, Rows};
 
 /// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
 pub const PATH_LEN: usize = 256;
@@ -71,6 +70,9 @@ impl Family for Open {
     fn name(&self) -> &'static str {
         "open"
     }
+    fn about(&self) -> &'static str {
+        "open/openat/openat2 calls, failed ones too"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_OPEN
     }
@@ -112,7 +114,7 @@ impl Family for Open {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(OpenDecoder::new(ctx))
+        Box::new(OpenDecoder::new(ctx, Columns::new()))
     }
 }
 
@@ -148,7 +150,7 @@ impl Skeleton for OpensSkel<'static> {
 }
 
 /// Builders of the `open` table, in column order.
-struct Columns {
+pub struct Columns {
     ts: TimestampNanosecondBuilder,
     cpu: Int32Builder,
     pid: Int32Builder,
@@ -179,6 +181,29 @@ impl Columns {
             errno: Int32Builder::new(),
             latency_ns: Int64Builder::new(),
         }
+    }
+}
+
+impl Record for OpenEvent {
+    const FAMILY: &'static str = "open";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
+/// Decodes open records into `open` batches, in time order per drain
+/// cycle (the per-CPU rings interleave).
+pub type OpenDecoder = FixedDecoder<Columns>;
+
+impl Rows for Columns {
+    type Record = OpenEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &TABLE
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
     }
 
     fn append(&mut self, e: &OpenEvent, offset_ns: i64) {
@@ -220,65 +245,6 @@ impl Columns {
     }
 }
 
-/// Decodes open records into `open` batches, in time order per drain
-/// cycle (the per-CPU rings interleave).
-pub struct OpenDecoder {
-    offset_ns: i64,
-    cycle: Vec<OpenEvent>,
-    cols: Columns,
-    rows: usize,
-    batch_rows: usize,
-}
-
-impl OpenDecoder {
-    /// A decoder for one recording.
-    pub fn new(ctx: &DecodeCtx) -> Self {
-        OpenDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            cycle: Vec::new(),
-            cols: Columns::new(),
-            rows: 0,
-            batch_rows: ctx.batch_rows,
-        }
-    }
-}
-
-impl Decoder for OpenDecoder {
-    #[inline]
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = OpenEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "open",
-            got: rec.len(),
-            want: std::mem::size_of::<OpenEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_unstable_by_key(|e| e.ts);
-        for e in &cycle {
-            self.cols.append(e, self.offset_ns);
-            self.rows += 1;
-            if self.rows >= self.batch_rows {
-                self.flush(sink);
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.rows == 0 {
-            return;
-        }
-        self.rows = 0;
-        sink(&TABLE, self.cols.finish());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +266,7 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         };
-        let mut d = OpenDecoder::new(&ctx);
+        let mut d = OpenDecoder::new(&ctx, Columns::new());
         let mut ok = OpenEvent {
             kind: abi::KIND_OPEN,
             ts: 200,

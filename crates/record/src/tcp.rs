@@ -89,6 +89,9 @@ impl Family for Tcp {
     fn name(&self) -> &'static str {
         "tcp"
     }
+    fn about(&self) -> &'static str {
+        "TCP state transitions, accepts and retransmits"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_TCP
     }
