@@ -96,27 +96,19 @@ impl Family for Bio {
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<BioSkel<'static>>, BpfError> {
-    let fam = "bio";
-    let mut open = bpf::open(fam, BioSkelBuilder::default())?;
-    let btf = flavour.btf();
-    open.progs.ktape_bio_start.set_autoload(btf);
-    open.progs.ktape_bio_insert.set_autoload(btf);
-    open.progs.ktape_bio_issue.set_autoload(btf);
-    open.progs.ktape_bio_done.set_autoload(btf);
-    open.progs.ktape_bio_start_raw.set_autoload(!btf);
-    open.progs.ktape_bio_insert_raw.set_autoload(!btf);
-    open.progs.ktape_bio_issue_raw.set_autoload(!btf);
-    open.progs.ktape_bio_done_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
+    let obj = bpf::Object {
+        family: "bio",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: false,
+    };
+    obj.attached(ctx.rings, BioSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 /// How long a request may stay in flight before the sweep counts it as

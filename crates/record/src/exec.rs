@@ -170,29 +170,24 @@ impl Family for Exec {
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<ExecSkel<'static>>, BpfError> {
-    let fam = "exec";
-    let btf = flavour.btf();
-    let hooks = if btf {
-        "tracepoint+tp_btf"
-    } else {
-        "tracepoint+raw_tp"
+    let obj = bpf::Object {
+        family: "exec",
+        hooks: if flavour.btf() {
+            "tracepoint+tp_btf"
+        } else {
+            "tracepoint+raw_tp"
+        },
+        flavour,
+        skip: &[],
+        stacks: false,
     };
-    let mut open = bpf::open(fam, ExecSkelBuilder::default())?;
-    open.progs.ktape_exec_sched.set_autoload(btf);
-    open.progs.ktape_exit.set_autoload(btf);
-    open.progs.ktape_exec_sched_raw.set_autoload(!btf);
-    open.progs.ktape_exit_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        ro.max_args = ctx.options.exec.max_args;
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, hooks, open)?;
-    Ok(Attached::new(fam, hooks, flavour, skel))
+    obj.attached(ctx.rings, ExecSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            ro.max_args = ctx.options.exec.max_args;
+        }
+    })
 }
 
 impl Skeleton for ExecSkel<'static> {

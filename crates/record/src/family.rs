@@ -4,10 +4,13 @@
 //! ([`Loaded`], owned by the main thread, which attaches and detaches it)
 //! and its [`Decoder`] (owned by the drain thread, which turns ring records
 //! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c`, a
-//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`].
-//! Its load is mostly shared: [`bpf::open`], settings in the rodata, the
-//! shared rings, [`bpf::load`] (with [`bpf::with_fallback`] for families
-//! with two flavours), and [`Attached`] over an impl of [`Skeleton`].
+//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`]
+//! (and one in [`family_options!`] if it has options of its own). The
+//! shared parts: [`bpf::Object`] loads any family's object (its programs
+//! of one flavour, its rodata, the shared maps), [`bpf::with_fallback`]
+//! tries the second flavour, [`Attached`] attaches over an impl of
+//! [`Skeleton`], and [`crate::fixed::FixedDecoder`] decodes fixed-size
+//! records.
 
 use std::fmt;
 use std::os::fd::AsFd;

@@ -26,7 +26,7 @@ use libbpf_rs::ProgramMut;
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
-    Attached, DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
+    DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
 };
 use crate::fixed::{FixedDecoder, Record, Rows};
 
@@ -119,25 +119,22 @@ impl Family for Fileio {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "fileio";
-        let mut open = bpf::open(fam, FileioSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.min_latency_ns = ctx.options.fileio.min_latency_ns;
-            ro.skip_tgid = std::process::id();
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, "tracepoint", open)?;
-        Ok(Box::new(Attached::new(
-            fam,
-            "tracepoint",
-            Flavour::TpBtf,
-            skel,
-        )))
+        let obj = bpf::Object {
+            family: "fileio",
+            hooks: "tracepoint",
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: false,
+        };
+        let attached = obj.attached(ctx.rings, FileioSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                ro.min_latency_ns = ctx.options.fileio.min_latency_ns;
+                ro.skip_tgid = std::process::id();
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
+        Ok(Box::new(attached))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {

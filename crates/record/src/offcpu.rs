@@ -106,24 +106,20 @@ fn load_flavour(
     ctx: &LoadCtx,
     flavour: Flavour,
 ) -> Result<Attached<OffcpuSkel<'static>>, BpfError> {
-    let fam = "offcpu";
-    let btf = flavour.btf();
-    let stacks = crate::stacks::shared()?;
-    let mut open = bpf::open(fam, OffcpuSkelBuilder::default())?;
-    open.progs.ktape_offcpu_switch.set_autoload(btf);
-    open.progs.ktape_offcpu_switch_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.min_block_ns = ctx.options.offcpu.min_block_ns;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
+    let obj = bpf::Object {
+        family: "offcpu",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: true,
+    };
+    obj.attached(ctx.rings, OffcpuSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.min_block_ns = ctx.options.offcpu.min_block_ns;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for OffcpuSkel<'static> {

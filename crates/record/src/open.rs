@@ -1,7 +1,7 @@
 //! The `open` family: one `open` row per open/openat/openat2 call, failed
 //! ones included (what bcc's opensnoop shows).
 //!
-//! The kernel side (`bpf/opens.bpf.c`) copies path, flags and mode at the
+//! The kernel side (`bpf/open.bpf.c`) copies path, flags and mode at the
 //! syscall's entry, pairs entry and return by thread id and hands over one
 //! fixed-size [`OpenEvent`] at the return with the latency.
 
@@ -13,7 +13,7 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::opens::{OpensSkel, OpensSkelBuilder};
+use ktape_bpf::open::{KtapeOpenSkel, KtapeOpenSkelBuilder};
 use ktape_format::open::TABLE;
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
@@ -21,7 +21,7 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
-use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
+use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Record, Rows};
 
 /// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
@@ -87,30 +87,28 @@ impl Family for Open {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "open";
-        let mut open = bpf::open(fam, OpensSkelBuilder::default())?;
         // open(2) does not exist on every architecture (arm64 has only
         // openat); its hooks are optional.
-        if !crate::tracefs::event_exists("syscalls", "sys_enter_open") {
-            open.progs.ktape_open_enter.set_autoload(false);
-            open.progs.ktape_open_exit.set_autoload(false);
-        }
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            // Without it every submit would wake the drain thread.
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, "tracepoint", open)?;
-        Ok(Box::new(Attached::new(
-            fam,
-            "tracepoint",
-            Flavour::TpBtf,
-            skel,
-        )))
+        let skip: &[&str] = if crate::tracefs::event_exists("syscalls", "sys_enter_open") {
+            &[]
+        } else {
+            &["ktape_open_enter", "ktape_open_exit"]
+        };
+        let obj = bpf::Object {
+            family: "open",
+            hooks: "tracepoint",
+            flavour: Flavour::TpBtf,
+            skip,
+            stacks: false,
+        };
+        let attached = obj.attached(ctx.rings, KtapeOpenSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                // Without it every submit would wake the drain thread.
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
+        Ok(Box::new(attached))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
@@ -118,7 +116,7 @@ impl Family for Open {
     }
 }
 
-impl Skeleton for OpensSkel<'static> {
+impl Skeleton for KtapeOpenSkel<'static> {
     /// The loaded programs, exits first so that no entry waits for an
     /// exit hook that is not there yet.
     fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {

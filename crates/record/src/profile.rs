@@ -14,7 +14,7 @@ use ktape_bpf::profile::{ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
+use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{i32_array, ts_array, CommDict};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, KernelIds, LoadCtx, Loaded, OptionError, Sink,
@@ -87,20 +87,20 @@ impl Family for Profile {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "profile";
-        let stacks = crate::stacks::shared()?;
-        let mut open = bpf::open(fam, ProfileSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.targ_idle = ctx.options.profile.idle as u8;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, HOOKS, open)?;
+        let obj = bpf::Object {
+            family: "profile",
+            hooks: HOOKS,
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: true,
+        };
+        let skel = obj.load(ctx.rings, ProfileSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                ro.targ_idle = ctx.options.profile.idle as u8;
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
         Ok(Box::new(ProfileLoaded {
             skel,
             freq: ctx

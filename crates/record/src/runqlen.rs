@@ -13,7 +13,7 @@ use ktape_bpf::runqlen::{RunqlenSkel, RunqlenSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
+use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{i32_array, ts_array};
 use crate::family::{DecodeCtx, Decoder, Family, KernelIds, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Record, Rows};
@@ -61,16 +61,18 @@ impl Family for Runqlen {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "runqlen";
-        let mut open = bpf::open(fam, RunqlenSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, HOOKS, open)?;
+        let obj = bpf::Object {
+            family: "runqlen",
+            hooks: HOOKS,
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: false,
+        };
+        let skel = obj.load(ctx.rings, RunqlenSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
         Ok(Box::new(RunqlenLoaded {
             skel,
             hz: ctx

@@ -104,25 +104,19 @@ impl Family for Sched {
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<SchedSkel<'static>>, BpfError> {
-    let fam = "sched";
-    let btf = flavour.btf();
-    let mut open = bpf::open(fam, SchedSkelBuilder::default())?;
-    open.progs.ktape_sched_switch.set_autoload(btf);
-    open.progs.ktape_sched_wakeup.set_autoload(btf);
-    open.progs.ktape_sched_wakeup_new.set_autoload(btf);
-    open.progs.ktape_sched_switch_raw.set_autoload(!btf);
-    open.progs.ktape_sched_wakeup_raw.set_autoload(!btf);
-    open.progs.ktape_sched_wakeup_new_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
+    let obj = bpf::Object {
+        family: "sched",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: false,
+    };
+    obj.attached(ctx.rings, SchedSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for SchedSkel<'static> {

@@ -122,18 +122,19 @@ impl Family for Tcp {
 const HOOKS: &str = "tp_btf+tracepoint";
 
 fn load(ctx: &LoadCtx) -> Result<Attached<TcpSkel<'static>>, BpfError> {
-    let fam = "tcp";
-    let mut open = bpf::open(fam, TcpSkelBuilder::default())?;
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, HOOKS, open)?;
-    Ok(Attached::new(fam, HOOKS, Flavour::TpBtf, skel))
+    let obj = bpf::Object {
+        family: "tcp",
+        hooks: HOOKS,
+        flavour: Flavour::TpBtf,
+        skip: &[],
+        stacks: false,
+    };
+    obj.attached(ctx.rings, TcpSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for TcpSkel<'static> {
