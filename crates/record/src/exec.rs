@@ -33,6 +33,10 @@ use crate::family::{
 };
 use crate::procfs::ProcessRows;
 
+mod columns;
+
+use columns::{ExecColumns, ExitColumns};
+
 /// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
 pub const ARGS_BUF: usize = 8192;
 /// Bytes kept per argument, NUL included (`KTAPE_EXEC_ARG_LEN`).
@@ -219,110 +223,6 @@ impl Skeleton for ExecSkel<'static> {
         .into_iter()
         .filter_map(bpf::map_id)
         .collect()
-    }
-}
-
-/// Builders of the `exec` table, in column order.
-struct ExecColumns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    ppid: Int32Builder,
-    uid: Int64Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    filename: StringBuilder,
-    args: ListBuilder<StringBuilder>,
-    truncated: BooleanBuilder,
-    ret: Int32Builder,
-    cgroup_id: Int64Builder,
-}
-
-impl ExecColumns {
-    fn new() -> Self {
-        ExecColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            uid: Int64Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            filename: StringBuilder::new(),
-            args: ListBuilder::new(StringBuilder::new())
-                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
-            truncated: BooleanBuilder::new(),
-            ret: Int32Builder::new(),
-            cgroup_id: Int64Builder::new(),
-        }
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.uid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.filename.finish()),
-            Arc::new(self.args.finish()),
-            Arc::new(self.truncated.finish()),
-            Arc::new(self.ret.finish()),
-            Arc::new(self.cgroup_id.finish()),
-        ];
-        RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec builders match the exec table")
-    }
-}
-
-/// Builders of the `exit` table, in column order.
-struct ExitColumns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    ppid: Int32Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    exit_code: Int32Builder,
-    signal: Int32Builder,
-    core_dumped: BooleanBuilder,
-    lifetime_ns: Int64Builder,
-    cgroup_id: Int64Builder,
-}
-
-impl ExitColumns {
-    fn new() -> Self {
-        ExitColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            exit_code: Int32Builder::new(),
-            signal: Int32Builder::new(),
-            core_dumped: BooleanBuilder::new(),
-            lifetime_ns: Int64Builder::new(),
-            cgroup_id: Int64Builder::new(),
-        }
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.exit_code.finish()),
-            Arc::new(self.signal.finish()),
-            Arc::new(self.core_dumped.finish()),
-            Arc::new(self.lifetime_ns.finish()),
-            Arc::new(self.cgroup_id.finish()),
-        ];
-        RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit builders match the exit table")
     }
 }
 

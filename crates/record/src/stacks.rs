@@ -173,7 +173,7 @@ impl Stacks {
     /// symbolization.
     pub fn resolve(&self, user: bool, tgid: u32, map_id: i32, ts_ns: i64) -> i32 {
         if map_id < 0 {
-            return map_id.max(LOST_STACK).min(NO_STACK);
+            return map_id.clamp(LOST_STACK, NO_STACK);
         }
         let key = (user, if user { tgid } else { 0 }, map_id as u32);
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
