@@ -37,7 +37,14 @@ mod linux {
                 .trim_end_matches(".bpf.c")
                 .to_string();
             let skel = out.join(format!("{stem}.skel.rs"));
-            SkeletonBuilder::new()
+            let mut builder = SkeletonBuilder::new();
+            // The generated types are named after the object: the `open`
+            // family's would include `OpenSkel`, which the generated code
+            // also imports from libbpf-rs, so its object is `ktape_open`.
+            if stem == "open" {
+                builder.obj(out.join("ktape_open.o"));
+            }
+            builder
                 .source(&src)
                 .clang_args([
                     "-I".as_ref(),

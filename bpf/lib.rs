@@ -67,10 +67,10 @@ skeleton!(
 );
 
 skeleton!(
-    /// Skeleton of `bpf/opens.bpf.c`: open/openat/openat2 calls (the `open`
-    /// family; a skeleton named `open` would clash with libbpf-rs's
-    /// `OpenSkel` trait).
-    opens
+    /// Skeleton of `bpf/open.bpf.c`: open/openat/openat2 calls. Its types
+    /// are `KtapeOpen*` (see `build.rs`): `OpenSkel` would clash with
+    /// libbpf-rs's trait of that name.
+    open
 );
 
 skeleton!(

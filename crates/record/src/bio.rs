@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -21,10 +21,13 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton, UserLoss,
-};
+use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
+use crate::fixed::{self, FixedDecoder, Rows};
 use crate::procfs::DiskNames;
+
+mod sweep;
+
+use sweep::BioLoaded;
 
 /// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
 pub const HAS_QUEUE: u8 = 1;
@@ -69,6 +72,9 @@ impl Family for Bio {
     fn name(&self) -> &'static str {
         "bio"
     }
+    fn about(&self) -> &'static str {
+        "block I/O requests, one row per completion"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_BIO
     }
@@ -89,163 +95,24 @@ impl Family for Bio {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(BioDecoder::new(ctx))
+        Box::new(BioDecoder::new(ctx, BioRows::new(ctx)))
     }
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<BioSkel<'static>>, BpfError> {
-    let fam = "bio";
-    let mut open = bpf::open(fam, BioSkelBuilder::default())?;
-    let btf = flavour.btf();
-    open.progs.ktape_bio_start.set_autoload(btf);
-    open.progs.ktape_bio_insert.set_autoload(btf);
-    open.progs.ktape_bio_issue.set_autoload(btf);
-    open.progs.ktape_bio_done.set_autoload(btf);
-    open.progs.ktape_bio_start_raw.set_autoload(!btf);
-    open.progs.ktape_bio_insert_raw.set_autoload(!btf);
-    open.progs.ktape_bio_issue_raw.set_autoload(!btf);
-    open.progs.ktape_bio_done_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
-}
-
-/// How long a request may stay in flight before the sweep counts it as
-/// unpaired: the block layer's default request timeout. A request still in
-/// flight then has had its timeout handled (and its completion run) or its
-/// completion was never shown to us.
-pub const STALE_NS: u64 = 30_000_000_000;
-
-/// What the sweep does with one in-flight entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Still plausibly in flight.
-    Keep,
-    /// Issued to the driver and never completed as far as we saw: remove,
-    /// and count it as `unpaired`.
-    Unpaired,
-    /// Never issued (merged into another request, or still queued when the
-    /// recording stops): remove without counting; it was never a request
-    /// the disk served, or not one of this recording.
-    Forget,
-}
-
-/// The sweep's rule for an entry with these stamps (0: not seen), seen
-/// first by the sweep at `first_seen` when it has none; `now` is
-/// CLOCK_MONOTONIC; `last` is the sweep after every program is detached.
-pub fn judge(insert_ns: u64, issue_ns: u64, first_seen: u64, now: u64, last: bool) -> Verdict {
-    if issue_ns != 0 {
-        if last || now.saturating_sub(issue_ns) >= STALE_NS {
-            return Verdict::Unpaired;
-        }
-        return Verdict::Keep;
-    }
-    let since = if insert_ns != 0 {
-        insert_ns
-    } else {
-        first_seen
+    let obj = bpf::Object {
+        family: "bio",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: false,
     };
-    if last || now.saturating_sub(since) >= STALE_NS {
-        Verdict::Forget
-    } else {
-        Verdict::Keep
-    }
-}
-
-/// The bio family's loaded object: the common one, plus the in-flight
-/// sweep.
-struct BioLoaded {
-    inner: Attached<BioSkel<'static>>,
-    /// When the sweep first saw entries that carry no time (only io_start
-    /// was seen), by request pointer.
-    untimed: HashMap<u64, u64>,
-}
-
-/// The programs that see a request start (not its completion).
-const INFLOW: &[&str] = &[
-    "ktape_bio_start",
-    "ktape_bio_insert",
-    "ktape_bio_issue",
-    "ktape_bio_start_raw",
-    "ktape_bio_insert_raw",
-    "ktape_bio_issue_raw",
-];
-
-impl Loaded for BioLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        self.inner.attach()
-    }
-    fn detach(&mut self) {
-        self.inner.detach()
-    }
-    fn hooks(&self) -> &'static str {
-        self.inner.hooks()
-    }
-    fn kernel_ids(&self) -> crate::family::KernelIds {
-        self.inner.kernel_ids()
-    }
-
-    fn quiesce(&mut self) -> std::time::Duration {
-        self.inner.detach_programs(INFLOW);
-        // Requests issued just before take well under this on any disk
-        // that works; slower ones are counted as unpaired.
-        std::time::Duration::from_millis(200)
-    }
-
-    fn sweep(&mut self, now_mono_ns: i64, last: bool) -> Vec<UserLoss> {
-        use libbpf_rs::{MapCore, MapFlags};
-        let map = &self.inner.skel().maps.ktape_bio_rq;
-        let now = now_mono_ns as u64;
-        let mut lost = Vec::new();
-        let mut untimed = HashMap::new();
-        for key in map.keys() {
-            let Ok(Some(v)) = map.lookup(&key, MapFlags::ANY) else {
-                continue; // completed meanwhile
-            };
-            let word = |i: usize| {
-                v.get(i * 8..i * 8 + 8)
-                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-                    .unwrap_or(0)
-            };
-            let (insert_ns, issue_ns) = (word(0), word(1));
-            let k = key
-                .get(..8)
-                .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-                .unwrap_or(0);
-            let first_seen = *self.untimed.get(&k).unwrap_or(&now);
-            match judge(insert_ns, issue_ns, first_seen, now, last) {
-                Verdict::Keep => {
-                    if insert_ns == 0 && issue_ns == 0 {
-                        untimed.insert(k, first_seen);
-                    }
-                }
-                // Whoever deletes the entry owns it: the completion program
-                // emits a row only if its own delete succeeds, so a request
-                // is a row or a loss, never both.
-                Verdict::Unpaired => {
-                    if map.delete(&key).is_ok() {
-                        lost.push(UserLoss {
-                            reason: abi::LOSS_UNPAIRED,
-                            mono_ns: issue_ns as i64,
-                            count: 1,
-                        });
-                    }
-                }
-                Verdict::Forget => {
-                    let _ = map.delete(&key);
-                }
-            }
+    obj.attached(ctx.rings, BioSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
-        self.untimed = untimed;
-        lost
-    }
+    })
 }
 
 impl Skeleton for BioSkel<'static> {
@@ -346,35 +213,52 @@ impl Columns {
     }
 }
 
-/// Decodes bio records into `bio` batches.
-pub struct BioDecoder {
-    offset_ns: i64,
-    disks: DiskNames,
-    names: HashMap<(u8, u16), OpNames>,
-    /// This drain cycle's events, sorted by time before they are appended.
-    cycle: Vec<BioEvent>,
-    cols: Columns,
-    rows: usize,
-    batch_rows: usize,
+impl fixed::Record for BioEvent {
+    const FAMILY: &'static str = "bio";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
 }
 
-impl BioDecoder {
-    /// A decoder for one recording.
+/// Decodes bio records into `bio` batches.
+pub type BioDecoder = FixedDecoder<BioRows>;
+
+/// The `bio` columns, and what names a row's disk and op.
+pub struct BioRows {
+    disks: DiskNames,
+    names: HashMap<(u8, u16), OpNames>,
+    cols: Columns,
+}
+
+impl BioRows {
+    /// Rows for one recording.
     pub fn new(ctx: &DecodeCtx) -> Self {
-        BioDecoder {
-            offset_ns: ctx.clock_offset_ns,
+        BioRows {
             disks: ctx.disks.clone(),
             names: HashMap::new(),
-            cycle: Vec::with_capacity(64 * 1024),
             cols: Columns::new(ctx.batch_rows),
-            rows: 0,
-            batch_rows: ctx.batch_rows,
         }
     }
+}
 
-    fn append(&mut self, e: &BioEvent) {
+impl Rows for BioRows {
+    type Record = BioEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &ktape_format::bio::TABLE
+    }
+
+    fn len(&self) -> usize {
+        self.cols.ts.len()
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        self.cols.finish()
+    }
+
+    fn append(&mut self, e: &BioEvent, offset_ns: i64) {
         let c = &mut self.cols;
-        c.ts.append_value(e.ts as i64 + self.offset_ns);
+        c.ts.append_value(e.ts as i64 + offset_ns);
         c.cpu.append_value(e.cpu as i32);
         c.dev.append_value(e.dev as i64);
         c.disk
@@ -410,47 +294,6 @@ impl BioDecoder {
             Err(_) => c.comm.append_value(String::from_utf8_lossy(&e.comm[..n])),
         }
         c.cgroup_id.append_value(e.cgroup_id as i64);
-    }
-}
-
-impl Decoder for BioDecoder {
-    #[inline]
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = BioEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "bio",
-            got: rec.len(),
-            want: std::mem::size_of::<BioEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        if self.cycle.is_empty() {
-            return;
-        }
-        // Rows from different CPUs interleave; sorted timestamps make the
-        // delta encoding of `ts` far smaller, and readers expect order.
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_unstable_by_key(|e| e.ts);
-        for e in &cycle {
-            self.append(e);
-            self.rows += 1;
-            if self.rows >= self.batch_rows {
-                self.flush(sink);
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.rows == 0 {
-            return;
-        }
-        self.rows = 0;
-        sink(&ktape_format::bio::TABLE, self.cols.finish());
     }
 }
 
@@ -511,7 +354,7 @@ mod tests {
 
     #[test]
     fn events_become_sorted_rows() {
-        let mut d = BioDecoder::new(&ctx(1000));
+        let mut d = BioDecoder::new(&ctx(1000), BioRows::new(&ctx(1000)));
         let mut no_queue = event(300, 42);
         no_queue.has = HAS_SUBMITTER;
         no_queue.dev = 7 << 20;
@@ -590,7 +433,7 @@ mod tests {
 
     #[test]
     fn batches_are_cut_at_batch_rows() {
-        let mut d = BioDecoder::new(&ctx(2));
+        let mut d = BioDecoder::new(&ctx(2), BioRows::new(&ctx(2)));
         for i in 0..5 {
             d.decode(&bytes_of(&event(i, 1))).unwrap();
         }
@@ -599,39 +442,5 @@ mod tests {
         assert_eq!(out, vec![2, 2]);
         d.flush(&mut |_, b| out.push(b.num_rows()));
         assert_eq!(out, vec![2, 2, 1]);
-    }
-}
-
-#[cfg(test)]
-mod sweep_tests {
-    use super::*;
-
-    const S: u64 = 1_000_000_000;
-
-    #[test]
-    fn issued_requests_are_unpaired_once_stale_or_at_the_end() {
-        let now = 100 * S;
-        assert_eq!(judge(0, now - S, 0, now, false), Verdict::Keep);
-        assert_eq!(judge(now - 2 * S, now - S, 0, now, false), Verdict::Keep);
-        assert_eq!(judge(0, now - STALE_NS, 0, now, false), Verdict::Unpaired);
-        assert_eq!(
-            judge(0, now - STALE_NS - 1, 0, now, false),
-            Verdict::Unpaired
-        );
-        assert_eq!(judge(0, now - 1, 0, now, true), Verdict::Unpaired);
-        // A clock stamp from after `now` (read before the lookup) is young.
-        assert_eq!(judge(0, now + 5, 0, now, false), Verdict::Keep);
-    }
-
-    #[test]
-    fn unissued_requests_are_forgotten_not_counted() {
-        let now = 100 * S;
-        assert_eq!(judge(now - S, 0, 0, now, false), Verdict::Keep);
-        assert_eq!(judge(now - STALE_NS, 0, 0, now, false), Verdict::Forget);
-        assert_eq!(judge(now - S, 0, 0, now, true), Verdict::Forget);
-        // Only io_start seen: aged by when the sweep first saw it.
-        assert_eq!(judge(0, 0, now, now, false), Verdict::Keep);
-        assert_eq!(judge(0, 0, now - STALE_NS, now, false), Verdict::Forget);
-        assert_eq!(judge(0, 0, now, now, true), Verdict::Forget);
     }
 }

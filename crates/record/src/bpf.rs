@@ -116,6 +116,104 @@ pub fn with_fallback<T>(load: impl Fn(Flavour) -> Result<T, BpfError>) -> Result
     load(Flavour::TpBtf).or_else(|first| load(Flavour::RawTp).map_err(|_| first))
 }
 
+/// How a family's BPF object is loaded, apart from its rodata: what
+/// [`Object::load`] needs to open it, choose its programs, share the
+/// recording's maps with it and load it.
+pub struct Object<'a> {
+    /// The family, for errors.
+    pub family: &'static str,
+    /// Names the hooks in the log and errors (`tp_btf`, `tracepoint` …).
+    pub hooks: &'static str,
+    /// Of the programs in `tp_btf/` and `raw_tp/` sections, only this
+    /// flavour's load (families with one set pass [`Flavour::TpBtf`]).
+    pub flavour: Flavour,
+    /// Programs not to load at all, by name (hooks this kernel lacks).
+    pub skip: &'a [&'a str],
+    /// Whether it writes stack ids, so it shares the stack map of
+    /// [`crate::stacks`].
+    pub stacks: bool,
+}
+
+impl Object<'_> {
+    /// Opens the object of `builder`, keeps only the programs that must
+    /// load, lets `rodata` set its constants, shares the rings and loss
+    /// counters (and the stack map) with it, and loads it.
+    pub fn load<B: SkelBuilder<'static>>(
+        &self,
+        rings: &crate::rings::Rings,
+        builder: B,
+        rodata: impl FnOnce(&mut B::Output),
+    ) -> Result<<B::Output as OpenSkel<'static>>::Output, BpfError> {
+        let fam = self.family;
+        let stacks = if self.stacks {
+            Some(crate::stacks::shared()?)
+        } else {
+            None
+        };
+        let mut open = open(fam, builder)?;
+        let other = match self.flavour {
+            Flavour::TpBtf => "raw_tp/",
+            Flavour::RawTp => "tp_btf/",
+        };
+        for mut p in open.open_object_mut().progs_mut() {
+            let name = p.name().to_string_lossy();
+            if p.section().to_string_lossy().starts_with(other) || self.skip.contains(&&*name) {
+                p.set_autoload(false);
+            }
+        }
+        rodata(&mut open);
+        {
+            let (mut ring_map, mut loss_map, mut stack_map) = (None, None, None);
+            for m in open.open_object_mut().maps_mut() {
+                match m.name().to_str() {
+                    Some("ktape_rings") => ring_map = Some(m),
+                    Some("ktape_loss") => loss_map = Some(m),
+                    Some("ktape_stacks") => stack_map = Some(m),
+                    _ => {}
+                }
+            }
+            let missing = |map: &str| {
+                open_err(fam)(libbpf_rs::Error::from(std::io::Error::other(format!(
+                    "the object has no map {map}"
+                ))))
+            };
+            let (mut ring_map, mut loss_map) = (
+                ring_map.ok_or_else(|| missing("ktape_rings"))?,
+                loss_map.ok_or_else(|| missing("ktape_loss"))?,
+            );
+            rings
+                .share_with(&mut ring_map, &mut loss_map)
+                .map_err(open_err(fam))?;
+            if let Some(stacks) = stacks {
+                let mut stack_map = stack_map.ok_or_else(|| missing("ktape_stacks"))?;
+                stacks.share_with(&mut stack_map).map_err(open_err(fam))?;
+            }
+        }
+        load(fam, self.hooks, open)
+    }
+
+    /// [`Object::load`], as the [`Attached`](crate::family::Attached) of
+    /// the family's skeleton.
+    pub fn attached<B>(
+        &self,
+        rings: &crate::rings::Rings,
+        builder: B,
+        rodata: impl FnOnce(&mut B::Output),
+    ) -> Result<crate::family::Attached<<B::Output as OpenSkel<'static>>::Output>, BpfError>
+    where
+        B: SkelBuilder<'static>,
+        <B::Output as OpenSkel<'static>>::Output: crate::family::Skeleton,
+    {
+        let skel = self.load(rings, builder, rodata)?;
+        Ok(crate::family::Attached::new(
+            self.family,
+            self.hooks,
+            self.flavour,
+            skel,
+        ))
+    }
+}
+
 /// Opens a family's skeleton. The skeleton borrows its object storage for
 /// as long as it lives, and the recorder keeps it until exit, so the (tiny)
 /// storage is leaked rather than threaded through every owner; dropping

@@ -84,6 +84,9 @@ impl Family for Cache {
     fn name(&self) -> &'static str {
         "cache"
     }
+    fn about(&self) -> &'static str {
+        "page-cache counters, one row a second"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_CACHE
     }
@@ -95,19 +98,21 @@ impl Family for Cache {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "cache";
-        let mut open = bpf::open(fam, CacheSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.skip_tgid = std::process::id();
-        }
         // The shared maps are declared by every object (ktape.h); this one
         // does not write to them, but must not create its own.
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, "tp_btf", open)?;
+        let obj = bpf::Object {
+            family: "cache",
+            hooks: "tp_btf",
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: false,
+        };
+        let skel = obj.load(ctx.rings, CacheSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                ro.skip_tgid = std::process::id();
+            }
+        })?;
         let handle = bpf::map_id(skel.maps.ktape_cache_counts.as_fd())
             .and_then(|id| MapHandle::from_map_id(id).ok())
             .ok_or_else(|| BpfError::Map {
@@ -116,7 +121,12 @@ impl Family for Cache {
             })?;
         *COUNTERS.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         // tp_btf only: the folio's page count needs its typed pointer.
-        Ok(Box::new(Attached::new(fam, "tp_btf", Flavour::TpBtf, skel)))
+        Ok(Box::new(Attached::new(
+            "cache",
+            "tp_btf",
+            Flavour::TpBtf,
+            skel,
+        )))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {

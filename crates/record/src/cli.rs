@@ -10,6 +10,12 @@ use crate::family::{self, Family};
 use crate::space::MinFree;
 use crate::writer::Rotation;
 
+mod units;
+
+pub use units::{
+    parse_duration, parse_min_time, parse_rotate, parse_size, RotateError, RotateSpec,
+};
+
 const EXAMPLES: &str = "\
 Examples:
   ktape-record -e bio -d 60 out.parquet      record block I/O for a minute
@@ -42,18 +48,7 @@ Then, anywhere (no root needed):
 #[derive(Debug, Parser)]
 #[command(name = "ktape-record", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// Event families to record, comma-separated. Valid: bio (block I/O
-    /// requests, one row per completion), exec (execs with arguments, and
-    /// task exits), sched (context switches and wakeups), tcp (TCP state
-    /// transitions, accepts and retransmits), profile (CPU samples with
-    /// kernel and user stacks, -F per second), offcpu (blocked episodes
-    /// with the stacks they blocked in), runqlen (each CPU's run-queue
-    /// length, sampled -F times a second), open (open/openat/openat2
-    /// calls, failed ones too), fileio (reads, writes and syncs of regular
-    /// files, --min-latency and longer), cache (page-cache counters, one
-    /// row a second). Stacks are unwound with frame pointers and
-    /// symbolized while recording.
-    #[arg(short = 'e', long = "events", value_name = "LIST")]
+    #[arg(short = 'e', long = "events", value_name = "LIST", help = family::events_help())]
     pub events: String,
 
     /// Stop after this long: seconds (decimals allowed) or a number with a
@@ -71,32 +66,6 @@ pub struct Args {
     /// kernel.
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
-
-    /// exec: arguments kept per exec (1 to 128), as bcc's execsnoop
-    /// --max-args; the `truncated` column says when there were more.
-    #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
-    pub max_args: u32,
-
-    /// profile, runqlen: samples a second on each CPU (1 to 10000), as
-    /// bcc's -F. Default: 49 for profile, 99 for runqlen (both off the
-    /// 100 Hz timer tick, so samples do not lock onto it).
-    #[arg(short = 'F', long = "frequency", value_name = "HZ")]
-    pub frequency: Option<u64>,
-
-    /// profile: keep samples of the idle task (excluded by default).
-    #[arg(long)]
-    pub idle: bool,
-
-    /// offcpu: shortest off-CPU episode recorded (filtered in the kernel),
-    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 1us.
-    #[arg(long, value_name = "TIME", default_value = "1us")]
-    pub min_block: String,
-
-    /// fileio: shortest file operation recorded (filtered in the kernel),
-    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 0,
-    /// every operation (filetop needs them all; fsslower filters again).
-    #[arg(long, value_name = "TIME", default_value = "0")]
-    pub min_latency: String,
 
     /// Replace OUT if it is an existing ktape recording (never anything
     /// else).
@@ -138,6 +107,10 @@ pub struct Args {
     /// Recording directory to create (its name may end in .parquet).
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
+
+    /// Each family's own options, declared in its module.
+    #[command(flatten)]
+    pub options: family::Options,
 }
 
 /// A validated command line.
@@ -146,17 +119,8 @@ pub struct Config {
     pub families: Vec<&'static dyn Family>,
     pub duration: Option<Duration>,
     pub pid: Option<u32>,
-    /// `--max-args` of the exec family.
-    pub max_args: u32,
-    /// `-F` of the sampling families (profile, runqlen), Hz; None: each
-    /// family's default.
-    pub sample_freq: Option<u64>,
-    /// `--idle` of the profile family.
-    pub idle: bool,
-    /// `--min-block` of the offcpu family, ns.
-    pub min_block_ns: u64,
-    /// `--min-latency` of the fileio family, ns.
-    pub min_latency_ns: u64,
+    /// Each family's own options, validated.
+    pub options: family::Options,
     pub force: bool,
     /// Bytes per per-CPU ring.
     pub ring_size: u32,
@@ -183,8 +147,6 @@ pub enum CliError {
     ThreadNotProcess(u32, i32),
     #[error("-p must be a positive process id")]
     ZeroPid,
-    #[error("--max-args must be between 1 and {max}, not {0}", max = ktape_format::exec::MAX_ARGS)]
-    BadMaxArgs(u32),
     #[error("--ring-size {0}: {1}")]
     BadRingSize(String, &'static str),
     #[error("--rotate {0}: give a duration with a unit (90s, 10m, 1h), a size with a unit (256MiB, 1G), or both (1h,256MiB)")]
@@ -195,131 +157,9 @@ pub enum CliError {
     BadMinFree(String),
     #[error("--keep must be at least 1")]
     ZeroKeep,
-    #[error("-F must be between 1 and 10000 samples per second, not {0}")]
-    BadFrequency(u64),
-    #[error(
-        "--min-block {0}: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
-    )]
-    BadMinBlock(String),
-    #[error(
-        "--min-latency {0}: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
-    )]
-    BadMinLatency(String),
-}
-
-/// What `--rotate` asks for: a time, a size, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RotateSpec {
-    pub every: Option<Duration>,
-    pub size: Option<u64>,
-}
-
-/// Why a `--rotate` value is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RotateError {
-    /// Not a duration or size with a unit (a bare number is refused:
-    /// seconds and bytes are both plausible, and guessing wrong fills a
-    /// disk).
-    Unreadable,
-    /// Zero or negative.
-    Zero,
-}
-
-/// Parses `--rotate`: a duration with a unit (`500ms`, `90s`, `10m`,
-/// `1h`), a size with a unit (`256MiB`, `64M`, `1G`), or one of each
-/// separated by a comma.
-pub fn parse_rotate(s: &str) -> Result<RotateSpec, RotateError> {
-    let mut spec = RotateSpec {
-        every: None,
-        size: None,
-    };
-    for part in s.split(',') {
-        let t = part.trim();
-        if let Some(secs) = parse_secs_with_unit(t) {
-            if spec.every.is_some() {
-                return Err(RotateError::Unreadable);
-            }
-            if secs <= 0.0 {
-                return Err(RotateError::Zero);
-            }
-            if secs >= 1e9 {
-                return Err(RotateError::Unreadable);
-            }
-            spec.every = Some(Duration::from_secs_f64(secs));
-            continue;
-        }
-        if t.is_empty() || t.chars().last().is_some_and(|c| c.is_ascii_digit()) {
-            return Err(RotateError::Unreadable);
-        }
-        let size = parse_size(t).ok_or(RotateError::Unreadable)?;
-        if spec.size.is_some() {
-            return Err(RotateError::Unreadable);
-        }
-        if size == 0 {
-            return Err(RotateError::Zero);
-        }
-        spec.size = Some(size);
-    }
-    Ok(spec)
-}
-
-/// A number of seconds from a number with a time unit (`ms`, `s`, `m`,
-/// `h`); `None` without one.
-fn parse_secs_with_unit(t: &str) -> Option<f64> {
-    let units: [(&str, f64); 4] = [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
-    for (unit, secs) in units {
-        if let Some(num) = t.strip_suffix(unit) {
-            // `5m` must not be read as `5` + `m` of `ms`: try ms first.
-            if let Ok(v) = num.trim().parse::<f64>() {
-                return v.is_finite().then_some(v * secs);
-            }
-        }
-    }
-    None
-}
-
-/// Parses `-d`: seconds, or a number with a unit.
-pub fn parse_duration(s: &str) -> Result<Duration, CliError> {
-    let t = s.trim();
-    let secs = parse_secs_with_unit(t)
-        .or_else(|| t.parse::<f64>().ok())
-        .ok_or_else(|| CliError::BadDuration(s.to_string()))?;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(CliError::BadDuration(s.to_string()));
-    }
-    if secs >= 1e9 {
-        return Err(CliError::HugeDuration(s.to_string()));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Parses `--min-block`: microseconds, or a number with a unit (`ns`,
-/// `us`, `ms`, `s`), to ns.
-pub fn parse_min_block(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let units: [(&str, f64); 4] = [("ns", 1.0), ("us", 1e3), ("ms", 1e6), ("s", 1e9)];
-    let (num, mult) = units
-        .iter()
-        .find_map(|(u, m)| t.strip_suffix(u).map(|n| (n, *m)))
-        .unwrap_or((t, 1e3));
-    let v = num.trim().parse::<f64>().ok()?;
-    (v.is_finite() && v >= 0.0 && v * mult < 1e18).then(|| (v * mult) as u64)
-}
-
-/// Parses a size such as `4M`, `512K`, `4MiB` or `65536`.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, mult) = match t.char_indices().last()? {
-        (i, 'k' | 'K') => (&t[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&t[..i], 1 << 20),
-        (i, 'g' | 'G') => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+    /// A family's own option (the family says what is wrong).
+    #[error(transparent)]
+    Family(#[from] family::OptionError),
 }
 
 impl Args {
@@ -351,12 +191,6 @@ impl Args {
                 Ok(false) => return Err(CliError::NoProcess(pid)),
                 Err(tgid) => return Err(CliError::ThreadNotProcess(pid, tgid)),
             }
-        }
-        if self.max_args == 0 || self.max_args > ktape_format::exec::MAX_ARGS {
-            return Err(CliError::BadMaxArgs(self.max_args));
-        }
-        if let Some(f @ (0 | 10_001..)) = self.frequency {
-            return Err(CliError::BadFrequency(f));
         }
         let ring_size = match parse_size(&self.ring_size) {
             None => return Err(CliError::BadRingSize(self.ring_size, "not a size (try 4M)")),
@@ -391,19 +225,13 @@ impl Args {
         if self.keep == Some(0) {
             return Err(CliError::ZeroKeep);
         }
-        let min_block_ns = parse_min_block(&self.min_block)
-            .ok_or_else(|| CliError::BadMinBlock(self.min_block.clone()))?;
-        let min_latency_ns = parse_min_block(&self.min_latency)
-            .ok_or_else(|| CliError::BadMinLatency(self.min_latency.clone()))?;
+        let mut options = self.options;
+        options.validate()?;
         Ok(Config {
             families,
             duration,
             pid: self.pid,
-            max_args: self.max_args,
-            sample_freq: self.frequency,
-            idle: self.idle,
-            min_block_ns,
-            min_latency_ns,
+            options,
             force: self.force,
             ring_size,
             rotation: Rotation {
@@ -420,6 +248,7 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
+    use super::units::parse_min_block;
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, CliError> {
@@ -595,15 +424,17 @@ mod tests {
             CliError::NoProcess(999999999)
         );
         for bad in ["0", "129"] {
-            assert!(
-                matches!(
-                    parse(&["-e", "exec", "--max-args", bad, "x"]),
-                    Err(CliError::BadMaxArgs(_))
-                ),
-                "{bad}"
+            assert_eq!(
+                parse(&["-e", "exec", "--max-args", bad, "x"])
+                    .unwrap_err()
+                    .to_string(),
+                format!("--max-args must be between 1 and 128, not {bad}")
             );
         }
-        assert_eq!(parse(&["-e", "exec", "x"]).unwrap().max_args, 20);
+        assert_eq!(
+            parse(&["-e", "exec", "x"]).unwrap().options.exec.max_args,
+            20
+        );
         for bad in ["3M", "1K", "huge", "2G"] {
             assert!(
                 matches!(
@@ -625,8 +456,15 @@ mod tests {
 
     #[test]
     fn stack_options() {
+        let o = |c: Config| {
+            (
+                c.options.sampling.frequency,
+                c.options.profile.idle,
+                c.options.offcpu.min_block_ns,
+            )
+        };
         let c = parse(&["-e", "profile,offcpu", "x"]).unwrap();
-        assert_eq!((c.sample_freq, c.idle, c.min_block_ns), (None, false, 1000));
+        assert_eq!(o(c), (None, false, 1000));
         let c = parse(&[
             "-e",
             "profile",
@@ -638,31 +476,35 @@ mod tests {
             "x",
         ])
         .unwrap();
-        assert_eq!(
-            (c.sample_freq, c.idle, c.min_block_ns),
-            (Some(99), true, 2_000_000)
-        );
+        assert_eq!(o(c), (Some(99), true, 2_000_000));
         assert_eq!(parse_min_block("10"), Some(10_000));
         assert_eq!(parse_min_block("1.5s"), Some(1_500_000_000));
         assert_eq!(parse_min_block("soon"), None);
         assert_eq!(
-            parse(&["-e", "profile", "-F", "0", "x"]).unwrap_err(),
-            CliError::BadFrequency(0)
+            parse(&["-e", "profile", "-F", "0", "x"])
+                .unwrap_err()
+                .to_string(),
+            "-F must be between 1 and 10000 samples per second, not 0"
         );
-        assert!(matches!(
-            parse(&["-e", "offcpu", "--min-block=-1ms", "x"]),
-            Err(CliError::BadMinBlock(_))
-        ));
+        assert_eq!(
+            parse(&["-e", "offcpu", "--min-block=-1ms", "x"])
+                .unwrap_err()
+                .to_string(),
+            "--min-block -1ms: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
+        );
     }
 
     #[test]
     fn min_latency() {
-        assert_eq!(parse(&["-e", "fileio", "x"]).unwrap().min_latency_ns, 0);
+        let ns = |c: Config| c.options.fileio.min_latency_ns;
+        assert_eq!(ns(parse(&["-e", "fileio", "x"]).unwrap()), 0);
         let c = parse(&["-e", "fileio", "--min-latency", "10ms", "x"]).unwrap();
-        assert_eq!(c.min_latency_ns, 10_000_000);
+        assert_eq!(ns(c), 10_000_000);
         assert_eq!(
-            parse(&["-e", "fileio", "--min-latency", "slow", "x"]).unwrap_err(),
-            CliError::BadMinLatency("slow".into())
+            parse(&["-e", "fileio", "--min-latency", "slow", "x"])
+                .unwrap_err()
+                .to_string(),
+            "--min-latency slow: give a time such as 500us, 1ms or 2s (a bare number is microseconds)"
         );
     }
 

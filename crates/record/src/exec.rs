@@ -28,9 +28,14 @@ use libbpf_rs::ProgramMut;
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+    Attached, DecodeCtx, DecodeError, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError,
+    Sink, Skeleton,
 };
 use crate::procfs::ProcessRows;
+
+mod columns;
+
+use columns::{ExecColumns, ExitColumns};
 
 /// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
 pub const ARGS_BUF: usize = 8192;
@@ -107,6 +112,28 @@ pub struct ExitEvent {
 // SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
 unsafe impl plain::Plain for ExitEvent {}
 
+/// Options of the exec family.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecOptions {
+    /// exec: arguments kept per exec (1 to 128), as bcc's execsnoop
+    /// --max-args; the `truncated` column says when there were more.
+    #[arg(long, value_name = "N", default_value_t = ktape_format::exec::DEFAULT_MAX_ARGS)]
+    pub max_args: u32,
+}
+
+impl FamilyOptions for ExecOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        let max = ktape_format::exec::MAX_ARGS;
+        if self.max_args == 0 || self.max_args > max {
+            return Err(OptionError(format!(
+                "--max-args must be between 1 and {max}, not {}",
+                self.max_args
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The `exec` family.
 pub struct Exec;
 
@@ -118,6 +145,9 @@ static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
 impl Family for Exec {
     fn name(&self) -> &'static str {
         "exec"
+    }
+    fn about(&self) -> &'static str {
+        "execs with arguments, and task exits"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_EXEC
@@ -144,29 +174,24 @@ impl Family for Exec {
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<ExecSkel<'static>>, BpfError> {
-    let fam = "exec";
-    let btf = flavour.btf();
-    let hooks = if btf {
-        "tracepoint+tp_btf"
-    } else {
-        "tracepoint+raw_tp"
+    let obj = bpf::Object {
+        family: "exec",
+        hooks: if flavour.btf() {
+            "tracepoint+tp_btf"
+        } else {
+            "tracepoint+raw_tp"
+        },
+        flavour,
+        skip: &[],
+        stacks: false,
     };
-    let mut open = bpf::open(fam, ExecSkelBuilder::default())?;
-    open.progs.ktape_exec_sched.set_autoload(btf);
-    open.progs.ktape_exit.set_autoload(btf);
-    open.progs.ktape_exec_sched_raw.set_autoload(!btf);
-    open.progs.ktape_exit_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        ro.max_args = ctx.max_args;
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, hooks, open)?;
-    Ok(Attached::new(fam, hooks, flavour, skel))
+    obj.attached(ctx.rings, ExecSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            ro.max_args = ctx.options.exec.max_args;
+        }
+    })
 }
 
 impl Skeleton for ExecSkel<'static> {
@@ -198,110 +223,6 @@ impl Skeleton for ExecSkel<'static> {
         .into_iter()
         .filter_map(bpf::map_id)
         .collect()
-    }
-}
-
-/// Builders of the `exec` table, in column order.
-struct ExecColumns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    ppid: Int32Builder,
-    uid: Int64Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    filename: StringBuilder,
-    args: ListBuilder<StringBuilder>,
-    truncated: BooleanBuilder,
-    ret: Int32Builder,
-    cgroup_id: Int64Builder,
-}
-
-impl ExecColumns {
-    fn new() -> Self {
-        ExecColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            uid: Int64Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            filename: StringBuilder::new(),
-            args: ListBuilder::new(StringBuilder::new())
-                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
-            truncated: BooleanBuilder::new(),
-            ret: Int32Builder::new(),
-            cgroup_id: Int64Builder::new(),
-        }
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.uid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.filename.finish()),
-            Arc::new(self.args.finish()),
-            Arc::new(self.truncated.finish()),
-            Arc::new(self.ret.finish()),
-            Arc::new(self.cgroup_id.finish()),
-        ];
-        RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec builders match the exec table")
-    }
-}
-
-/// Builders of the `exit` table, in column order.
-struct ExitColumns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    ppid: Int32Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    exit_code: Int32Builder,
-    signal: Int32Builder,
-    core_dumped: BooleanBuilder,
-    lifetime_ns: Int64Builder,
-    cgroup_id: Int64Builder,
-}
-
-impl ExitColumns {
-    fn new() -> Self {
-        ExitColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            exit_code: Int32Builder::new(),
-            signal: Int32Builder::new(),
-            core_dumped: BooleanBuilder::new(),
-            lifetime_ns: Int64Builder::new(),
-            cgroup_id: Int64Builder::new(),
-        }
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.exit_code.finish()),
-            Arc::new(self.signal.finish()),
-            Arc::new(self.core_dumped.finish()),
-            Arc::new(self.lifetime_ns.finish()),
-            Arc::new(self.cgroup_id.finish()),
-        ];
-        RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit builders match the exit table")
     }
 }
 

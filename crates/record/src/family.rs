@@ -4,10 +4,13 @@
 //! ([`Loaded`], owned by the main thread, which attaches and detaches it)
 //! and its [`Decoder`] (owned by the drain thread, which turns ring records
 //! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c`, a
-//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`].
-//! Its load is mostly shared: [`bpf::open`], settings in the rodata, the
-//! shared rings, [`bpf::load`] (with [`bpf::with_fallback`] for families
-//! with two flavours), and [`Attached`] over an impl of [`Skeleton`].
+//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`]
+//! (and one in [`family_options!`] if it has options of its own). The
+//! shared parts: [`bpf::Object`] loads any family's object (its programs
+//! of one flavour, its rodata, the shared maps), [`bpf::with_fallback`]
+//! tries the second flavour, [`Attached`] attaches over an impl of
+//! [`Skeleton`], and [`crate::fixed::FixedDecoder`] decodes fixed-size
+//! records.
 
 use std::fmt;
 use std::os::fd::AsFd;
@@ -28,6 +31,8 @@ pub type Sink<'a> = dyn FnMut(&'static TableSpec, RecordBatch) + 'a;
 pub trait Family: Sync {
     /// The `-e` name, also the name of its table(s) and modules.
     fn name(&self) -> &'static str;
+    /// What it records, for the `-e` help (a phrase, no final period).
+    fn about(&self) -> &'static str;
     /// Index of the family's loss counters (`KTAPE_FAMILY_*` in ktape.h).
     fn id(&self) -> u32;
     /// The record kind(s) it writes into the rings (`KTAPE_KIND_*`).
@@ -62,17 +67,8 @@ pub struct LoadCtx<'a> {
     pub rings: &'a Rings,
     /// `-p`: only this process (0: all).
     pub targ_tgid: u32,
-    /// `--max-args`: arguments kept per exec.
-    pub max_args: u32,
-    /// `-F`: samples a second per CPU of the sampling families (profile,
-    /// runqlen); None: each family's default.
-    pub sample_freq: Option<u64>,
-    /// `--idle`: keep profile samples of the idle task.
-    pub idle: bool,
-    /// `--min-block`: shortest off-CPU episode recorded, ns.
-    pub min_block_ns: u64,
-    /// `--min-latency`: shortest file operation recorded, ns.
-    pub min_latency_ns: u64,
+    /// Every family's own options, validated.
+    pub options: &'a Options,
 }
 
 /// A loaded BPF object. Dropping it closes every program and map it owns.
@@ -239,6 +235,52 @@ pub trait Decoder: Send {
     }
 }
 
+/// A family option that parses but makes no sense; the message names the
+/// flag and says what it accepts.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct OptionError(pub String);
+
+/// The command-line options of one family (or of the families that share
+/// them), declared with clap in the family's module so that a new option
+/// touches that module only.
+pub trait FamilyOptions {
+    /// Checks the values as given and fills in the parsed ones (fields
+    /// marked `#[arg(skip)]`), before anything touches the kernel.
+    fn validate(&mut self) -> Result<(), OptionError>;
+}
+
+/// Declares [`Options`]: one flattened group per line, each under its own
+/// heading in `--help`.
+macro_rules! family_options {
+    ($($field:ident: $ty:ty => $heading:literal,)*) => {
+        /// The options of every family, flattened into the command line.
+        #[derive(Debug, clap::Args)]
+        pub struct Options {
+            $(
+                #[command(flatten, next_help_heading = $heading)]
+                pub $field: $ty,
+            )*
+        }
+
+        impl Options {
+            /// Validates every group, in the order they are listed.
+            pub fn validate(&mut self) -> Result<(), OptionError> {
+                $(FamilyOptions::validate(&mut self.$field)?;)*
+                Ok(())
+            }
+        }
+    };
+}
+
+family_options! {
+    exec: crate::exec::ExecOptions => "exec options",
+    sampling: crate::perf::SampleOptions => "profile and runqlen options",
+    profile: crate::profile::ProfileOptions => "profile options",
+    offcpu: crate::offcpu::OffcpuOptions => "offcpu options",
+    fileio: crate::fileio::FileioOptions => "fileio options",
+}
+
 /// Every family, in the order `--help` lists them.
 pub static FAMILIES: &[&dyn Family] = &[
     &crate::bio::BIO,
@@ -256,6 +298,19 @@ pub static FAMILIES: &[&dyn Family] = &[
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {
     FAMILIES.iter().copied().find(|f| f.name() == name)
+}
+
+/// The help of `-e`: every family with what it records.
+pub fn events_help() -> String {
+    let each: Vec<String> = FAMILIES
+        .iter()
+        .map(|f| format!("{} ({})", f.name(), f.about()))
+        .collect();
+    format!(
+        "Event families to record, comma-separated. Valid: {}. Stacks are unwound with frame \
+         pointers and symbolized while recording",
+        each.join(", ")
+    )
 }
 
 /// The valid `-e` names.

@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -26,8 +26,9 @@ use libbpf_rs::ProgramMut;
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+    DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
 };
+use crate::fixed::{FixedDecoder, Record, Rows};
 
 /// Bytes kept of the filesystem type name, NUL included.
 pub const FS_LEN: usize = 16;
@@ -69,6 +70,26 @@ impl Default for FileOpEvent {
 // SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
 unsafe impl plain::Plain for FileOpEvent {}
 
+/// Options of the fileio family.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileioOptions {
+    /// fileio: shortest file operation recorded (filtered in the kernel),
+    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 0,
+    /// every operation (filetop needs them all; fsslower filters again).
+    #[arg(long, value_name = "TIME", default_value = "0")]
+    pub min_latency: String,
+    /// `--min-latency` in ns, once validated.
+    #[arg(skip)]
+    pub min_latency_ns: u64,
+}
+
+impl FamilyOptions for FileioOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        self.min_latency_ns = crate::cli::parse_min_time("--min-latency", &self.min_latency)?;
+        Ok(())
+    }
+}
+
 /// The `fileio` family.
 pub struct Fileio;
 
@@ -80,6 +101,9 @@ static TABLES: [&TableSpec; 1] = [&TABLE];
 impl Family for Fileio {
     fn name(&self) -> &'static str {
         "fileio"
+    }
+    fn about(&self) -> &'static str {
+        "reads, writes and syncs of regular files, --min-latency and longer"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_FILEIO
@@ -95,29 +119,26 @@ impl Family for Fileio {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "fileio";
-        let mut open = bpf::open(fam, FileioSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.min_latency_ns = ctx.min_latency_ns;
-            ro.skip_tgid = std::process::id();
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, "tracepoint", open)?;
-        Ok(Box::new(Attached::new(
-            fam,
-            "tracepoint",
-            Flavour::TpBtf,
-            skel,
-        )))
+        let obj = bpf::Object {
+            family: "fileio",
+            hooks: "tracepoint",
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: false,
+        };
+        let attached = obj.attached(ctx.rings, FileioSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                ro.min_latency_ns = ctx.options.fileio.min_latency_ns;
+                ro.skip_tgid = std::process::id();
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
+        Ok(Box::new(attached))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(FileOpDecoder::new(ctx))
+        Box::new(FileOpDecoder::new(ctx, Columns::new()))
     }
 }
 
@@ -160,7 +181,7 @@ impl Skeleton for FileioSkel<'static> {
 }
 
 /// Builders of the `file_op` table, in column order.
-struct Columns {
+pub struct Columns {
     ts: TimestampNanosecondBuilder,
     cpu: Int32Builder,
     pid: Int32Builder,
@@ -197,6 +218,29 @@ impl Columns {
             latency_ns: Int64Builder::new(),
             cgroup_id: Int64Builder::new(),
         }
+    }
+}
+
+impl Record for FileOpEvent {
+    const FAMILY: &'static str = "fileio";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
+/// Decodes file operation records into `file_op` batches, in time order
+/// per drain cycle (the per-CPU rings interleave).
+pub type FileOpDecoder = FixedDecoder<Columns>;
+
+impl Rows for Columns {
+    type Record = FileOpEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &TABLE
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
     }
 
     fn append(&mut self, e: &FileOpEvent, offset_ns: i64) {
@@ -243,65 +287,6 @@ impl Columns {
     }
 }
 
-/// Decodes file operation records into `file_op` batches, in time order
-/// per drain cycle (the per-CPU rings interleave).
-pub struct FileOpDecoder {
-    offset_ns: i64,
-    cycle: Vec<FileOpEvent>,
-    cols: Columns,
-    rows: usize,
-    batch_rows: usize,
-}
-
-impl FileOpDecoder {
-    /// A decoder for one recording.
-    pub fn new(ctx: &DecodeCtx) -> Self {
-        FileOpDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            cycle: Vec::new(),
-            cols: Columns::new(),
-            rows: 0,
-            batch_rows: ctx.batch_rows,
-        }
-    }
-}
-
-impl Decoder for FileOpDecoder {
-    #[inline]
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = FileOpEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "fileio",
-            got: rec.len(),
-            want: std::mem::size_of::<FileOpEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_unstable_by_key(|e| e.ts);
-        for e in &cycle {
-            self.cols.append(e, self.offset_ns);
-            self.rows += 1;
-            if self.rows >= self.batch_rows {
-                self.flush(sink);
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.rows == 0 {
-            return;
-        }
-        self.rows = 0;
-        sink(&TABLE, self.cols.finish());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +310,7 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         };
-        let mut d = FileOpDecoder::new(&ctx);
+        let mut d = FileOpDecoder::new(&ctx, Columns::new());
         let mut w = FileOpEvent {
             kind: abi::KIND_FILE_OP,
             ts: 200,

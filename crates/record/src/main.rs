@@ -45,6 +45,8 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod clock;
 #[cfg(target_os = "linux")]
+mod columns;
+#[cfg(target_os = "linux")]
 mod counters;
 #[cfg(target_os = "linux")]
 mod drain;
@@ -54,6 +56,8 @@ mod exec;
 mod family;
 #[cfg(target_os = "linux")]
 mod fileio;
+#[cfg(target_os = "linux")]
+mod fixed;
 #[cfg(target_os = "linux")]
 mod loss;
 #[cfg(target_os = "linux")]
@@ -235,11 +239,7 @@ mod linux {
             let ctx = LoadCtx {
                 rings: &rings,
                 targ_tgid: cfg.pid.unwrap_or(0),
-                max_args: cfg.max_args,
-                sample_freq: cfg.sample_freq,
-                idle: cfg.idle,
-                min_block_ns: cfg.min_block_ns,
-                min_latency_ns: cfg.min_latency_ns,
+                options: &cfg.options,
             };
             for f in &cfg.families {
                 loaded.push(f.load(&ctx)?);

@@ -16,10 +16,12 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
+use crate::columns::{i32_array, ts_array, CommDict};
 use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
+    Attached, DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
+    Skeleton,
 };
-use crate::sched::{i32_array, ts_array, CommDict};
+use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::stacks::Stacks;
 
 /// `struct ktape_offcpu_event` of `bpf/ktape.h`, byte for byte.
@@ -41,6 +43,25 @@ pub struct OffcpuEvent {
 // SAFETY: repr(C), integers and byte arrays only.
 unsafe impl plain::Plain for OffcpuEvent {}
 
+/// Options of the offcpu family.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OffcpuOptions {
+    /// offcpu: shortest off-CPU episode recorded (filtered in the kernel),
+    /// in microseconds or with a unit (`500us`, `1ms`, `2s`). Default: 1us.
+    #[arg(long, value_name = "TIME", default_value = "1us")]
+    pub min_block: String,
+    /// `--min-block` in ns, once validated.
+    #[arg(skip)]
+    pub min_block_ns: u64,
+}
+
+impl FamilyOptions for OffcpuOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        self.min_block_ns = crate::cli::parse_min_time("--min-block", &self.min_block)?;
+        Ok(())
+    }
+}
+
 /// The `offcpu` family.
 pub struct Offcpu;
 
@@ -52,6 +73,9 @@ static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::OFFCPU_TABLE];
 impl Family for Offcpu {
     fn name(&self) -> &'static str {
         "offcpu"
+    }
+    fn about(&self) -> &'static str {
+        "blocked episodes with the stacks they blocked in"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_OFFCPU
@@ -71,7 +95,10 @@ impl Family for Offcpu {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(OffcpuDecoder::new(ctx, crate::stacks::existing()))
+        Box::new(OffcpuDecoder::new(
+            ctx,
+            Cols::new(ctx.batch_rows, crate::stacks::existing()),
+        ))
     }
 }
 
@@ -79,24 +106,20 @@ fn load_flavour(
     ctx: &LoadCtx,
     flavour: Flavour,
 ) -> Result<Attached<OffcpuSkel<'static>>, BpfError> {
-    let fam = "offcpu";
-    let btf = flavour.btf();
-    let stacks = crate::stacks::shared()?;
-    let mut open = bpf::open(fam, OffcpuSkelBuilder::default())?;
-    open.progs.ktape_offcpu_switch.set_autoload(btf);
-    open.progs.ktape_offcpu_switch_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.min_block_ns = ctx.min_block_ns;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
+    let obj = bpf::Object {
+        family: "offcpu",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: true,
+    };
+    obj.attached(ctx.rings, OffcpuSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.min_block_ns = ctx.options.offcpu.min_block_ns;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for OffcpuSkel<'static> {
@@ -116,8 +139,8 @@ impl Skeleton for OffcpuSkel<'static> {
     }
 }
 
-/// Column vectors of `offcpu`.
-struct Cols {
+/// Column vectors of `offcpu`, and the stacks their ids go through.
+pub struct Cols {
     ts: Vec<i64>,
     pid: Vec<i32>,
     tgid: Vec<i32>,
@@ -126,10 +149,12 @@ struct Cols {
     duration: Vec<i64>,
     kstack: Vec<i32>,
     ustack: Vec<i32>,
+    /// `None` only in unit tests (ids pass through).
+    stacks: Option<Arc<Stacks>>,
 }
 
 impl Cols {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, stacks: Option<Arc<Stacks>>) -> Self {
         Cols {
             ts: Vec::with_capacity(cap),
             pid: Vec::with_capacity(cap),
@@ -139,10 +164,11 @@ impl Cols {
             duration: Vec::with_capacity(cap),
             kstack: Vec::with_capacity(cap),
             ustack: Vec::with_capacity(cap),
+            stacks,
         }
     }
 
-    fn finish(&mut self) -> RecordBatch {
+    fn finish_batch(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
             ts_array(&mut self.ts),
             i32_array(&mut self.pid),
@@ -158,83 +184,52 @@ impl Cols {
     }
 }
 
-/// Decodes episodes into `offcpu` rows.
-pub struct OffcpuDecoder {
-    offset_ns: i64,
-    batch_rows: usize,
-    cycle: Vec<OffcpuEvent>,
-    cols: Cols,
-    stacks: Option<Arc<Stacks>>,
-}
-
-impl OffcpuDecoder {
-    /// A decoder; `stacks` is `None` only in unit tests (ids pass through).
-    pub fn new(ctx: &DecodeCtx, stacks: Option<Arc<Stacks>>) -> Self {
-        OffcpuDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            batch_rows: ctx.batch_rows,
-            cycle: Vec::with_capacity(4096),
-            cols: Cols::new(ctx.batch_rows),
-            stacks,
-        }
+impl Record for OffcpuEvent {
+    const FAMILY: &'static str = "offcpu";
+    fn ts(&self) -> u64 {
+        self.ts
     }
 }
 
-impl Decoder for OffcpuDecoder {
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = OffcpuEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "offcpu",
-            got: rec.len(),
-            want: std::mem::size_of::<OffcpuEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
+/// Decodes episodes into `offcpu` rows, and hands the stacks on.
+pub type OffcpuDecoder = FixedDecoder<Cols>;
+
+impl Rows for Cols {
+    type Record = OffcpuEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &ktape_format::stacks::OFFCPU_TABLE
     }
 
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        self.cycle.sort_by_key(|e| e.ts);
-        for e in &self.cycle {
-            let ts = e.ts as i64 + self.offset_ns;
-            let (k, u) = match &self.stacks {
-                Some(s) => (
-                    s.resolve(false, 0, e.kstack, ts),
-                    s.resolve(true, e.tgid, e.ustack, ts),
-                ),
-                None => (e.kstack, e.ustack),
-            };
-            let c = &mut self.cols;
-            c.ts.push(ts);
-            c.pid.push(e.pid as i32);
-            c.tgid.push(e.tgid as i32);
-            c.comm.push(&e.comm);
-            c.state.push(e.state as i64);
-            c.duration.push(e.duration_ns as i64);
-            c.kstack.push(k);
-            c.ustack.push(u);
-            if c.ts.len() >= self.batch_rows {
-                sink(&ktape_format::stacks::OFFCPU_TABLE, c.finish());
-            }
-        }
-        self.cycle.clear();
+    fn len(&self) -> usize {
+        self.ts.len()
     }
 
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if !self.cols.ts.is_empty() {
-            sink(&ktape_format::stacks::OFFCPU_TABLE, self.cols.finish());
-        }
-        if let Some(s) = &self.stacks {
-            s.flush(sink);
-        }
+    fn append(&mut self, e: &OffcpuEvent, offset_ns: i64) {
+        let ts = e.ts as i64 + offset_ns;
+        let (k, u) = match &self.stacks {
+            Some(s) => (
+                s.resolve(false, 0, e.kstack, ts),
+                s.resolve(true, e.tgid, e.ustack, ts),
+            ),
+            None => (e.kstack, e.ustack),
+        };
+        self.ts.push(ts);
+        self.pid.push(e.pid as i32);
+        self.tgid.push(e.tgid as i32);
+        self.comm.push(&e.comm);
+        self.state.push(e.state as i64);
+        self.duration.push(e.duration_ns as i64);
+        self.kstack.push(k);
+        self.ustack.push(u);
     }
 
-    fn finish(&mut self, sink: &mut Sink<'_>) {
-        if !self.cols.ts.is_empty() {
-            sink(&ktape_format::stacks::OFFCPU_TABLE, self.cols.finish());
-        }
-        if let Some(s) = &self.stacks {
-            s.finish(sink, std::time::Duration::from_secs(30));
-        }
+    fn finish(&mut self) -> RecordBatch {
+        self.finish_batch()
+    }
+
+    fn after_flush(&mut self, sink: &mut Sink<'_>, last: bool) {
+        crate::stacks::hand_over(self.stacks.as_deref(), sink, last);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `open` family: one `open` row per open/openat/openat2 call, failed
 //! ones included (what bcc's opensnoop shows).
 //!
-//! The kernel side (`bpf/opens.bpf.c`) copies path, flags and mode at the
+//! The kernel side (`bpf/open.bpf.c`) copies path, flags and mode at the
 //! syscall's entry, pairs entry and return by thread id and hands over one
 //! fixed-size [`OpenEvent`] at the return with the latency.
 
@@ -9,11 +9,11 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use ktape_bpf::opens::{OpensSkel, OpensSkelBuilder};
+use ktape_bpf::open::{KtapeOpenSkel, KtapeOpenSkelBuilder};
 use ktape_format::open::TABLE;
 use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
@@ -21,9 +21,8 @@ use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
-use crate::family::{
-    Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
-};
+use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
+use crate::fixed::{FixedDecoder, Record, Rows};
 
 /// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
 pub const PATH_LEN: usize = 256;
@@ -71,6 +70,9 @@ impl Family for Open {
     fn name(&self) -> &'static str {
         "open"
     }
+    fn about(&self) -> &'static str {
+        "open/openat/openat2 calls, failed ones too"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_OPEN
     }
@@ -85,38 +87,36 @@ impl Family for Open {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "open";
-        let mut open = bpf::open(fam, OpensSkelBuilder::default())?;
         // open(2) does not exist on every architecture (arm64 has only
         // openat); its hooks are optional.
-        if !crate::tracefs::event_exists("syscalls", "sys_enter_open") {
-            open.progs.ktape_open_enter.set_autoload(false);
-            open.progs.ktape_open_exit.set_autoload(false);
-        }
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            // Without it every submit would wake the drain thread.
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, "tracepoint", open)?;
-        Ok(Box::new(Attached::new(
-            fam,
-            "tracepoint",
-            Flavour::TpBtf,
-            skel,
-        )))
+        let skip: &[&str] = if crate::tracefs::event_exists("syscalls", "sys_enter_open") {
+            &[]
+        } else {
+            &["ktape_open_enter", "ktape_open_exit"]
+        };
+        let obj = bpf::Object {
+            family: "open",
+            hooks: "tracepoint",
+            flavour: Flavour::TpBtf,
+            skip,
+            stacks: false,
+        };
+        let attached = obj.attached(ctx.rings, KtapeOpenSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                // Without it every submit would wake the drain thread.
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
+        Ok(Box::new(attached))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(OpenDecoder::new(ctx))
+        Box::new(OpenDecoder::new(ctx, Columns::new()))
     }
 }
 
-impl Skeleton for OpensSkel<'static> {
+impl Skeleton for KtapeOpenSkel<'static> {
     /// The loaded programs, exits first so that no entry waits for an
     /// exit hook that is not there yet.
     fn programs(&self, _: Flavour) -> Vec<&ProgramMut<'static>> {
@@ -148,7 +148,7 @@ impl Skeleton for OpensSkel<'static> {
 }
 
 /// Builders of the `open` table, in column order.
-struct Columns {
+pub struct Columns {
     ts: TimestampNanosecondBuilder,
     cpu: Int32Builder,
     pid: Int32Builder,
@@ -179,6 +179,29 @@ impl Columns {
             errno: Int32Builder::new(),
             latency_ns: Int64Builder::new(),
         }
+    }
+}
+
+impl Record for OpenEvent {
+    const FAMILY: &'static str = "open";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
+/// Decodes open records into `open` batches, in time order per drain
+/// cycle (the per-CPU rings interleave).
+pub type OpenDecoder = FixedDecoder<Columns>;
+
+impl Rows for Columns {
+    type Record = OpenEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &TABLE
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
     }
 
     fn append(&mut self, e: &OpenEvent, offset_ns: i64) {
@@ -220,65 +243,6 @@ impl Columns {
     }
 }
 
-/// Decodes open records into `open` batches, in time order per drain
-/// cycle (the per-CPU rings interleave).
-pub struct OpenDecoder {
-    offset_ns: i64,
-    cycle: Vec<OpenEvent>,
-    cols: Columns,
-    rows: usize,
-    batch_rows: usize,
-}
-
-impl OpenDecoder {
-    /// A decoder for one recording.
-    pub fn new(ctx: &DecodeCtx) -> Self {
-        OpenDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            cycle: Vec::new(),
-            cols: Columns::new(),
-            rows: 0,
-            batch_rows: ctx.batch_rows,
-        }
-    }
-}
-
-impl Decoder for OpenDecoder {
-    #[inline]
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = OpenEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "open",
-            got: rec.len(),
-            want: std::mem::size_of::<OpenEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_unstable_by_key(|e| e.ts);
-        for e in &cycle {
-            self.cols.append(e, self.offset_ns);
-            self.rows += 1;
-            if self.rows >= self.batch_rows {
-                self.flush(sink);
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.rows == 0 {
-            return;
-        }
-        self.rows = 0;
-        sink(&TABLE, self.cols.finish());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +264,7 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         };
-        let mut d = OpenDecoder::new(&ctx);
+        let mut d = OpenDecoder::new(&ctx, Columns::new());
         let mut ok = OpenEvent {
             kind: abi::KIND_OPEN,
             ts: 200,

@@ -10,6 +10,28 @@ use libbpf_rs::{Link, ProgramMut};
 
 use crate::bpf::{self, BpfError};
 
+/// `-F`, shared by the families that sample on a cpu-clock perf event
+/// (profile, runqlen).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SampleOptions {
+    /// profile, runqlen: samples a second on each CPU (1 to 10000), as
+    /// bcc's -F. Default: 49 for profile, 99 for runqlen (both off the
+    /// 100 Hz timer tick, so samples do not lock onto it).
+    #[arg(short = 'F', long = "frequency", value_name = "HZ")]
+    pub frequency: Option<u64>,
+}
+
+impl crate::family::FamilyOptions for SampleOptions {
+    fn validate(&mut self) -> Result<(), crate::family::OptionError> {
+        if let Some(f @ (0 | 10_001..)) = self.frequency {
+            return Err(crate::family::OptionError(format!(
+                "-F must be between 1 and 10000 samples per second, not {f}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,5`); all
 /// CPUs the process can count if that file cannot be read.
 pub fn online_cpus() -> Vec<u32> {

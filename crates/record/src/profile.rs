@@ -14,10 +14,13 @@ use ktape_bpf::profile::{ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::columns::{i32_array, ts_array, CommDict};
+use crate::family::{
+    DecodeCtx, Decoder, Family, FamilyOptions, KernelIds, LoadCtx, Loaded, OptionError, Sink,
+};
+use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::perf::CpuClocks;
-use crate::sched::{i32_array, ts_array, CommDict};
 use crate::stacks::Stacks;
 
 /// `struct ktape_profile_event` of `bpf/ktape.h`, byte for byte.
@@ -40,6 +43,21 @@ pub struct ProfileEvent {
 // SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
 unsafe impl plain::Plain for ProfileEvent {}
 
+/// Options of the profile family (`-F` is shared with runqlen: see
+/// [`crate::perf::SampleOptions`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProfileOptions {
+    /// profile: keep samples of the idle task (excluded by default).
+    #[arg(long)]
+    pub idle: bool,
+}
+
+impl FamilyOptions for ProfileOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        Ok(())
+    }
+}
+
 /// The `profile` family.
 pub struct Profile;
 
@@ -51,6 +69,9 @@ static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::PROFILE_TABLE];
 impl Family for Profile {
     fn name(&self) -> &'static str {
         "profile"
+    }
+    fn about(&self) -> &'static str {
+        "CPU samples with kernel and user stacks, -F per second"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_PROFILE
@@ -66,31 +87,36 @@ impl Family for Profile {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "profile";
-        let stacks = crate::stacks::shared()?;
-        let mut open = bpf::open(fam, ProfileSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.targ_idle = ctx.idle as u8;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .and_then(|()| stacks.share_with(&mut maps.ktape_stacks))
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, HOOKS, open)?;
+        let obj = bpf::Object {
+            family: "profile",
+            hooks: HOOKS,
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: true,
+        };
+        let skel = obj.load(ctx.rings, ProfileSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.targ_tgid = ctx.targ_tgid;
+                ro.targ_idle = ctx.options.profile.idle as u8;
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
         Ok(Box::new(ProfileLoaded {
             skel,
             freq: ctx
-                .sample_freq
+                .options
+                .sampling
+                .frequency
                 .unwrap_or(ktape_format::stacks::PROFILE_DEFAULT_HZ),
             clocks: CpuClocks::default(),
         }))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(ProfileDecoder::new(ctx, crate::stacks::existing()))
+        Box::new(ProfileDecoder::new(
+            ctx,
+            Cols::new(ctx.batch_rows, crate::stacks::existing()),
+        ))
     }
 }
 
@@ -137,8 +163,8 @@ impl Loaded for ProfileLoaded {
     }
 }
 
-/// Column vectors of `profile`.
-struct Cols {
+/// Column vectors of `profile`, and the stacks their ids go through.
+pub struct Cols {
     ts: Vec<i64>,
     cpu: Vec<i32>,
     pid: Vec<i32>,
@@ -147,10 +173,12 @@ struct Cols {
     cgroup_id: Vec<i64>,
     kstack: Vec<i32>,
     ustack: Vec<i32>,
+    /// `None` only in unit tests (ids pass through).
+    stacks: Option<std::sync::Arc<Stacks>>,
 }
 
 impl Cols {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
         Cols {
             ts: Vec::with_capacity(cap),
             cpu: Vec::with_capacity(cap),
@@ -160,10 +188,11 @@ impl Cols {
             cgroup_id: Vec::with_capacity(cap),
             kstack: Vec::with_capacity(cap),
             ustack: Vec::with_capacity(cap),
+            stacks,
         }
     }
 
-    fn finish(&mut self) -> RecordBatch {
+    fn finish_batch(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
             ts_array(&mut self.ts),
             i32_array(&mut self.cpu),
@@ -179,83 +208,52 @@ impl Cols {
     }
 }
 
+impl Record for ProfileEvent {
+    const FAMILY: &'static str = "profile";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
 /// Decodes samples into `profile` rows, and hands the stacks on.
-pub struct ProfileDecoder {
-    offset_ns: i64,
-    batch_rows: usize,
-    cycle: Vec<ProfileEvent>,
-    cols: Cols,
-    stacks: Option<std::sync::Arc<Stacks>>,
-}
+pub type ProfileDecoder = FixedDecoder<Cols>;
 
-impl ProfileDecoder {
-    /// A decoder; `stacks` is `None` only in unit tests (ids pass through).
-    pub fn new(ctx: &DecodeCtx, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
-        ProfileDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            batch_rows: ctx.batch_rows,
-            cycle: Vec::with_capacity(4096),
-            cols: Cols::new(ctx.batch_rows),
-            stacks,
-        }
-    }
-}
+impl Rows for Cols {
+    type Record = ProfileEvent;
 
-impl Decoder for ProfileDecoder {
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = ProfileEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "profile",
-            got: rec.len(),
-            want: std::mem::size_of::<ProfileEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
+    fn table(&self) -> &'static TableSpec {
+        &ktape_format::stacks::PROFILE_TABLE
     }
 
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        self.cycle.sort_by_key(|e| e.ts);
-        for e in &self.cycle {
-            let ts = e.ts as i64 + self.offset_ns;
-            let (k, u) = match &self.stacks {
-                Some(s) => (
-                    s.resolve(false, 0, e.kstack, ts),
-                    s.resolve(true, e.tgid, e.ustack, ts),
-                ),
-                None => (e.kstack, e.ustack),
-            };
-            let c = &mut self.cols;
-            c.ts.push(ts);
-            c.cpu.push(e.cpu as i32);
-            c.pid.push(e.pid as i32);
-            c.tgid.push(e.tgid as i32);
-            c.comm.push(&e.comm);
-            c.cgroup_id.push(e.cgroup_id as i64);
-            c.kstack.push(k);
-            c.ustack.push(u);
-            if c.ts.len() >= self.batch_rows {
-                sink(&ktape_format::stacks::PROFILE_TABLE, c.finish());
-            }
-        }
-        self.cycle.clear();
+    fn len(&self) -> usize {
+        self.ts.len()
     }
 
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if !self.cols.ts.is_empty() {
-            sink(&ktape_format::stacks::PROFILE_TABLE, self.cols.finish());
-        }
-        if let Some(s) = &self.stacks {
-            s.flush(sink);
-        }
+    fn append(&mut self, e: &ProfileEvent, offset_ns: i64) {
+        let ts = e.ts as i64 + offset_ns;
+        let (k, u) = match &self.stacks {
+            Some(s) => (
+                s.resolve(false, 0, e.kstack, ts),
+                s.resolve(true, e.tgid, e.ustack, ts),
+            ),
+            None => (e.kstack, e.ustack),
+        };
+        self.ts.push(ts);
+        self.cpu.push(e.cpu as i32);
+        self.pid.push(e.pid as i32);
+        self.tgid.push(e.tgid as i32);
+        self.comm.push(&e.comm);
+        self.cgroup_id.push(e.cgroup_id as i64);
+        self.kstack.push(k);
+        self.ustack.push(u);
     }
 
-    fn finish(&mut self, sink: &mut Sink<'_>) {
-        if !self.cols.ts.is_empty() {
-            sink(&ktape_format::stacks::PROFILE_TABLE, self.cols.finish());
-        }
-        if let Some(s) = &self.stacks {
-            s.finish(sink, std::time::Duration::from_secs(30));
-        }
+    fn finish(&mut self) -> RecordBatch {
+        self.finish_batch()
+    }
+
+    fn after_flush(&mut self, sink: &mut Sink<'_>, last: bool) {
+        crate::stacks::hand_over(self.stacks.as_deref(), sink, last);
     }
 }
 
@@ -279,7 +277,7 @@ mod tests {
             disks: Default::default(),
             batch_rows: 100,
         };
-        let mut d = ProfileDecoder::new(&ctx, None);
+        let mut d = ProfileDecoder::new(&ctx, Cols::new(100, None));
         for (ts, k) in [(300u64, 4), (100, -1)] {
             let mut comm = [0u8; 16];
             comm[..4].copy_from_slice(b"spin");

@@ -7,16 +7,16 @@
 //! the scheduling rate; the exact queue-wait picture comes from `-e sched`.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int32Array, RecordBatch, TimestampNanosecondArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::runqlen::{RunqlenSkel, RunqlenSkelBuilder};
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 
 use crate::abi;
-use crate::bpf::{self, BpfError};
-use crate::family::{DecodeCtx, DecodeError, Decoder, Family, KernelIds, LoadCtx, Loaded, Sink};
+use crate::bpf::{self, BpfError, Flavour};
+use crate::columns::{i32_array, ts_array};
+use crate::family::{DecodeCtx, Decoder, Family, KernelIds, LoadCtx, Loaded};
+use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::perf::CpuClocks;
 
 /// `struct ktape_runqlen_event` of `bpf/ktape.h`, byte for byte.
@@ -47,6 +47,9 @@ impl Family for Runqlen {
     fn name(&self) -> &'static str {
         "runqlen"
     }
+    fn about(&self) -> &'static str {
+        "each CPU's run-queue length, sampled -F times a second"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_RUNQLEN
     }
@@ -58,27 +61,31 @@ impl Family for Runqlen {
     }
 
     fn load(&self, ctx: &LoadCtx) -> Result<Box<dyn Loaded>, BpfError> {
-        let fam = "runqlen";
-        let mut open = bpf::open(fam, RunqlenSkelBuilder::default())?;
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-        let maps = &mut open.maps;
-        ctx.rings
-            .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-            .map_err(bpf::open_err(fam))?;
-        let skel = bpf::load(fam, HOOKS, open)?;
+        let obj = bpf::Object {
+            family: "runqlen",
+            hooks: HOOKS,
+            flavour: Flavour::TpBtf,
+            skip: &[],
+            stacks: false,
+        };
+        let skel = obj.load(ctx.rings, RunqlenSkelBuilder::default(), |open| {
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+            }
+        })?;
         Ok(Box::new(RunqlenLoaded {
             skel,
             hz: ctx
-                .sample_freq
+                .options
+                .sampling
+                .frequency
                 .unwrap_or(ktape_format::sched::RUNQLEN_DEFAULT_HZ),
             clocks: CpuClocks::default(),
         }))
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(RunqlenDecoder::new(ctx))
+        Box::new(RunqlenDecoder::new(ctx, Cols::default()))
     }
 }
 
@@ -124,74 +131,49 @@ impl Loaded for RunqlenLoaded {
     }
 }
 
+impl Record for RunqlenEvent {
+    const FAMILY: &'static str = "runqlen";
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
 /// Decodes runqlen records into `runqlen` batches.
-pub struct RunqlenDecoder {
-    offset_ns: i64,
-    batch_rows: usize,
-    /// This drain cycle's samples, sorted by time before they are appended.
-    cycle: Vec<RunqlenEvent>,
+pub type RunqlenDecoder = FixedDecoder<Cols>;
+
+/// Column vectors of `runqlen`.
+#[derive(Default)]
+pub struct Cols {
     ts: Vec<i64>,
     cpu: Vec<i32>,
     len: Vec<i32>,
 }
 
-impl RunqlenDecoder {
-    /// A decoder for one recording.
-    pub fn new(ctx: &DecodeCtx) -> Self {
-        RunqlenDecoder {
-            offset_ns: ctx.clock_offset_ns,
-            batch_rows: ctx.batch_rows,
-            cycle: Vec::with_capacity(1024),
-            ts: Vec::new(),
-            cpu: Vec::new(),
-            len: Vec::new(),
-        }
+impl Rows for Cols {
+    type Record = RunqlenEvent;
+
+    fn table(&self) -> &'static TableSpec {
+        &ktape_format::sched::RUNQLEN
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn append(&mut self, e: &RunqlenEvent, offset_ns: i64) {
+        self.ts.push(e.ts as i64 + offset_ns);
+        self.cpu.push(e.cpu as i32);
+        self.len.push(e.len.min(i32::MAX as u32) as i32);
     }
 
     fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(
-                TimestampNanosecondArray::from(std::mem::take(&mut self.ts)).with_timezone(UTC),
-            ),
-            Arc::new(Int32Array::from(std::mem::take(&mut self.cpu))),
-            Arc::new(Int32Array::from(std::mem::take(&mut self.len))),
+            ts_array(&mut self.ts),
+            i32_array(&mut self.cpu),
+            i32_array(&mut self.len),
         ];
         RecordBatch::try_new(ktape_format::sched::RUNQLEN.schema(), cols)
             .expect("runqlen columns match the table")
-    }
-}
-
-impl Decoder for RunqlenDecoder {
-    fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
-        let mut e = RunqlenEvent::default();
-        plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: "runqlen",
-            got: rec.len(),
-            want: std::mem::size_of::<RunqlenEvent>(),
-        })?;
-        self.cycle.push(e);
-        Ok(())
-    }
-
-    fn end_cycle(&mut self, sink: &mut Sink<'_>) {
-        let mut cycle = std::mem::take(&mut self.cycle);
-        cycle.sort_by_key(|e| e.ts);
-        for e in &cycle {
-            self.ts.push(e.ts as i64 + self.offset_ns);
-            self.cpu.push(e.cpu as i32);
-            self.len.push(e.len.min(i32::MAX as u32) as i32);
-            if self.ts.len() >= self.batch_rows {
-                sink(&ktape_format::sched::RUNQLEN, self.finish());
-            }
-        }
-        cycle.clear();
-        self.cycle = cycle;
-    }
-
-    fn flush(&mut self, sink: &mut Sink<'_>) {
-        if !self.ts.is_empty() {
-            sink(&ktape_format::sched::RUNQLEN, self.finish());
-        }
     }
 }
 
@@ -203,11 +185,12 @@ mod tests {
 
     #[test]
     fn samples_become_sorted_rows() {
-        let mut d = RunqlenDecoder::new(&DecodeCtx {
+        let ctx = DecodeCtx {
             clock_offset_ns: 1_000,
             disks: Default::default(),
             batch_rows: 100,
-        });
+        };
+        let mut d = RunqlenDecoder::new(&ctx, Cols::default());
         for (ts, cpu, len) in [(300u64, 1u32, 2u32), (100, 0, 0)] {
             let e = RunqlenEvent {
                 kind: abi::KIND_RUNQLEN,

@@ -9,24 +9,17 @@
 //! with a cheap hash, so a row costs two hash lookups, never a string
 //! allocation; the Arrow dictionary arrays are assembled once per batch.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::types::Int32Type;
-use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch,
-    TimestampNanosecondArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch};
 use ktape_bpf::sched::{SchedSkel, SchedSkelBuilder};
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
+use crate::columns::{i32_array, ts_array, CommDict};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
@@ -88,6 +81,9 @@ impl Family for Sched {
     fn name(&self) -> &'static str {
         "sched"
     }
+    fn about(&self) -> &'static str {
+        "context switches and wakeups"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_SCHED
     }
@@ -108,25 +104,19 @@ impl Family for Sched {
 }
 
 fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<SchedSkel<'static>>, BpfError> {
-    let fam = "sched";
-    let btf = flavour.btf();
-    let mut open = bpf::open(fam, SchedSkelBuilder::default())?;
-    open.progs.ktape_sched_switch.set_autoload(btf);
-    open.progs.ktape_sched_wakeup.set_autoload(btf);
-    open.progs.ktape_sched_wakeup_new.set_autoload(btf);
-    open.progs.ktape_sched_switch_raw.set_autoload(!btf);
-    open.progs.ktape_sched_wakeup_raw.set_autoload(!btf);
-    open.progs.ktape_sched_wakeup_new_raw.set_autoload(!btf);
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, flavour.name(), open)?;
-    Ok(Attached::new(fam, flavour.name(), flavour, skel))
+    let obj = bpf::Object {
+        family: "sched",
+        hooks: flavour.name(),
+        flavour,
+        skip: &[],
+        stacks: false,
+    };
+    obj.attached(ctx.rings, SchedSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for SchedSkel<'static> {
@@ -149,77 +139,6 @@ impl Skeleton for SchedSkel<'static> {
     fn own_maps(&self) -> Vec<u32> {
         bpf::map_id(self.maps.rodata.as_fd()).into_iter().collect()
     }
-}
-
-/// A multiply-xor hash of the 16 comm bytes: comms are short, trusted
-/// (they come from our own kernel program) and hashed twice per switch, so
-/// SipHash's cost buys nothing here.
-#[derive(Default)]
-struct CommHasher(u64);
-
-impl Hasher for CommHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_ne_bytes(w))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    #[inline]
-    fn write_usize(&mut self, _: usize) {}
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Dictionary of comms for one batch: raw kernel bytes → key.
-pub(crate) struct CommDict {
-    index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
-    values: StringBuilder,
-    keys: Vec<i32>,
-}
-
-impl CommDict {
-    pub(crate) fn new(cap: usize) -> Self {
-        CommDict {
-            index: HashMap::default(),
-            values: StringBuilder::new(),
-            keys: Vec::with_capacity(cap),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn push(&mut self, comm: &[u8; 16]) {
-        let n = self.index.len() as i32;
-        let values = &mut self.values;
-        let k = *self.index.entry(*comm).or_insert_with(|| {
-            let len = comm.iter().position(|&b| b == 0).unwrap_or(16);
-            values.append_value(String::from_utf8_lossy(&comm[..len]));
-            n
-        });
-        self.keys.push(k);
-    }
-
-    pub(crate) fn finish(&mut self) -> ArrayRef {
-        let keys = Int32Array::from(std::mem::take(&mut self.keys));
-        let values = self.values.finish();
-        self.index.clear();
-        Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
-                .expect("keys index the values"),
-        )
-    }
-}
-
-pub(crate) fn ts_array(v: &mut Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC))
-}
-
-pub(crate) fn i32_array(v: &mut Vec<i32>) -> ArrayRef {
-    Arc::new(Int32Array::from(std::mem::take(v)))
 }
 
 fn bool_array(v: &mut Vec<bool>) -> ArrayRef {
@@ -464,7 +383,7 @@ impl Decoder for SchedDecoder {
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::TimestampNanosecondType;
+    use arrow_array::types::{Int32Type, TimestampNanosecondType};
     use arrow_array::Array;
 
     fn comm(s: &str) -> [u8; 16] {

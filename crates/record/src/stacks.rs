@@ -104,6 +104,17 @@ pub fn existing() -> Option<Arc<Stacks>> {
     SHARED.get().and_then(|r| r.as_ref().ok().cloned())
 }
 
+/// What a stack family's decoder owes the writer after its rows: the
+/// stacks they refer to that are symbolized by now, or at the `last` flush
+/// every one (waiting for those still being symbolized).
+pub fn hand_over(stacks: Option<&Stacks>, sink: &mut Sink<'_>, last: bool) {
+    match stacks {
+        Some(s) if last => s.finish(sink, Duration::from_secs(30)),
+        Some(s) => s.flush(sink),
+        None => {}
+    }
+}
+
 impl Stacks {
     fn create() -> Result<Stacks, BpfError> {
         let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
@@ -162,7 +173,7 @@ impl Stacks {
     /// symbolization.
     pub fn resolve(&self, user: bool, tgid: u32, map_id: i32, ts_ns: i64) -> i32 {
         if map_id < 0 {
-            return map_id.max(LOST_STACK).min(NO_STACK);
+            return map_id.clamp(LOST_STACK, NO_STACK);
         }
         let key = (user, if user { tgid } else { 0 }, map_id as u32);
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());

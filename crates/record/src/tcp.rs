@@ -26,6 +26,10 @@ use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
 
+mod columns;
+
+use columns::{AcceptCols, RetransCols, StateCols};
+
 /// `TcpEvent::has`: pid/tgid/comm are the task the event ran in.
 pub const HAS_TASK: u8 = 1;
 /// `TcpEvent::has`: sk_pid/sk_tgid/sk_comm are the socket's owner.
@@ -89,6 +93,9 @@ impl Family for Tcp {
     fn name(&self) -> &'static str {
         "tcp"
     }
+    fn about(&self) -> &'static str {
+        "TCP state transitions, accepts and retransmits"
+    }
     fn id(&self) -> u32 {
         abi::FAMILY_TCP
     }
@@ -119,18 +126,19 @@ impl Family for Tcp {
 const HOOKS: &str = "tp_btf+tracepoint";
 
 fn load(ctx: &LoadCtx) -> Result<Attached<TcpSkel<'static>>, BpfError> {
-    let fam = "tcp";
-    let mut open = bpf::open(fam, TcpSkelBuilder::default())?;
-    if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-        ro.targ_tgid = ctx.targ_tgid;
-        ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-    }
-    let maps = &mut open.maps;
-    ctx.rings
-        .share_with(&mut maps.ktape_rings, &mut maps.ktape_loss)
-        .map_err(bpf::open_err(fam))?;
-    let skel = bpf::load(fam, HOOKS, open)?;
-    Ok(Attached::new(fam, HOOKS, Flavour::TpBtf, skel))
+    let obj = bpf::Object {
+        family: "tcp",
+        hooks: HOOKS,
+        flavour: Flavour::TpBtf,
+        skip: &[],
+        stacks: false,
+    };
+    obj.attached(ctx.rings, TcpSkelBuilder::default(), |open| {
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.targ_tgid = ctx.targ_tgid;
+            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
+        }
+    })
 }
 
 impl Skeleton for TcpSkel<'static> {
@@ -149,283 +157,6 @@ impl Skeleton for TcpSkel<'static> {
             .into_iter()
             .filter_map(bpf::map_id)
             .collect()
-    }
-}
-
-fn ip(e: &TcpEvent) -> i32 {
-    if e.family == AF_INET {
-        4
-    } else {
-        6
-    }
-}
-
-type Dict = StringDictionaryBuilder<Int32Type>;
-
-/// Columns every tcp table starts with: ts, cpu, skaddr, ip, saddr, daddr,
-/// sport, dport.
-struct Head {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    skaddr: Int64Builder,
-    ip: Int32Builder,
-    saddr: Dict,
-    daddr: Dict,
-    sport: Int32Builder,
-    dport: Int32Builder,
-}
-
-impl Head {
-    fn new() -> Self {
-        Head {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            skaddr: Int64Builder::new(),
-            ip: Int32Builder::new(),
-            saddr: Dict::new(),
-            daddr: Dict::new(),
-            sport: Int32Builder::new(),
-            dport: Int32Builder::new(),
-        }
-    }
-
-    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
-        let v = ip(e);
-        self.ts.append_value(e.ts as i64 + offset_ns);
-        self.cpu.append_value(e.cpu as i32);
-        self.skaddr.append_value(e.skaddr as i64);
-        self.ip.append_value(v);
-        self.saddr.append_value(addr_text(v, &e.saddr));
-        self.daddr.append_value(addr_text(v, &e.daddr));
-        self.sport.append_value(e.sport as i32);
-        self.dport.append_value(e.dport as i32);
-    }
-
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.skaddr.finish()),
-            Arc::new(self.ip.finish()),
-            Arc::new(self.saddr.finish()),
-            Arc::new(self.daddr.finish()),
-            Arc::new(self.sport.finish()),
-            Arc::new(self.dport.finish()),
-        ]
-    }
-}
-
-/// sk_pid, sk_tgid, sk_comm: null while the owner is unknown.
-struct Owner {
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    comm: Dict,
-}
-
-impl Owner {
-    fn new() -> Self {
-        Owner {
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
-        }
-    }
-
-    fn append(&mut self, e: &TcpEvent) {
-        if e.has & HAS_OWNER != 0 {
-            self.pid.append_value(e.sk_pid as i32);
-            self.tgid.append_value(e.sk_tgid as i32);
-            self.comm.append_value(cstr(&e.sk_comm));
-        } else {
-            self.pid.append_null();
-            self.tgid.append_null();
-            self.comm.append_null();
-        }
-    }
-
-    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
-    }
-}
-
-fn opt64(b: &mut Int64Builder, has: bool, v: u64) {
-    if has {
-        b.append_value(v as i64);
-    } else {
-        b.append_null();
-    }
-}
-
-/// Builders of `tcp_state`.
-struct StateCols {
-    head: Head,
-    oldstate: Dict,
-    newstate: Dict,
-    prev_ns: Int64Builder,
-    lifetime_ns: Int64Builder,
-    rx_bytes: Int64Builder,
-    tx_bytes: Int64Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    comm: Dict,
-    owner: Owner,
-    uid: Int64Builder,
-    rows: usize,
-}
-
-impl StateCols {
-    fn new() -> Self {
-        StateCols {
-            head: Head::new(),
-            oldstate: Dict::new(),
-            newstate: Dict::new(),
-            prev_ns: Int64Builder::new(),
-            lifetime_ns: Int64Builder::new(),
-            rx_bytes: Int64Builder::new(),
-            tx_bytes: Int64Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
-            owner: Owner::new(),
-            uid: Int64Builder::new(),
-            rows: 0,
-        }
-    }
-
-    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
-        self.head.append(e, offset_ns);
-        self.oldstate.append_value(state_name(e.oldstate));
-        self.newstate.append_value(state_name(e.newstate));
-        opt64(&mut self.prev_ns, e.has & HAS_PREV != 0, e.prev_ns);
-        opt64(
-            &mut self.lifetime_ns,
-            e.has & HAS_LIFETIME != 0,
-            e.lifetime_ns,
-        );
-        let bytes = e.has & HAS_BYTES != 0;
-        opt64(&mut self.rx_bytes, bytes, e.rx_bytes);
-        opt64(&mut self.tx_bytes, bytes, e.tx_bytes);
-        let task = e.has & HAS_TASK != 0;
-        if task {
-            self.pid.append_value(e.pid as i32);
-            self.tgid.append_value(e.tgid as i32);
-            self.comm.append_value(cstr(&e.comm));
-        } else {
-            self.pid.append_null();
-            self.tgid.append_null();
-            self.comm.append_null();
-        }
-        self.owner.append(e);
-        opt64(&mut self.uid, task, e.uid as u64);
-        self.rows += 1;
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let mut cols = self.head.finish();
-        cols.push(Arc::new(self.oldstate.finish()));
-        cols.push(Arc::new(self.newstate.finish()));
-        cols.push(Arc::new(self.prev_ns.finish()));
-        cols.push(Arc::new(self.lifetime_ns.finish()));
-        cols.push(Arc::new(self.rx_bytes.finish()));
-        cols.push(Arc::new(self.tx_bytes.finish()));
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
-        self.owner.finish(&mut cols);
-        cols.push(Arc::new(self.uid.finish()));
-        self.rows = 0;
-        RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state builders match")
-    }
-}
-
-/// Builders of `tcp_accept`.
-struct AcceptCols {
-    head: Head,
-    state: Dict,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    comm: Dict,
-    uid: Int64Builder,
-    rows: usize,
-}
-
-impl AcceptCols {
-    fn new() -> Self {
-        AcceptCols {
-            head: Head::new(),
-            state: Dict::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
-            uid: Int64Builder::new(),
-            rows: 0,
-        }
-    }
-
-    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
-        self.head.append(e, offset_ns);
-        self.state.append_value(state_name(e.newstate));
-        self.pid.append_value(e.pid as i32);
-        self.tgid.append_value(e.tgid as i32);
-        self.comm.append_value(cstr(&e.comm));
-        self.uid.append_value(e.uid as i64);
-        self.rows += 1;
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let mut cols = self.head.finish();
-        cols.push(Arc::new(self.state.finish()));
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
-        cols.push(Arc::new(self.uid.finish()));
-        self.rows = 0;
-        RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept builders match")
-    }
-}
-
-/// Builders of `tcp_retransmit`.
-struct RetransCols {
-    head: Head,
-    state: Dict,
-    error: Int32Builder,
-    owner: Owner,
-    rows: usize,
-}
-
-impl RetransCols {
-    fn new() -> Self {
-        RetransCols {
-            head: Head::new(),
-            state: Dict::new(),
-            error: Int32Builder::new(),
-            owner: Owner::new(),
-            rows: 0,
-        }
-    }
-
-    fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
-        self.head.append(e, offset_ns);
-        self.state.append_value(state_name(e.newstate));
-        if e.has & HAS_ERROR != 0 {
-            self.error.append_value(e.error);
-        } else {
-            self.error.append_null();
-        }
-        self.owner.append(e);
-        self.rows += 1;
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let mut cols = self.head.finish();
-        cols.push(Arc::new(self.state.finish()));
-        cols.push(Arc::new(self.error.finish()));
-        self.owner.finish(&mut cols);
-        self.rows = 0;
-        RecordBatch::try_new(RETRANSMIT_TABLE.schema(), cols)
-            .expect("tcp_retransmit builders match")
     }
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * ktape `open` family (named opens.bpf.c: see bpf/lib.rs): one record per open/openat/openat2, at its return
+ * ktape `open` family: one record per open/openat/openat2, at its return
  * (failed ones included), what bcc's opensnoop prints.
  *
  * The path is user memory that is only sure to be readable while the
