@@ -1155,7 +1155,12 @@ fn remove_tables(rng: &mut Rng, rec: &Path) -> String {
         4 => {
             let d = rng.pick(&dirs).clone();
             for f in sorted(&d) {
-                fs::remove_file(f).unwrap();
+                // `.in-progress/` holds folders, not files.
+                if f.is_dir() {
+                    fs::remove_dir_all(f).unwrap();
+                } else {
+                    fs::remove_file(f).unwrap();
+                }
             }
             return format!("empty the folder {}", rel(rec, &d));
         }
