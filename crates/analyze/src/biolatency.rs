@@ -28,7 +28,7 @@ use crate::common::{
     group_labels, interval_bounds, interval_count, interval_index, scan, table_notes, Options,
     Window,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hist::{self, Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
@@ -113,19 +113,10 @@ type Key = (i64, Option<Arc<str>>, Option<Arc<str>>, Option<Arc<str>>);
 
 /// Computes the histograms.
 pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Biolatency> {
-    if matches!(opts.interval_ns, Some(i) if i <= 0) {
-        return Err(Error::Usage("--interval must be positive".into()));
-    }
-    if opts.count.is_some() && opts.interval_ns.is_none() {
-        return Err(Error::Usage("--count needs --interval".into()));
-    }
+    crate::common::check_intervals(opts.interval_ns, opts.count)?;
     let mut window = Window::resolve(&opts.common, recordings)?;
+    window.limit_to_count(opts.interval_ns, opts.count);
     let base = window.start_ns;
-    if let (Some(iv), Some(n)) = (opts.interval_ns, opts.count) {
-        let limit = base.saturating_add(iv.saturating_mul(n as i64));
-        window.range.to_ns = Some(window.range.to_ns.map_or(limit, |t| t.min(limit)));
-        window.end_ns = window.end_ns.min(limit);
-    }
     let range = window.range;
 
     let mut cols = vec!["ts", "latency_ns"];
@@ -474,5 +465,60 @@ pub fn to_json<'a>(r: &'a Biolatency, opts: &'a BiolatencyOptions) -> impl Seria
         }),
         loss: r.loss.to_json(),
         warnings: &r.warnings,
+    }
+}
+
+/// `biolatency` on the command line.
+#[derive(clap::Args)]
+pub struct BiolatencyArgs {
+    /// Millisecond histogram.
+    #[arg(short = 'm', long = "milliseconds")]
+    millis: bool,
+    /// Include OS queued time (queue_ns + latency_ns).
+    #[arg(short = 'Q', long)]
+    queued: bool,
+    /// A histogram per disk.
+    #[arg(short = 'D', long = "disks")]
+    per_disk: bool,
+    /// A histogram per set of I/O flags.
+    #[arg(short = 'F', long = "flags")]
+    per_flag: bool,
+    /// Print the time (HH:MM:SS, UTC unless --localtime) before each histogram.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Only this disk (e.g. vda).
+    #[arg(short = 'd', long, value_name = "DISK")]
+    disk: Option<String>,
+    #[command(flatten)]
+    window: crate::cli::IntervalArgs,
+    /// One histogram per value of KEY across a fleet: a `KEY=VALUE` folder above each recording (fleet/host=web1/out.parquet), or for `host` the recorded host name.
+    #[arg(long, value_name = "KEY")]
+    by: Option<String>,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for BiolatencyArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = BiolatencyOptions {
+            common: self.common.options(),
+            millis: self.millis,
+            queued: self.queued,
+            per_disk: self.per_disk,
+            per_flag: self.per_flag,
+            timestamp: self.timestamp,
+            localtime: self.localtime,
+            disk: self.disk,
+            interval_ns: self.window.interval,
+            count: self.window.count,
+            by: self.by,
+        };
+        run(&recs, &opts, out).context("biolatency")?;
+        Ok(std::process::ExitCode::SUCCESS)
     }
 }

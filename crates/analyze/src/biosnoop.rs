@@ -302,6 +302,37 @@ pub fn write_json(r: &Biosnoop, opts: &BiosnoopOptions, out: &mut Out<'_>) -> Re
     Ok(())
 }
 
+/// `biosnoop` on the command line.
+#[derive(clap::Args)]
+pub struct BiosnoopArgs {
+    /// Include OS queued time (QUE(ms) column).
+    #[arg(short = 'Q', long)]
+    queued: bool,
+    /// Only this disk (e.g. vda).
+    #[arg(short = 'd', long, value_name = "DISK")]
+    disk: Option<String>,
+    /// Only requests whose LAT is at least this long: 500us, 5ms, 1.5s; a plain number is milliseconds.
+    #[arg(long, value_name = "DUR", value_parser = crate::cli::parse_ms_arg)]
+    min_latency: Option<i64>,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for BiosnoopArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = BiosnoopOptions {
+            common: self.common.options(),
+            queued: self.queued,
+            disk: self.disk,
+            min_latency_ns: self.min_latency.unwrap_or(0),
+        };
+        run(&recs, &opts, out).context("biosnoop")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -283,3 +283,38 @@ pub fn write_json(r: &Cachestat, out: &mut Out<'_>) -> Result<()> {
     writeln!(out.out, "{}", serde_json::to_string(&v)?)?;
     Ok(())
 }
+
+/// `cachestat` on the command line.
+#[derive(clap::Args)]
+pub struct CachestatArgs {
+    /// Include a TIME column (HH:MM:SS, UTC unless --localtime).
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    /// Sum the recorded seconds into intervals this long (plain numbers are seconds; 10s, 1m …). Default: one line per recorded second.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = crate::cli::parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many lines.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for CachestatArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = CachestatOptions {
+            common: self.common.options(),
+            timestamp: self.timestamp,
+            localtime: self.localtime,
+            interval_ns: self.interval,
+            count: self.count,
+        };
+        run(&recs, &opts, out).context("cachestat")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

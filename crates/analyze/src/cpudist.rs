@@ -43,10 +43,8 @@ use crate::common::{scan, slice_rows, table_notes, time_slices};
 use crate::error::Result;
 use crate::hist::Log2Hist;
 use crate::output::Out;
-use crate::runqlat::{
-    self, assemble, bin, collect_comms, merge_hists, pair_slices, Comms, Ev, Runqlat,
-    RunqlatOptions, SWITCH_IN,
-};
+use crate::pairing::{collect_comms, pair_slices, Comms, Ev, SWITCH_IN};
+use crate::runqlat::{self, assemble, bin, merge_hists, Runqlat, RunqlatOptions};
 use crate::tables::{self, Needs};
 use crate::time::{NS_PER_MS, NS_PER_US};
 
@@ -308,4 +306,27 @@ pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -
         out.warn("note: no scheduling slice matches the window and filters")?;
     }
     Ok(())
+}
+
+/// `cpudist` on the command line: runqlat's flags and -O.
+#[derive(clap::Args)]
+pub struct CpudistArgs {
+    /// Off-CPU time (switch-out to next switch-in) instead of on-CPU time.
+    #[arg(short = 'O', long = "offcpu")]
+    offcpu: bool,
+    #[command(flatten)]
+    hist: crate::runqlat::RunqlatArgs,
+}
+
+impl crate::cli::Run for CpudistArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.hist.common.open()?;
+        let opts = CpudistOptions {
+            hist: self.hist.options(),
+            offcpu: self.offcpu,
+        };
+        run(&recs, &opts, out).context("cpudist")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }

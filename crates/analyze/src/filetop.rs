@@ -50,7 +50,8 @@ pub enum SortBy {
 }
 
 impl SortBy {
-    /// Parses `-s`.
+    /// Parses `-s`. Not a clap `ValueEnum`: a bad value stays this
+    /// report's usage error (exit status 1, this message), as before.
     pub fn parse(s: &str) -> Result<SortBy> {
         Ok(match s {
             "all" => SortBy::All,
@@ -66,6 +67,9 @@ impl SortBy {
         })
     }
 }
+
+/// `-r`: rows per table unless told otherwise.
+pub const DEFAULT_MAX_ROWS: usize = 20;
 
 /// Options of `filetop`.
 #[derive(Debug, Clone)]
@@ -89,7 +93,7 @@ impl Default for FiletopOptions {
         FiletopOptions {
             common: Options::default(),
             sort: SortBy::All,
-            max_rows: 20,
+            max_rows: DEFAULT_MAX_ROWS,
             interval_ns: None,
             count: None,
             localtime: false,
@@ -168,22 +172,13 @@ fn sort_key(r: &FileRow, by: SortBy) -> u64 {
 
 /// Sums the operations per interval, thread and file.
 pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Filetop> {
-    if matches!(opts.interval_ns, Some(i) if i <= 0) {
-        return Err(Error::Usage("--interval must be positive".into()));
-    }
-    if opts.count.is_some() && opts.interval_ns.is_none() {
-        return Err(Error::Usage("--count needs --interval".into()));
-    }
+    crate::common::check_intervals(opts.interval_ns, opts.count)?;
     if opts.max_rows == 0 {
         return Err(Error::Usage("-r must be at least 1".into()));
     }
     let mut window = Window::resolve(&opts.common, recordings)?;
+    window.limit_to_count(opts.interval_ns, opts.count);
     let base = window.start_ns;
-    if let (Some(iv), Some(n)) = (opts.interval_ns, opts.count) {
-        let limit = base.saturating_add(iv.saturating_mul(n as i64));
-        window.range.to_ns = Some(window.range.to_ns.map_or(limit, |t| t.min(limit)));
-        window.end_ns = window.end_ns.min(limit);
-    }
     let range = window.range;
     let mut cols = vec![
         "ts", "pid", "tgid", "comm", "op", "fs", "dev", "inode", "path", "bytes",
@@ -422,6 +417,45 @@ pub fn write_json(r: &Filetop, opts: &FiletopOptions, out: &mut Out<'_>) -> Resu
     json_warnings(&mut v, &r.warnings);
     writeln!(out.out, "{}", serde_json::to_string(&v)?)?;
     Ok(())
+}
+
+/// `filetop` on the command line.
+#[derive(clap::Args)]
+pub struct FiletopArgs {
+    /// Sort by all (reads + writes + bytes), reads, writes, rbytes or wbytes.
+    #[arg(short = 's', long = "sort", value_name = "BY", default_value = "all")]
+    sort: String,
+    /// At most this many rows per table.
+    #[arg(short = 'r', long = "maxrows", value_name = "N", default_value_t = DEFAULT_MAX_ROWS)]
+    max_rows: usize,
+    /// One table per interval of recorded time (plain numbers are seconds; 500ms, 1m …), each after its time.
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = crate::cli::parse_secs_arg)]
+    interval: Option<i64>,
+    /// Print at most this many intervals (needs --interval).
+    #[arg(long, value_name = "N", requires = "interval")]
+    count: Option<u64>,
+    /// Print interval times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for FiletopArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let opts = FiletopOptions {
+            common: self.common.options(),
+            sort: SortBy::parse(&self.sort)?,
+            max_rows: self.max_rows,
+            interval_ns: self.interval,
+            count: self.count,
+            localtime: self.localtime,
+        };
+        let recs = self.common.open()?;
+        run(&recs, &opts, out).context("filetop")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }
 
 #[cfg(test)]

@@ -15,13 +15,14 @@ use crate::profile::{compute_checked, compute_in, Source, StackReport};
 use crate::stacks::StackParts;
 use crate::time::format_rfc3339;
 
-/// What the flame graph's widths are.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the flame graph's widths are (`--type`): `Cpu`, CPU samples (the
+/// `profile` table), or `Offcpu`, time blocked in µs (the `offcpu` table).
+/// (No doc comments on the variants: clap would print them as a
+/// possible-values list in `--help`'s long layout.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
-    /// CPU samples (`profile` table).
     #[default]
     Cpu,
-    /// Time blocked, µs (`offcpu` table).
     Offcpu,
 }
 
@@ -170,4 +171,70 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
         after.stacks.len()
     )?;
     Ok(())
+}
+
+/// `flamegraph` on the command line.
+#[derive(clap::Args)]
+pub struct FlamegraphArgs {
+    /// Where to write the SVG.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: PathBuf,
+    /// cpu: width is CPU samples (profile table); offcpu: width is time blocked (offcpu table).
+    #[arg(long = "type", value_name = "TYPE", value_enum, default_value_t = Kind::Cpu)]
+    kind: Kind,
+    /// Differential flame graph: with two PATHs, the first is before and the second after; with one, --before gives the before window and --from/--to the after window.
+    #[arg(long)]
+    diff: bool,
+    /// With --diff on one recording: the before window, FROM,TO (same forms as --from).
+    #[arg(long, value_name = "FROM,TO", requires = "diff")]
+    before: Option<String>,
+    #[command(flatten)]
+    parts: crate::stacks::PartsArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for FlamegraphArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use crate::common::open_recordings;
+        use anyhow::Context;
+        let a = self;
+        let common = a.common.options();
+        let (recs, diff) = match (a.diff, &a.before, a.common.paths.len()) {
+            (false, _, _) => (a.common.open()?, None),
+            (true, None, 2) => {
+                let before = open_recordings(&a.common.paths[..1])?;
+                let after = open_recordings(&a.common.paths[1..])?;
+                (after, Some(Before::Recordings(before)))
+            }
+            (true, Some(w), 1) => {
+                let (f, t) = w
+                    .split_once(',')
+                    .context("--before takes FROM,TO (for example +0s,+10s)")?;
+                let before = Options {
+                    from: Some(crate::time::parse_time_spec(f.trim())?),
+                    to: Some(crate::time::parse_time_spec(t.trim())?),
+                    ..common.clone()
+                };
+                (a.common.open()?, Some(Before::Window(before)))
+            }
+            (true, None, _) => anyhow::bail!(
+                "--diff needs two recordings (before, after), or one recording with --before FROM,TO"
+            ),
+            (true, Some(_), _) => {
+                anyhow::bail!(
+                    "--diff with --before compares two windows of one recording: give one PATH"
+                )
+            }
+        };
+        let opts = FlamegraphOptions {
+            common,
+            parts: a.parts.parts(),
+            kind: a.kind,
+            output: a.output,
+            diff,
+        };
+        run(&recs, &opts, out).context("flamegraph")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }

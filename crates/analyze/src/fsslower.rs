@@ -28,10 +28,12 @@ use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::tables::{self, Needs};
-use crate::time::{format_hms, format_rfc3339, secs_between};
+use crate::time::{format_hms, format_rfc3339, secs_between, NS_PER_MS};
 
-/// bcc's default threshold: 10 ms.
-pub const DEFAULT_MIN_NS: i64 = 10_000_000;
+/// bcc's default threshold, in `-m`'s unit (a plain number is ms).
+pub const DEFAULT_MIN_MS: i64 = 10;
+/// [`DEFAULT_MIN_MS`] in ns, as [`FsslowerOptions`] holds it.
+pub const DEFAULT_MIN_NS: i64 = DEFAULT_MIN_MS * NS_PER_MS;
 
 /// Options of `fsslower`.
 #[derive(Debug, Clone)]
@@ -280,4 +282,35 @@ pub fn write_json(r: &Fsslower, opts: &FsslowerOptions, out: &mut Out<'_>) -> Re
             in_loss_second: r.loss.affects(row.recording, row.ts),
         })
     })
+}
+
+/// `fsslower` on the command line.
+#[derive(clap::Args)]
+pub struct FsslowerArgs {
+    /// Only operations at least this long (plain numbers are milliseconds, as bcc; 0 prints all; 500us, 1s …).
+    #[arg(short = 'm', long = "min", value_name = "MS", value_parser = crate::cli::parse_ms_arg, default_value_t = DEFAULT_MIN_MS)]
+    min: i64,
+    /// Only this filesystem type (as the kernel names it: ext4, xfs, btrfs …).
+    #[arg(short = 't', long = "type", value_name = "FS")]
+    fs: Option<String>,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for FsslowerArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = FsslowerOptions {
+            common: self.common.options(),
+            min_latency_ns: self.min,
+            fs: self.fs,
+            localtime: self.localtime,
+        };
+        run(&recs, &opts, out).context("fsslower")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }

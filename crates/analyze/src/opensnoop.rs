@@ -270,3 +270,42 @@ pub fn write_json(r: &Opensnoop, opts: &OpensnoopOptions, out: &mut Out<'_>) -> 
         })
     })
 }
+
+/// `opensnoop` on the command line.
+#[derive(clap::Args)]
+pub struct OpensnoopArgs {
+    /// Only failed opens.
+    #[arg(short = 'x', long)]
+    failed: bool,
+    #[command(flatten)]
+    clock: crate::cli::ClockArgs,
+    /// Print the UID column.
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Extended fields: FLAGS (octal O_* flags) and MODE.
+    #[arg(short = 'e', long)]
+    extended: bool,
+    /// Only commands whose name contains NAME.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for OpensnoopArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = OpensnoopOptions {
+            common: self.common.options(),
+            failed: self.failed,
+            time: self.clock.time,
+            localtime: self.clock.localtime,
+            uid: self.print_uid,
+            extended: self.extended,
+            name: self.name,
+        };
+        run(&recs, &opts, out).context("opensnoop")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

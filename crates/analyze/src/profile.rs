@@ -285,3 +285,67 @@ pub fn run_offcpu(recordings: &[Recording], opts: &OffcpuOptions, out: &mut Out<
         out,
     )
 }
+
+/// `profile` on the command line.
+#[derive(clap::Args)]
+pub struct ProfileArgs {
+    /// Folded output (`comm;user frames;kernel frames count`), for flame graph tools.
+    #[arg(short = 'f', long)]
+    folded: bool,
+    #[command(flatten)]
+    parts: crate::stacks::PartsArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for ProfileArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = ProfileOptions {
+            common: self.common.options(),
+            parts: self.parts.parts(),
+            folded: self.folded,
+        };
+        run(&recs, &opts, out).context("profile")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}
+
+/// `offcputime` on the command line.
+#[derive(clap::Args)]
+pub struct OffcputimeArgs {
+    /// Folded output (`comm;user frames;kernel frames total_us`).
+    #[arg(short = 'f', long)]
+    folded: bool,
+    /// Only episodes of at least this many microseconds.
+    #[arg(short = 'm', long = "min-block-time", value_name = "US")]
+    min_us: Option<u64>,
+    /// Only episodes of at most this many microseconds.
+    #[arg(short = 'M', long = "max-block-time", value_name = "US")]
+    max_us: Option<u64>,
+    /// Only this task state at switch-out: 0 = preempted (runnable), else a bitmask (1 interruptible, 2 uninterruptible).
+    #[arg(long, value_name = "STATE")]
+    state: Option<i64>,
+    #[command(flatten)]
+    parts: crate::stacks::PartsArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for OffcputimeArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = OffcpuOptions {
+            common: self.common.options(),
+            parts: self.parts.parts(),
+            folded: self.folded,
+            min_us: self.min_us,
+            max_us: self.max_us,
+            state: self.state,
+        };
+        run_offcpu(&recs, &opts, out).context("offcputime")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

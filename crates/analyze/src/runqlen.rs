@@ -268,3 +268,38 @@ pub fn to_json(r: &Runqlen) -> impl Serialize + '_ {
         warnings: &r.warnings,
     }
 }
+
+/// `runqlen` on the command line.
+#[derive(clap::Args)]
+pub struct RunqlenArgs {
+    /// A histogram (or occupancy) per CPU.
+    #[arg(short = 'C', long = "cpus")]
+    per_cpu: bool,
+    /// Run-queue occupancy: the share of samples with a task waiting.
+    #[arg(short = 'O', long = "runqocc")]
+    occupancy: bool,
+    /// Print the time (HH:MM:SS, end of the window) before the output.
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// Print -T times in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for RunqlenArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = RunqlenOptions {
+            common: self.common.options(),
+            per_cpu: self.per_cpu,
+            occupancy: self.occupancy,
+            timestamp: self.timestamp,
+            localtime: self.localtime,
+        };
+        run(&recs, &opts, out).context("runqlen")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

@@ -21,7 +21,7 @@ use crate::common::{scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::runqlat::latencies_where;
+use crate::pairing::latencies_where;
 use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, NS_PER_US};
 
@@ -257,4 +257,39 @@ pub fn write_text(r: &Runqslower, opts: &RunqslowerOptions, out: &mut Out<'_>) -
         out.warn(&w)?;
     }
     Ok(())
+}
+
+/// `runqslower` on the command line.
+#[derive(clap::Args)]
+pub struct RunqslowerArgs {
+    /// Only waits longer than this: 500us, 5ms; a plain number is microseconds (bcc's positional min_us). Default 10ms.
+    #[arg(long = "min-latency", value_name = "DUR", value_parser = crate::cli::parse_us_arg)]
+    min_latency: Option<i64>,
+    /// Only this thread id.
+    #[arg(short = 't', long = "tid", value_name = "TID")]
+    tid: Option<i32>,
+    /// Also print the task that was switched out for it (PREV COMM, PREV TID).
+    #[arg(short = 'P', long = "previous")]
+    previous: bool,
+    /// Print TIME in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for RunqslowerArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = RunqslowerOptions {
+            common: self.common.options(),
+            min_ns: self.min_latency.unwrap_or(DEFAULT_MIN_NS),
+            tid: self.tid,
+            previous: self.previous,
+            localtime: self.localtime,
+        };
+        run(&recs, &opts, out).context("runqslower")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }

@@ -356,6 +356,31 @@ pub fn write_report(
     Ok(())
 }
 
+/// -U/-K/-d, shared by the stack reports.
+#[derive(clap::Args)]
+pub struct PartsArgs {
+    /// User stacks only.
+    #[arg(short = 'U', long = "user-stacks-only", conflicts_with = "kernel_only")]
+    user_only: bool,
+    /// Kernel stacks only.
+    #[arg(short = 'K', long = "kernel-stacks-only")]
+    kernel_only: bool,
+    /// A delimiter between kernel and user frames (`--`; `-` when folded).
+    #[arg(short = 'd', long)]
+    delimited: bool,
+}
+
+impl PartsArgs {
+    /// The library's stack parts.
+    pub fn parts(&self) -> StackParts {
+        StackParts {
+            user_only: self.user_only,
+            kernel_only: self.kernel_only,
+            delimited: self.delimited,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -530,3 +530,22 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// `summary` on the command line.
+#[derive(clap::Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for SummaryArgs {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let opts = SummaryOptions {
+            common: self.common.options(),
+        };
+        run(&recs, &opts, out).context("summary")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

@@ -329,3 +329,57 @@ pub fn run_recover(opts: &VerifyOptions, out: &mut Out<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// `verify` and `recover` on the command line.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// Recordings (directories such as out.parquet); glob patterns are expanded.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+impl VerifyArgs {
+    fn options(self) -> VerifyOptions {
+        VerifyOptions {
+            paths: self.paths,
+            json: self.json,
+        }
+    }
+}
+
+/// `verify`: exit status 1 if any file is damaged.
+#[derive(clap::Args)]
+pub struct VerifyCli {
+    #[command(flatten)]
+    args: VerifyArgs,
+}
+
+impl crate::cli::Run for VerifyCli {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let damaged = run_verify(&self.args.options(), out).context("verify")?;
+        Ok(if damaged > 0 {
+            std::process::ExitCode::FAILURE
+        } else {
+            std::process::ExitCode::SUCCESS
+        })
+    }
+}
+
+/// `recover`.
+#[derive(clap::Args)]
+pub struct RecoverCli {
+    #[command(flatten)]
+    args: VerifyArgs,
+}
+
+impl crate::cli::Run for RecoverCli {
+    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        run_recover(&self.args.options(), out).context("recover")?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+}

@@ -470,6 +470,70 @@ pub fn write_json(r: &Tcp, opts: &TcpOptions, out: &mut Out<'_>) -> Result<()> {
     Ok(())
 }
 
+/// -4/-6, shared by the TCP reports.
+#[derive(clap::Args)]
+pub struct IpArgs {
+    /// Only IPv4.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Only IPv6.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+}
+
+impl IpArgs {
+    fn ip(&self) -> Option<i32> {
+        if self.ipv4 {
+            Some(4)
+        } else if self.ipv6 {
+            Some(6)
+        } else {
+            None
+        }
+    }
+}
+
+/// -L/-D port filters, shared by tcplife and tcpstates.
+#[derive(clap::Args)]
+pub struct PortArgs {
+    /// Only these local ports (comma-separated).
+    #[arg(
+        short = 'L',
+        long = "localport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    local_ports: Vec<i32>,
+    /// Only these remote ports (comma-separated).
+    #[arg(
+        short = 'D',
+        long = "remoteport",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    remote_ports: Vec<i32>,
+}
+
+/// Runs one TCP report from its command line: what every TCP subcommand's
+/// [`crate::cli::Run`] does once it has its own options.
+fn run_cli(
+    common: &crate::cli::CommonArgs,
+    ip: &IpArgs,
+    report: Report,
+    out: &mut Out<'_>,
+) -> anyhow::Result<std::process::ExitCode> {
+    use anyhow::Context;
+    let recs = common.open()?;
+    let name = report.name();
+    let opts = TcpOptions {
+        common: common.options(),
+        ip: ip.ip(),
+        report,
+    };
+    run(&recs, &opts, out).context(name)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,3 +65,32 @@ pub(super) fn write_text(r: &Tcp, opts: &AcceptOptions, o: &mut dyn Write) -> Re
     }
     Ok(())
 }
+
+/// `tcpaccept` on the command line.
+#[derive(clap::Args)]
+pub struct TcpacceptArgs {
+    #[command(flatten)]
+    clock: crate::cli::ClockArgs,
+    /// Include a TIME(s) column (seconds since the first accept).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Only these local ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcpacceptArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::Accept(AcceptOptions {
+            time: self.clock.time,
+            localtime: self.clock.localtime,
+            timestamp: self.timestamp,
+            ports: self.port,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}

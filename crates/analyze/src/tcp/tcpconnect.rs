@@ -160,3 +160,44 @@ pub(super) fn write_text(r: &Tcp, opts: &ConnectOptions, o: &mut dyn Write) -> R
     }
     Ok(())
 }
+
+/// `tcpconnect` on the command line.
+#[derive(clap::Args)]
+pub struct TcpconnectArgs {
+    /// Include a TIME(s) column (seconds since the first connect).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Include a UID column (the connecting task's real user id).
+    #[arg(short = 'U', long)]
+    print_uid: bool,
+    /// Only connects made by this user id.
+    #[arg(short = 'u', long, value_name = "UID")]
+    uid: Option<i64>,
+    /// Include the source port (SPORT); with -c, count per source port too (LPORT).
+    #[arg(short = 's', long = "source-port")]
+    source_port: bool,
+    /// Count connects per source address, destination address and port.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Only these destination ports (comma-separated).
+    #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
+    port: Vec<i32>,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcpconnectArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::Connect(ConnectOptions {
+            timestamp: self.timestamp,
+            print_uid: self.print_uid,
+            uid: self.uid,
+            source_port: self.source_port,
+            count: self.count,
+            ports: self.port,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}

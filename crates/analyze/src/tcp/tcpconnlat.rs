@@ -68,3 +68,32 @@ pub(super) fn write_text(r: &Tcp, opts: &ConnlatOptions, o: &mut dyn Write) -> R
     }
     Ok(())
 }
+
+/// `tcpconnlat` on the command line.
+#[derive(clap::Args)]
+pub struct TcpconnlatArgs {
+    /// Only connects at least this slow: 500us, 5ms, 1s; a plain number is milliseconds (bcc's positional min_ms).
+    #[arg(long = "min", value_name = "DUR", value_parser = crate::cli::parse_ms_arg)]
+    min: Option<i64>,
+    /// Include a TIME(s) column (seconds since the first connect).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    /// Include the local port (LPORT).
+    #[arg(short = 'L', long)]
+    lport: bool,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcpconnlatArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::Connlat(ConnlatOptions {
+            min_ns: self.min.unwrap_or(0),
+            timestamp: self.timestamp,
+            lport: self.lport,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}

@@ -65,3 +65,32 @@ pub(super) fn write_text(r: &Tcp, opts: &LifeOptions, o: &mut dyn Write) -> Resu
     }
     Ok(())
 }
+
+/// `tcplife` on the command line.
+#[derive(clap::Args)]
+pub struct TcplifeArgs {
+    #[command(flatten)]
+    clock: crate::cli::ClockArgs,
+    /// Wide address columns (fit IPv6 addresses).
+    #[arg(short = 'w', long)]
+    wide: bool,
+    #[command(flatten)]
+    ports: super::PortArgs,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcplifeArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::Life(LifeOptions {
+            time: self.clock.time,
+            localtime: self.clock.localtime,
+            wide: self.wide,
+            local_ports: self.ports.local_ports,
+            remote_ports: self.ports.remote_ports,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}

@@ -78,3 +78,28 @@ pub(super) fn write_text(r: &Tcp, opts: &RetransOptions, o: &mut dyn Write) -> R
     }
     Ok(())
 }
+
+/// `tcpretrans` on the command line.
+#[derive(clap::Args)]
+pub struct TcpretransArgs {
+    /// Count retransmits per flow instead of listing them.
+    #[arg(short = 'c', long)]
+    count: bool,
+    /// Print the TIME column in this machine's local time zone instead of UTC.
+    #[arg(long)]
+    localtime: bool,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcpretransArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::Retrans(RetransOptions {
+            count: self.count,
+            localtime: self.localtime,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}

@@ -68,3 +68,32 @@ pub(super) fn write_text(r: &Tcp, opts: &StatesOptions, o: &mut dyn Write) -> Re
     }
     Ok(())
 }
+
+/// `tcpstates` on the command line.
+#[derive(clap::Args)]
+pub struct TcpstatesArgs {
+    #[command(flatten)]
+    clock: crate::cli::ClockArgs,
+    /// Include a TIME(s) column (seconds since the first transition).
+    #[arg(short = 't', long)]
+    timestamp: bool,
+    #[command(flatten)]
+    ports: super::PortArgs,
+    #[command(flatten)]
+    ip: super::IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl crate::cli::Run for TcpstatesArgs {
+    fn run(self, out: &mut crate::output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        let report = super::Report::States(StatesOptions {
+            time: self.clock.time,
+            localtime: self.clock.localtime,
+            timestamp: self.timestamp,
+            local_ports: self.ports.local_ports,
+            remote_ports: self.ports.remote_ports,
+        });
+        super::run_cli(&self.common, &self.ip, report, out)
+    }
+}
