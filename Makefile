@@ -23,13 +23,13 @@ build: deps
 # Rust tests run in the release profile so they reuse what `build` compiled
 # (a second, debug build of arrow/parquet costs minutes on two cores).
 test-rust: build
-	$(CARGO) fmt --all -- --check
 	$(CARGO) test --release --workspace
 
 test-e2e: build
 	KTAPE_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -v -rA tests/
 
-test: test-rust test-e2e
+# lint first: a format or clippy failure is found in seconds once built.
+test: lint test-rust test-e2e
 
 demo: build
 	@scripts/demo.sh
@@ -37,7 +37,7 @@ demo: build
 bench: build
 	@scripts/bench.sh
 
-lint: deps
+lint: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
