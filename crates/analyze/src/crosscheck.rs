@@ -62,7 +62,7 @@ pub struct CrossCheck {
 impl CrossCheck {
     /// The sentence a report prints on stderr when the check disagrees.
     pub fn warning(&self) -> String {
-        let gap = self.kernel - self.recorded;
+        let gap = self.kernel.saturating_sub(self.recorded);
         let what = if gap > 0 {
             format!("{gap} event(s) happened that neither a row nor the loss table shows")
         } else {
@@ -155,7 +155,7 @@ fn read_slack(a: Read, b: Read) -> i64 {
     let secs = (b.ts.saturating_sub(a.ts)) as f64 / 1e9;
     let delta = b.value.saturating_sub(a.value).max(0) as f64;
     let rate = if secs > 0.0 { delta / secs } else { 0.0 };
-    (rate * (a.read_ns.saturating_add(b.read_ns)) as f64 / 1e9).ceil() as i64 + 1
+    ((rate * (a.read_ns.saturating_add(b.read_ns)) as f64 / 1e9).ceil() as i64).saturating_add(1)
 }
 
 /// Rows of `table` with `ts` in `[from, to)`, counted by the group
@@ -361,8 +361,14 @@ pub fn compute(rec: &Recording) -> Result<Vec<CrossCheck>> {
                 s,
                 recorded,
                 (
-                    -slack - other,
-                    Some(in_flight + lost + other + twice + slack),
+                    slack.saturating_neg().saturating_sub(other),
+                    Some(
+                        in_flight
+                            .saturating_add(lost)
+                            .saturating_add(other)
+                            .saturating_add(twice)
+                            .saturating_add(slack),
+                    ),
                 ),
             ));
         }
@@ -396,14 +402,14 @@ pub fn compute(rec: &Recording) -> Result<Vec<CrossCheck>> {
             let lost = lost(rec, "tcp", range)?;
             // A transition and its counter are a few instructions apart: a
             // connection can straddle each read.
-            let slack = read_slack(s.0, s.1) + 1;
+            let slack = read_slack(s.0, s.1).saturating_add(1);
             out.push(check(
                 rec,
                 ktape_format::tcp::STATE_TABLE.name,
                 name.to_string(),
                 s,
                 recorded,
-                (-slack, Some(lost + slack)),
+                (slack.saturating_neg(), Some(lost.saturating_add(slack))),
             ));
         }
     }
@@ -462,7 +468,7 @@ pub fn compute(rec: &Recording) -> Result<Vec<CrossCheck>> {
             c::CTXT.to_string(),
             s,
             recorded,
-            (-slack, Some(lost + slack)),
+            (slack.saturating_neg(), Some(lost.saturating_add(slack))),
         ));
     }
     Ok(out)

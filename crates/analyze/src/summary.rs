@@ -155,7 +155,8 @@ fn totals(recs: &[RecordingSummary]) -> (Vec<TableSummary>, BTreeMap<String, u64
             e.matching = e.matching.zip(t.matching).map(|(a, b)| a + b);
         }
         for (f, v) in &r.lost_by_family {
-            *lost.entry(f.clone()).or_default() += v;
+            let e = lost.entry(f.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
     }
     let tables = tables
@@ -239,9 +240,13 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             ncpus: rec.info.ncpus,
             start: lo.map(format_rfc3339),
             end: hi.map(format_rfc3339),
-            duration_s: lo.zip(hi).map(|(a, b)| (b - a) as f64 / 1e9),
+            duration_s: lo
+                .zip(hi)
+                .map(|(a, b)| (b as i128 - a as i128) as f64 / 1e9),
             tables,
-            lost: lost_by_family.values().sum(),
+            lost: lost_by_family
+                .values()
+                .fold(0u64, |a, &b| a.saturating_add(b)),
             lost_by_family,
             loss_known,
             ended_abruptly,
@@ -272,7 +277,9 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
         report: "summary",
         window,
         tables,
-        lost: lost_by_family.values().sum(),
+        lost: lost_by_family
+            .values()
+            .fold(0u64, |a, &b| a.saturating_add(b)),
         lost_by_family,
         cross_checks: out.iter().flat_map(|r| r.cross_checks.clone()).collect(),
         recordings: out,
@@ -332,14 +339,16 @@ fn lost_by_family(one: &[Recording], range: TimeRange) -> Result<BTreeMap<String
             let lost = columns::i64s(batch, "lost", path)?;
             for i in 0..batch.num_rows() {
                 if range.contains(ts[i]) && lost[i] > 0 {
-                    *acc.entry(fam.get(i).to_string()).or_default() += lost[i] as u64;
+                    let e = acc.entry(fam.get(i).to_string()).or_default();
+                    *e = e.saturating_add(lost[i] as u64);
                 }
             }
             Ok(())
         },
         |mut a, b| {
             for (k, v) in b {
-                *a.entry(k).or_default() += v;
+                let e = a.entry(k).or_default();
+                *e = e.saturating_add(v);
             }
             a
         },
@@ -518,7 +527,7 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
                 let result = if c.agree {
                     "agree".to_string()
                 } else {
-                    format!("DISAGREE ({:+})", c.kernel - c.recorded)
+                    format!("DISAGREE ({:+})", c.kernel.saturating_sub(c.recorded))
                 };
                 writeln!(
                     w,
