@@ -158,17 +158,20 @@ fn read_slack(a: Read, b: Read) -> i64 {
     ((rate * (a.read_ns.saturating_add(b.read_ns)) as f64 / 1e9).ceil() as i64).saturating_add(1)
 }
 
-/// Rows of `table` with `ts` in `[from, to)`, counted by the group
-/// `classify` gives each row of a batch (`None`: not counted).
-fn count_rows<K>(
+/// Rows of `table` counted by the key `classify` gives each row of a
+/// batch (`None`: not counted). `classify` sees each row's `ts` and
+/// applies its own key's window; `range` (their union) only skips row
+/// groups, so one pass counts every key of a table.
+fn count_rows<G, K>(
     rec: &Recording,
     table: &str,
     (cols, optional): (&[&str], &[&str]),
     range: TimeRange,
     classify: K,
-) -> Result<BTreeMap<&'static str, i64>>
+) -> Result<BTreeMap<G, i64>>
 where
-    K: Fn(&arrow_array::RecordBatch, &std::path::Path) -> Result<Vec<Option<&'static str>>>
+    G: Ord + Copy + Send,
+    K: Fn(&arrow_array::RecordBatch, &std::path::Path, &[i64]) -> Result<Vec<Option<G>>>
         + Sync
         + Send,
 {
@@ -184,14 +187,11 @@ where
         &all,
         optional,
         BTreeMap::new,
-        |acc: &mut BTreeMap<&'static str, i64>, unit, batch| {
+        |acc: &mut BTreeMap<G, i64>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
-            let groups = classify(batch, path)?;
-            for (t, g) in ts.iter().zip(groups) {
-                if let (true, Some(g)) = (range.contains(*t), g) {
-                    *acc.entry(g).or_default() += 1;
-                }
+            for g in classify(batch, path, ts)?.into_iter().flatten() {
+                *acc.entry(g).or_default() += 1;
             }
             Ok(())
         },
@@ -204,12 +204,18 @@ where
     )
 }
 
-/// Every row in one group.
-fn every_row(
-    batch: &arrow_array::RecordBatch,
-    _: &std::path::Path,
-) -> Result<Vec<Option<&'static str>>> {
-    Ok(vec![Some("row"); batch.num_rows()])
+/// The union of windows, for skipping row groups.
+fn union(ranges: impl IntoIterator<Item = TimeRange>) -> TimeRange {
+    ranges
+        .into_iter()
+        .reduce(|a, b| TimeRange {
+            from_ns: a.from_ns.min(b.from_ns),
+            to_ns: a.to_ns.max(b.to_ns),
+        })
+        .unwrap_or(TimeRange {
+            from_ns: Some(0),
+            to_ns: Some(0),
+        })
 }
 
 /// Events of `family` the recorder counted as lost with `ts` in the window
@@ -296,58 +302,82 @@ fn check(
 /// Every cross-check a recording allows (none for recordings without a
 /// `counters` table, or with one read only: cut short before a second).
 pub fn compute(rec: &Recording) -> Result<Vec<CrossCheck>> {
+    checks(rec, None)
+}
+
+/// The cross-checks of table `only` (of every table when `None`): a report
+/// pays only for the scan of its own table, and each table is scanned once.
+fn checks(rec: &Recording, only: Option<&str>) -> Result<Vec<CrossCheck>> {
     if !rec.has_table(c::TABLE.name) {
         return Ok(Vec::new());
     }
+    let wants = |t: &str| only.is_none_or(|o| o == t) && rec.has_table(t);
     let reads = read_counters(rec)?;
     let mut out = Vec::new();
+    if wants(ktape_format::bio::TABLE.name) {
+        bio_checks(rec, &reads, &mut out)?;
+    }
+    if wants(ktape_format::tcp::STATE_TABLE.name) {
+        tcp_open_checks(rec, &reads, &mut out)?;
+    }
+    if wants(ktape_format::tcp::RETRANSMIT_TABLE.name) {
+        retransmit_check(rec, &reads, &mut out)?;
+    }
+    if wants(ktape_format::sched::SWITCH.name) {
+        switch_check(rec, &reads, &mut out)?;
+    }
+    Ok(out)
+}
 
-    // bio: per disk and group.
-    let disks: Vec<String> = reads
+/// bio: per disk and group, from one scan of the table.
+fn bio_checks(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Result<()> {
+    let disks: Vec<(String, TimeRange)> = reads
         .keys()
         .filter(|(s, _, n)| s == c::SOURCE_DISKSTATS && n == c::WRITES)
-        .map(|(_, d, _)| d.clone())
+        .filter_map(|(_, d, _)| {
+            let w = span(reads, c::SOURCE_DISKSTATS, d, c::WRITES)?;
+            Some((d.clone(), window(w.0, w.1)))
+        })
         .collect();
-    for disk in disks {
-        let Some(w) = span(&reads, c::SOURCE_DISKSTATS, &disk, c::WRITES) else {
-            continue;
-        };
-        let range = window(w.0, w.1);
-        let rows = count_rows(
-            rec,
-            ktape_format::bio::TABLE.name,
-            (&["disk", "flags"], &[]),
-            range,
-            |batch, path| {
-                let d = Strings::from_batch(batch, "disk", path)?;
-                let f = Strings::from_batch(batch, "flags", path)?;
-                Ok((0..batch.num_rows())
-                    .map(|i| {
-                        (**d.get(i) == *disk)
-                            .then(|| disk_group(f.get(i)))
-                            .flatten()
-                    })
-                    .collect())
-            },
-        )?;
-        let in_flight = span(&reads, c::SOURCE_DISKSTATS, &disk, c::IN_FLIGHT)
+    if disks.is_empty() {
+        return Ok(());
+    }
+    let rows = count_rows(
+        rec,
+        ktape_format::bio::TABLE.name,
+        (&["disk", "flags"], &[]),
+        union(disks.iter().map(|d| d.1)),
+        |batch, path, ts| {
+            let d = Strings::from_batch(batch, "disk", path)?;
+            let f = Strings::from_batch(batch, "flags", path)?;
+            Ok((0..batch.num_rows())
+                .map(|i| {
+                    let k = disks.iter().position(|(name, _)| **name == **d.get(i))?;
+                    disks[k].1.contains(ts[i]).then_some(())?;
+                    Some((k, disk_group(f.get(i))?))
+                })
+                .collect())
+        },
+    )?;
+    for (k, (disk, range)) in disks.iter().enumerate() {
+        let in_flight = span(reads, c::SOURCE_DISKSTATS, disk, c::IN_FLIGHT)
             .map(|(a, _)| a.value.max(0))
             .unwrap_or(0);
-        let lost = lost(rec, "bio", range)?;
-        let other = rows.get("other").copied().unwrap_or(0);
+        let lost = lost(rec, "bio", *range)?;
+        let other = rows.get(&(k, "other")).copied().unwrap_or(0);
         // On a disk without FUA the kernel completes a write that asks for
         // FUA or a preflush twice, its data and then the end of its flush
         // sequence, and diskstats counts both; the recording has one row.
         // At most one such write per flush.
-        let flushed = span(&reads, c::SOURCE_DISKSTATS, &disk, c::FLUSHES)
+        let flushed = span(reads, c::SOURCE_DISKSTATS, disk, c::FLUSHES)
             .map(|(a, b)| b.value.saturating_sub(a.value).max(0))
             .unwrap_or(0);
         for group in [c::READS, c::WRITES, c::DISCARDS, c::FLUSHES] {
-            let Some(s) = span(&reads, c::SOURCE_DISKSTATS, &disk, group) else {
+            let Some(s) = span(reads, c::SOURCE_DISKSTATS, disk, group) else {
                 continue;
             };
             let delta = s.1.value.saturating_sub(s.0.value);
-            let recorded = rows.get(group).copied().unwrap_or(0);
+            let recorded = rows.get(&(k, group)).copied().unwrap_or(0);
             // A disk nobody used says nothing about the recorder.
             if delta == 0 && recorded == 0 {
                 continue;
@@ -373,105 +403,128 @@ pub fn compute(rec: &Recording) -> Result<Vec<CrossCheck>> {
             ));
         }
     }
+    Ok(())
+}
 
-    // tcp: opens from the state transitions, retransmits one-sided.
-    let tcp_pairs = [
+/// tcp: opens from the state transitions, both counters from one scan.
+fn tcp_open_checks(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Result<()> {
+    let opens: Vec<(&str, &str, &str, (Read, Read))> = [
         (c::ACTIVE_OPENS, "CLOSE", "SYN_SENT"),
         (c::PASSIVE_OPENS, "LISTEN", "SYN_RECV"),
-    ];
-    if rec.has_table(ktape_format::tcp::STATE_TABLE.name) {
-        for (name, old, new) in tcp_pairs {
-            let Some(s) = span(&reads, c::SOURCE_SNMP, "", name) else {
-                continue;
-            };
-            let range = window(s.0, s.1);
-            let rows = count_rows(
-                rec,
-                ktape_format::tcp::STATE_TABLE.name,
-                (&["oldstate", "newstate"], &[]),
-                range,
-                move |batch, path| {
-                    let o = Strings::from_batch(batch, "oldstate", path)?;
-                    let n = Strings::from_batch(batch, "newstate", path)?;
-                    Ok((0..batch.num_rows())
-                        .map(|i| (&**o.get(i) == old && &**n.get(i) == new).then_some("row"))
-                        .collect())
-                },
-            )?;
-            let recorded = rows.get("row").copied().unwrap_or(0);
-            let lost = lost(rec, "tcp", range)?;
-            // A transition and its counter are a few instructions apart: a
-            // connection can straddle each read.
-            let slack = read_slack(s.0, s.1).saturating_add(1);
-            out.push(check(
-                rec,
-                ktape_format::tcp::STATE_TABLE.name,
-                name.to_string(),
-                s,
-                recorded,
-                (slack.saturating_neg(), Some(lost.saturating_add(slack))),
-            ));
-        }
+    ]
+    .into_iter()
+    .filter_map(|(name, old, new)| Some((name, old, new, span(reads, c::SOURCE_SNMP, "", name)?)))
+    .collect();
+    if opens.is_empty() {
+        return Ok(());
     }
-    if rec.has_table(ktape_format::tcp::RETRANSMIT_TABLE.name) {
-        if let Some(s) = span(&reads, c::SOURCE_SNMP, "", c::RETRANS_SEGS) {
-            let range = window(s.0, s.1);
-            let rows = count_rows(
-                rec,
-                ktape_format::tcp::RETRANSMIT_TABLE.name,
-                (&[], &["error"]),
-                range,
-                |batch, _| {
-                    use arrow_array::Array;
-                    // Older kernels' tracepoints give no result: every row
-                    // counts.
-                    let err = batch
-                        .column_by_name("error")
-                        .and_then(|a| a.as_any().downcast_ref::<arrow_array::Int32Array>());
-                    Ok((0..batch.num_rows())
-                        .map(|i| {
-                            err.is_none_or(|e| e.is_null(i) || e.value(i) == 0)
-                                .then_some("row")
-                        })
-                        .collect())
-                },
-            )?;
-            let recorded = rows.get("row").copied().unwrap_or(0);
-            let slack = read_slack(s.0, s.1);
-            out.push(check(
-                rec,
-                ktape_format::tcp::RETRANSMIT_TABLE.name,
-                c::RETRANS_SEGS.to_string(),
-                s,
-                recorded,
-                (-slack, None),
-            ));
-        }
-    }
-
-    // sched: every switch.
-    if let Some(s) = span(&reads, c::SOURCE_STAT, "", c::CTXT) {
+    let rows = count_rows(
+        rec,
+        ktape_format::tcp::STATE_TABLE.name,
+        (&["oldstate", "newstate"], &[]),
+        union(opens.iter().map(|o| window(o.3 .0, o.3 .1))),
+        |batch, path, ts| {
+            let o = Strings::from_batch(batch, "oldstate", path)?;
+            let n = Strings::from_batch(batch, "newstate", path)?;
+            Ok((0..batch.num_rows())
+                .map(|i| {
+                    let k = opens
+                        .iter()
+                        .position(|p| &**o.get(i) == p.1 && &**n.get(i) == p.2)?;
+                    let s = opens[k].3;
+                    window(s.0, s.1).contains(ts[i]).then_some(k)
+                })
+                .collect())
+        },
+    )?;
+    for (k, (name, _, _, s)) in opens.iter().enumerate() {
         let range = window(s.0, s.1);
-        let rows = count_rows(
-            rec,
-            ktape_format::sched::SWITCH.name,
-            (&[], &[]),
-            range,
-            every_row,
-        )?;
-        let recorded = rows.get("row").copied().unwrap_or(0);
-        let lost = lost(rec, "sched", range)?;
-        let slack = read_slack(s.0, s.1);
+        let recorded = rows.get(&k).copied().unwrap_or(0);
+        let lost = lost(rec, "tcp", range)?;
+        // A transition and its counter are a few instructions apart: a
+        // connection can straddle each read.
+        let slack = read_slack(s.0, s.1).saturating_add(1);
         out.push(check(
             rec,
-            ktape_format::sched::SWITCH.name,
-            c::CTXT.to_string(),
-            s,
+            ktape_format::tcp::STATE_TABLE.name,
+            name.to_string(),
+            *s,
             recorded,
             (slack.saturating_neg(), Some(lost.saturating_add(slack))),
         ));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// tcp: retransmits, one-sided.
+fn retransmit_check(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Result<()> {
+    let Some(s) = span(reads, c::SOURCE_SNMP, "", c::RETRANS_SEGS) else {
+        return Ok(());
+    };
+    let range = window(s.0, s.1);
+    let rows = count_rows(
+        rec,
+        ktape_format::tcp::RETRANSMIT_TABLE.name,
+        (&[], &["error"]),
+        range,
+        |batch, _, ts| {
+            use arrow_array::Array;
+            // Older kernels' tracepoints give no result: every row
+            // counts.
+            let err = batch
+                .column_by_name("error")
+                .and_then(|a| a.as_any().downcast_ref::<arrow_array::Int32Array>());
+            Ok((0..batch.num_rows())
+                .map(|i| {
+                    let sent = err.is_none_or(|e| e.is_null(i) || e.value(i) == 0);
+                    (sent && range.contains(ts[i])).then_some(())
+                })
+                .collect())
+        },
+    )?;
+    let recorded = rows.get(&()).copied().unwrap_or(0);
+    let slack = read_slack(s.0, s.1);
+    out.push(check(
+        rec,
+        ktape_format::tcp::RETRANSMIT_TABLE.name,
+        c::RETRANS_SEGS.to_string(),
+        s,
+        recorded,
+        (slack.saturating_neg(), None),
+    ));
+    Ok(())
+}
+
+/// sched: every switch.
+fn switch_check(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Result<()> {
+    let Some(s) = span(reads, c::SOURCE_STAT, "", c::CTXT) else {
+        return Ok(());
+    };
+    let range = window(s.0, s.1);
+    let rows = count_rows(
+        rec,
+        ktape_format::sched::SWITCH.name,
+        (&[], &[]),
+        range,
+        |_, _, ts| {
+            Ok(ts
+                .iter()
+                .map(|&t| range.contains(t).then_some(()))
+                .collect())
+        },
+    )?;
+    let recorded = rows.get(&()).copied().unwrap_or(0);
+    let lost = lost(rec, "sched", range)?;
+    let slack = read_slack(s.0, s.1);
+    out.push(check(
+        rec,
+        ktape_format::sched::SWITCH.name,
+        c::CTXT.to_string(),
+        s,
+        recorded,
+        (slack.saturating_neg(), Some(lost.saturating_add(slack))),
+    ));
+    Ok(())
 }
 
 /// Warnings for the checks of `table` that disagree, for every recording.
@@ -481,8 +534,8 @@ pub fn warnings(recordings: &[Recording], table: &str) -> Result<Vec<String>> {
         if !r.has_table(table) {
             continue;
         }
-        for c in compute(r)? {
-            if c.table == table && !c.agree {
+        for c in checks(r, Some(table))? {
+            if !c.agree {
                 out.push(c.warning());
             }
         }
