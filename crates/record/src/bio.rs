@@ -91,6 +91,7 @@ impl Family for Bio {
         Ok(Box::new(BioLoaded {
             inner: bpf::with_fallback(|f| load_flavour(ctx, f))?,
             untimed: HashMap::new(),
+            swept_ns: 0,
         }))
     }
 

@@ -91,8 +91,9 @@ pub trait Loaded {
     }
     /// Operations that started but whose end no program will see (found
     /// in the family's in-flight map), removed from it and returned to be
-    /// counted as lost. Called about once a second, and once more with
-    /// `last` after every program is detached. Default: none.
+    /// counted as lost. Called about once a second (a family may walk its
+    /// map less often), and once more with `last` after every program is
+    /// detached. Default: none.
     fn sweep(&mut self, _now_mono_ns: i64, _last: bool) -> Vec<UserLoss> {
         Vec::new()
     }

@@ -61,7 +61,15 @@ pub(super) struct BioLoaded {
     /// When the sweep first saw entries that carry no time (only io_start
     /// was seen), by request pointer.
     pub(super) untimed: HashMap<u64, u64>,
+    /// When the map was last walked (monotonic ns; 0: never).
+    pub(super) swept_ns: u64,
 }
+
+/// How often the in-flight map is walked while recording. A walk costs
+/// two syscalls per request in flight (thousands on deep queues), and no
+/// request becomes stale sooner than [`STALE_NS`]: a third of it bounds
+/// how late a stale one is counted.
+pub const SWEEP_EVERY_NS: u64 = STALE_NS / 3;
 
 /// The programs that see a request start (not its completion).
 const INFLOW: &[&str] = &[
@@ -96,8 +104,12 @@ impl Loaded for BioLoaded {
 
     fn sweep(&mut self, now_mono_ns: i64, last: bool) -> Vec<UserLoss> {
         use libbpf_rs::{MapCore, MapFlags};
-        let map = &self.inner.skel().maps.ktape_bio_rq;
         let now = now_mono_ns as u64;
+        if !last && now.saturating_sub(self.swept_ns) < SWEEP_EVERY_NS {
+            return Vec::new();
+        }
+        self.swept_ns = now;
+        let map = &self.inner.skel().maps.ktape_bio_rq;
         let mut lost = Vec::new();
         let mut untimed = HashMap::new();
         for key in map.keys() {
