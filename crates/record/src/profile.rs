@@ -231,13 +231,8 @@ impl Rows for Cols {
 
     fn append(&mut self, e: &ProfileEvent, offset_ns: i64) {
         let ts = e.ts as i64 + offset_ns;
-        let (k, u) = match &self.stacks {
-            Some(s) => (
-                s.resolve(false, 0, e.kstack, ts),
-                s.resolve(true, e.tgid, e.ustack, ts),
-            ),
-            None => (e.kstack, e.ustack),
-        };
+        let (k, u) =
+            crate::stacks::resolve_pair(self.stacks.as_deref(), e.tgid, e.kstack, e.ustack, ts);
         self.ts.push(ts);
         self.cpu.push(e.cpu as i32);
         self.pid.push(e.pid as i32);

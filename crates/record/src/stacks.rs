@@ -104,6 +104,25 @@ pub fn existing() -> Option<Arc<Stacks>> {
     SHARED.get().and_then(|r| r.as_ref().ok().cloned())
 }
 
+/// The recording-wide (kernel, user) stack ids of a sample taken in
+/// process `tgid`; without the stack service (tests) the map ids as they
+/// are.
+pub fn resolve_pair(
+    stacks: Option<&Stacks>,
+    tgid: u32,
+    kstack: i32,
+    ustack: i32,
+    ts_ns: i64,
+) -> (i32, i32) {
+    match stacks {
+        Some(s) => (
+            s.resolve(false, 0, kstack, ts_ns),
+            s.resolve(true, tgid, ustack, ts_ns),
+        ),
+        None => (kstack, ustack),
+    }
+}
+
 /// What a stack family's decoder owes the writer after its rows: the
 /// stacks they refer to that are symbolized by now, or at the `last` flush
 /// every one (waiting for those still being symbolized).
