@@ -48,24 +48,26 @@ impl Refs {
         let mut added = (Vec::new(), Vec::new());
         for (i, field) in batch.schema().fields().iter().enumerate() {
             let name = field.name().as_str();
-            let (set, new) = if STACK_COLUMNS.contains(&name) {
-                (&mut self.stacks, &mut added.1)
+            // Stack ids start at 0 (-1 and -2 mean none and lost); pid 0
+            // is the idle task, which has no process row.
+            let (set, new, least) = if STACK_COLUMNS.contains(&name) {
+                (&mut self.stacks, &mut added.1, 0)
             } else if !is_process && PID_COLUMNS.contains(&name) {
-                (&mut self.pids, &mut added.0)
+                (&mut self.pids, &mut added.0, 1)
             } else {
                 continue;
             };
             let Some(col) = batch.column(i).as_primitive_opt::<Int32Type>() else {
                 continue;
             };
-            let mut last = 0;
+            let mut last = None;
             for v in col.iter().flatten() {
                 // Consecutive rows often share an id: skip the set lookup.
-                if v > 0 && v != last {
+                if v >= least && Some(v) != last {
                     if set.insert(v) {
                         new.push(v);
                     }
-                    last = v;
+                    last = Some(v);
                 }
             }
         }
@@ -253,4 +255,35 @@ fn read_rows(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int32Array};
+
+    use super::*;
+
+    #[test]
+    fn stack_id_zero_is_a_reference_and_pid_zero_is_not() {
+        let col = |v: Vec<Option<i32>>| Arc::new(Int32Array::from(v)) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([
+            ("tgid", col(vec![Some(0), Some(7), Some(7)])),
+            ("kstack_id", col(vec![Some(0), Some(0), Some(-1)])),
+            ("ustack_id", col(vec![Some(-2), None, Some(5)])),
+        ])
+        .unwrap();
+        let mut refs = Refs::default();
+        let (mut pids, mut stacks) = refs.collect("profile", &batch);
+        pids.sort();
+        stacks.sort();
+        assert_eq!(pids, vec![7]);
+        assert_eq!(stacks, vec![0, 5]);
+        let (pids, stacks) = refs.collect("profile", &batch);
+        assert!(
+            pids.is_empty() && stacks.is_empty(),
+            "only new ids are returned"
+        );
+    }
 }
