@@ -143,16 +143,12 @@ mod tests {
     }
 
     #[test]
-    fn kinds_and_families_are_distinct() {
-        for prefix in ["KTAPE_KIND_", "KTAPE_FAMILY_"] {
-            let mut seen = std::collections::HashMap::new();
-            for (n, v) in DEFINES.iter().filter(|(n, _)| n.starts_with(prefix)) {
-                if let Some(other) = seen.insert(*v, *n) {
-                    panic!("bpf/ktape.h: {n} and {other} are both {v}");
-                }
-                if prefix == "KTAPE_FAMILY_" {
-                    assert!(*v < MAX_FAMILIES, "{n} = {v} is not below MAX_FAMILIES");
-                }
+    fn record_kinds_are_distinct() {
+        // (Family ids are checked with the registry, in family.rs.)
+        let mut seen = std::collections::HashMap::new();
+        for (n, v) in DEFINES.iter().filter(|(n, _)| n.starts_with("KTAPE_KIND_")) {
+            if let Some(other) = seen.insert(*v, *n) {
+                panic!("bpf/ktape.h: {n} and {other} are both {v}");
             }
         }
     }
