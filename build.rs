@@ -1,6 +1,13 @@
-//! Compiles every `bpf/*.bpf.c` into a libbpf-rs skeleton in `OUT_DIR`.
-//! On hosts other than Linux there is nothing to build: the analyzer and the
-//! format crate must still build there.
+//! Compiles every `bpf/*.bpf.c` into a libbpf-rs skeleton in `OUT_DIR`,
+//! lists them for `bpf/lib.rs` (`skeletons.rs`, one module per file, its
+//! doc the first paragraph of the file's header comment), and generates the
+//! Rust side of `bpf/ktape.h` (`abi.rs`, see `build/abi.rs`). On hosts
+//! other than Linux there is nothing to build: the analyzer and the format
+//! crate must still build there.
+
+#[cfg(target_os = "linux")]
+#[path = "build/abi.rs"]
+mod abi;
 
 fn main() {
     #[cfg(target_os = "linux")]
@@ -23,12 +30,17 @@ mod linux {
         };
         let vmlinux = PathBuf::from("bpf/vmlinux").join(arch);
         println!("cargo:rerun-if-changed=bpf");
+        println!("cargo:rerun-if-changed=build");
+        let header = std::fs::read_to_string("bpf/ktape.h").expect("bpf/ktape.h");
+        let abi = super::abi::generate(&header).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(out.join("abi.rs"), abi).expect("writing abi.rs");
         let mut sources: Vec<PathBuf> = std::fs::read_dir("bpf")
             .expect("bpf/")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
             .collect();
         sources.sort();
+        let mut list = String::new();
         for src in sources {
             let stem = src
                 .file_name()
@@ -56,6 +68,36 @@ mod linux {
                 ])
                 .build_and_generate(&skel)
                 .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
+            let text = std::fs::read_to_string(&src).expect("reading a bpf source");
+            let mut doc = summary(&text);
+            if stem == "open" {
+                doc.push(String::new());
+                doc.push("Its types are `KtapeOpen*`: `OpenSkel` would clash with".into());
+                doc.push("libbpf-rs's trait of that name.".into());
+            }
+            list.push_str(&format!(
+                "skeleton!(\n    /// Skeleton of `bpf/{stem}.bpf.c`.\n    ///\n{}    {stem}\n);\n",
+                doc.iter()
+                    .map(|l| format!("    /// {l}\n").replace("/// \n", "///\n"))
+                    .collect::<String>()
+            ));
         }
+        std::fs::write(out.join("skeletons.rs"), list).expect("writing skeletons.rs");
+    }
+
+    /// The first paragraph of a BPF source's header comment (the one after
+    /// the SPDX line).
+    fn summary(text: &str) -> Vec<String> {
+        let Some(start) = text.find("/*") else {
+            return Vec::new();
+        };
+        let body = &text[start + 2..];
+        let body = &body[..body.find("*/").unwrap_or(body.len())];
+        body.lines()
+            .map(|l| l.trim().trim_start_matches('*').trim())
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }

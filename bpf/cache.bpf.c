@@ -40,7 +40,7 @@ const volatile __u32 targ_tgid = 0;
 /* The recorder itself: its Parquet writes are not the workload's. */
 const volatile __u32 skip_tgid = 0;
 
-/* Per-CPU counters; mirrored by crates/record/src/cache.rs (Counters). */
+/* Per-CPU counters (struct ktape_cache_counters). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Definitions shared by every ktape BPF program and mirrored in Rust.
+ * Definitions shared by every ktape BPF program and generated into Rust.
  *
- * The numeric codes below are ktape's stable on-disk vocabulary; they are
- * defined once in crates/format (Rust) and mirrored here. A unit test in
- * crates/record parses this file and checks every KTAPE_* define against
- * the Rust constant, so the two cannot drift apart silently.
+ * The Rust side (every KTAPE_* define, every struct ktape_* as a repr(C)
+ * twin) is generated from the part of this file before `#ifdef __BPF__` by
+ * build/abi.rs, which accepts only fixed-width integer fields without
+ * implicit padding: keep to that. The normalized codes that are ktape's
+ * on-disk vocabulary (bio ops and flags, file ops, exec truncation bits)
+ * are also defined in crates/format, which has no BPF; a unit test in
+ * crates/record checks those against this file.
  *
  * Every family's object declares the same two shared maps (ktape_rings and
  * ktape_loss); user space creates them once and hands the same fds to each
@@ -93,9 +96,8 @@
 #define KTAPE_COMM_LEN 16
 
 /*
- * One completed block request. Layout is mirrored by
- * crates/record/src/bio.rs (BioEvent); fields are ordered by size so that
- * there is no padding on any ABI, and the size is checked on both sides.
+ * One completed block request. Fields are ordered by size so that there
+ * is no padding on any ABI (build/abi.rs refuses a struct that needs any).
  */
 struct ktape_bio_event {
 	__u32 kind;        /* KTAPE_KIND_BIO */
@@ -176,7 +178,6 @@ struct ktape_exit_event {
  * is kept to 72 bytes: pids and prios narrowed to what the kernel can
  * hold, the CPU in the record rather than implied by the ring (the drain
  * callback does not know which ring a record came from).
- * Mirrored by crates/record/src/sched.rs (SwitchEvent).
  */
 struct ktape_sched_switch_event {
 	__u32 kind;        /* KTAPE_KIND_SCHED_SWITCH */
@@ -196,7 +197,7 @@ struct ktape_sched_switch_event {
 };
 #define KTAPE_SCHED_SWITCH_EVENT_SIZE 72
 
-/* One sched_wakeup or sched_wakeup_new. Mirrored by WakeupEvent. */
+/* One sched_wakeup or sched_wakeup_new. */
 struct ktape_sched_wakeup_event {
 	__u32 kind;        /* KTAPE_KIND_SCHED_WAKEUP */
 	__u32 pid;         /* woken thread */
@@ -230,7 +231,6 @@ struct ktape_sched_wakeup_event {
  * One TCP record: a state transition (KTAPE_KIND_TCP_STATE), an accepted
  * connection (KTAPE_KIND_TCP_ACCEPT) or a retransmitted segment
  * (KTAPE_KIND_TCP_RETRANSMIT); fields a kind does not use are zero.
- * Mirrored by crates/record/src/tcp.rs (TcpEvent).
  */
 struct ktape_tcp_event {
 	__u32 kind;
@@ -270,8 +270,7 @@ struct ktape_tcp_event {
 /*
  * One CPU sample (family profile). Stacks are ids into the shared stack
  * map (ktape_stacks), -1 when absent, -2 when lost; user space turns them into
- * recording-wide ids of the stacks table. Mirrored by
- * crates/record/src/profile.rs (ProfileEvent).
+ * recording-wide ids of the stacks table.
  */
 struct ktape_profile_event {
 	__u32 kind;        /* KTAPE_KIND_PROFILE */
@@ -288,7 +287,7 @@ struct ktape_profile_event {
 
 /*
  * One off-CPU episode (family offcpu), emitted at switch-in; the stacks
- * were taken at switch-out. Mirrored by crates/record/src/offcpu.rs.
+ * were taken at switch-out.
  */
 struct ktape_offcpu_event {
 	__u32 kind;        /* KTAPE_KIND_OFFCPU */
@@ -305,7 +304,6 @@ struct ktape_offcpu_event {
 
 /*
  * One run-queue length sample of one CPU (perf_event timer on that CPU).
- * Mirrored by crates/record/src/runqlen.rs (RunqlenEvent).
  */
 struct ktape_runqlen_event {
 	__u32 kind;        /* KTAPE_KIND_RUNQLEN */
@@ -319,7 +317,7 @@ struct ktape_runqlen_event {
 /* ---- open: one open/openat/openat2, at its return -------------------- */
 #define KTAPE_OPEN_PATH_LEN 256
 
-/* One open. Mirrored by crates/record/src/open.rs (OpenEvent). */
+/* One open. */
 struct ktape_open_event {
 	__u32 kind;        /* KTAPE_KIND_OPEN */
 	__u32 cpu;         /* CPU the call returned on */
@@ -350,7 +348,7 @@ struct ktape_open_event {
 #define KTAPE_FILE_FS_LEN 16
 #define KTAPE_FILE_NAME_LEN 256
 
-/* One file operation. Mirrored by crates/record/src/fileio.rs (FileOpEvent). */
+/* One file operation. */
 struct ktape_file_op_event {
 	__u32 kind;        /* KTAPE_KIND_FILE_OP */
 	__u32 cpu;         /* CPU the call returned on */
@@ -372,7 +370,7 @@ struct ktape_file_op_event {
 #define KTAPE_FILE_OP_EVENT_SIZE 360
 
 /* ---- cache: per-CPU page-cache counters, summed by user space -------- */
-/* Mirrored by crates/record/src/cache.rs (Counters). */
+/* One CPU's page-cache counters. */
 struct ktape_cache_counters {
 	__u64 added_pages;   /* pages added to the page cache (misses) */
 	__u64 dirtied_pages; /* pages dirtied */
@@ -385,33 +383,33 @@ struct ktape_cache_counters {
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
 _Static_assert(__builtin_offsetof(struct ktape_exec_event, args) == KTAPE_EXEC_EVENT_HDR,
-	       "struct ktape_exec_event header changed size: update exec.rs");
+	       "struct ktape_exec_event header changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_exec_event) == KTAPE_EXEC_EVENT_SIZE,
-	       "struct ktape_exec_event changed size: update exec.rs");
+	       "struct ktape_exec_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_exit_event) == KTAPE_EXIT_EVENT_SIZE,
-	       "struct ktape_exit_event changed size: update exec.rs");
+	       "struct ktape_exit_event changed size: update its _SIZE define");
 
 _Static_assert(sizeof(struct ktape_bio_event) == KTAPE_BIO_EVENT_SIZE,
 	       "struct ktape_bio_event changed size: update KTAPE_BIO_EVENT_SIZE and bio.rs");
 _Static_assert(sizeof(struct ktape_sched_switch_event) == KTAPE_SCHED_SWITCH_EVENT_SIZE,
-	       "struct ktape_sched_switch_event changed size: update sched.rs");
+	       "struct ktape_sched_switch_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_sched_wakeup_event) == KTAPE_SCHED_WAKEUP_EVENT_SIZE,
-	       "struct ktape_sched_wakeup_event changed size: update sched.rs");
+	       "struct ktape_sched_wakeup_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_profile_event) == KTAPE_PROFILE_EVENT_SIZE,
-	       "struct ktape_profile_event changed size: update profile.rs");
+	       "struct ktape_profile_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_offcpu_event) == KTAPE_OFFCPU_EVENT_SIZE,
-	       "struct ktape_offcpu_event changed size: update offcpu.rs");
+	       "struct ktape_offcpu_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_runqlen_event) == KTAPE_RUNQLEN_EVENT_SIZE,
-	       "struct ktape_runqlen_event changed size: update runqlen.rs");
+	       "struct ktape_runqlen_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_tcp_event) == KTAPE_TCP_EVENT_SIZE,
 	       "struct ktape_tcp_event changed size: update KTAPE_TCP_EVENT_SIZE and tcp.rs");
 
 _Static_assert(sizeof(struct ktape_open_event) == KTAPE_OPEN_EVENT_SIZE,
-	       "struct ktape_open_event changed size: update open.rs");
+	       "struct ktape_open_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_cache_counters) == KTAPE_CACHE_COUNTERS_SIZE,
-	       "struct ktape_cache_counters changed size: update cache.rs");
+	       "struct ktape_cache_counters changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_file_op_event) == KTAPE_FILE_OP_EVENT_SIZE,
-	       "struct ktape_file_op_event changed size: update fileio.rs");
+	       "struct ktape_file_op_event changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

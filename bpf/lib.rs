@@ -1,10 +1,12 @@
 //! `ktape-bpf`: the kernel side of ktape, as libbpf-rs skeletons.
 //!
 //! `build.rs` compiles every `bpf/<family>.bpf.c` into `<family>.skel.rs`;
-//! each is exposed here as a module named after its family. The shared
-//! definitions (record kinds, loss reasons, normalized codes, record
-//! layouts) live in `bpf/ktape.h`, which [`KTAPE_H`] carries so the
-//! recorder's tests can check it against `ktape-format`.
+//! each is exposed here as a module named after its family (adding a file
+//! adds the module). The shared definitions (record kinds, family ids,
+//! loss reasons, normalized codes, record layouts) live in `bpf/ktape.h`
+//! alone: [`abi`] is generated from it, and [`KTAPE_H`] carries its text so
+//! the recorder's tests can check the codes that `ktape-format` also
+//! defines (that crate has no BPF dependency).
 //!
 //! On hosts other than Linux this crate is empty.
 
@@ -30,56 +32,15 @@ macro_rules! skeleton {
     };
 }
 
-skeleton!(
-    /// Skeleton of `bpf/bio.bpf.c`: block requests, paired in the kernel.
-    bio
-);
+// One `skeleton!` per `bpf/*.bpf.c`, listed by `build.rs`.
+#[cfg(target_os = "linux")]
+include!(concat!(env!("OUT_DIR"), "/skeletons.rs"));
 
-skeleton!(
-    /// Skeleton of `bpf/exec.bpf.c`: execs (with arguments) and task exits.
-    exec
-);
-
-skeleton!(
-    /// Skeleton of `bpf/sched.bpf.c`: raw sched_switch and sched_wakeup records.
-    sched
-);
-
-skeleton!(
-    /// Skeleton of `bpf/tcp.bpf.c`: TCP state transitions, accepts and
-    /// retransmits.
-    tcp
-);
-
-skeleton!(
-    /// Skeleton of `bpf/profile.bpf.c`: CPU samples with stack ids.
-    profile
-);
-
-skeleton!(
-    /// Skeleton of `bpf/offcpu.bpf.c`: off-CPU episodes with stack ids.
-    offcpu
-);
-
-skeleton!(
-    /// Skeleton of `bpf/runqlen.bpf.c`: per-CPU run-queue length samples.
-    runqlen
-);
-
-skeleton!(
-    /// Skeleton of `bpf/open.bpf.c`: open/openat/openat2 calls. Its types
-    /// are `KtapeOpen*` (see `build.rs`): `OpenSkel` would clash with
-    /// libbpf-rs's trait of that name.
-    open
-);
-
-skeleton!(
-    /// Skeleton of `bpf/fileio.bpf.c`: reads, writes and syncs of regular
-    /// files.
-    fileio
-);
-
-skeleton!(
-    /// Skeleton of `bpf/cache.bpf.c`: per-CPU page-cache counters.
-    cache
-);
+/// The Rust side of `bpf/ktape.h`, generated from it by `build/abi.rs`:
+/// every `KTAPE_*` define as a `u32` without its prefix, every
+/// `struct ktape_*` as a `#[repr(C)]` [`plain::Plain`] twin named in
+/// CamelCase (`struct ktape_sched_switch_event` is [`abi::SchedSwitchEvent`]).
+#[cfg(target_os = "linux")]
+pub mod abi {
+    include!(concat!(env!("OUT_DIR"), "/abi.rs"));
+}

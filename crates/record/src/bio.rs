@@ -29,41 +29,17 @@ mod sweep;
 
 use sweep::BioLoaded;
 
+pub use ktape_bpf::abi::BioEvent;
+
 /// `BioEvent::has`: an insert was seen, so `queue_ns` is meaningful.
-pub const HAS_QUEUE: u8 = 1;
+pub const HAS_QUEUE: u8 = abi::BIO_HAS_QUEUE as u8;
 /// `BioEvent::has`: the submitter was seen.
-pub const HAS_SUBMITTER: u8 = 2;
-
-/// `struct ktape_bio_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BioEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// Completion, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub sector: u64,
-    pub latency_ns: u64,
-    pub queue_ns: u64,
-    pub cgroup_id: u64,
-    pub dev: u32,
-    pub bytes: u32,
-    pub pid: u32,
-    pub tgid: u32,
-    pub error: i32,
-    pub flags: u16,
-    pub op: u8,
-    pub has: u8,
-    pub comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for BioEvent {}
+pub const HAS_SUBMITTER: u8 = abi::BIO_HAS_SUBMITTER as u8;
 
 /// The `bio` family.
 pub struct Bio;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static BIO: Bio = Bio;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::bio::TABLE];
@@ -342,15 +318,6 @@ mod tests {
             disks,
             batch_rows,
         }
-    }
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<BioEvent>(), 88);
-        assert_eq!(std::mem::offset_of!(BioEvent, ts), 8);
-        assert_eq!(std::mem::offset_of!(BioEvent, dev), 48);
-        assert_eq!(std::mem::offset_of!(BioEvent, flags), 68);
-        assert_eq!(std::mem::offset_of!(BioEvent, comm), 72);
     }
 
     #[test]

@@ -27,44 +27,31 @@ use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
 
-/// `struct ktape_cache_counters` of `bpf/ktape.h`: one CPU's counters.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub added_pages: u64,
-    pub dirtied_pages: u64,
-    pub read_pages: u64,
-    pub mapped_pages: u64,
+pub use ktape_bpf::abi::CacheCounters;
+
+/// Sums per-CPU values as the kernel returns them (one byte vector per
+/// CPU); a short value counts as zero.
+pub fn sum(per_cpu: &[Vec<u8>]) -> CacheCounters {
+    let mut t = CacheCounters::default();
+    for v in per_cpu {
+        let mut c = CacheCounters::default();
+        if plain::copy_from_bytes(&mut c, v).is_ok() {
+            t.added_pages += c.added_pages;
+            t.dirtied_pages += c.dirtied_pages;
+            t.read_pages += c.read_pages;
+            t.mapped_pages += c.mapped_pages;
+        }
+    }
+    t
 }
 
-// SAFETY: repr(C), integers only: every bit pattern is valid.
-unsafe impl plain::Plain for Counters {}
-
-impl Counters {
-    /// Sums per-CPU values as the kernel returns them (one byte vector per
-    /// CPU); a short value counts as zero.
-    pub fn sum(per_cpu: &[Vec<u8>]) -> Counters {
-        let mut t = Counters::default();
-        for v in per_cpu {
-            let mut c = Counters::default();
-            if plain::copy_from_bytes(&mut c, v).is_ok() {
-                t.added_pages += c.added_pages;
-                t.dirtied_pages += c.dirtied_pages;
-                t.read_pages += c.read_pages;
-                t.mapped_pages += c.mapped_pages;
-            }
-        }
-        t
-    }
-
-    /// What was counted since `before` (the counters only grow).
-    pub fn since(&self, before: &Counters) -> Counters {
-        Counters {
-            added_pages: self.added_pages.wrapping_sub(before.added_pages),
-            dirtied_pages: self.dirtied_pages.wrapping_sub(before.dirtied_pages),
-            read_pages: self.read_pages.wrapping_sub(before.read_pages),
-            mapped_pages: self.mapped_pages.wrapping_sub(before.mapped_pages),
-        }
+/// What `now` counted since `before` (the counters only grow).
+pub fn since(now: &CacheCounters, before: &CacheCounters) -> CacheCounters {
+    CacheCounters {
+        added_pages: now.added_pages.wrapping_sub(before.added_pages),
+        dirtied_pages: now.dirtied_pages.wrapping_sub(before.dirtied_pages),
+        read_pages: now.read_pages.wrapping_sub(before.read_pages),
+        mapped_pages: now.mapped_pages.wrapping_sub(before.mapped_pages),
     }
 }
 
@@ -75,7 +62,7 @@ static COUNTERS: Mutex<Option<MapHandle>> = Mutex::new(None);
 /// The `cache` family.
 pub struct Cache;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static CACHE: Cache = Cache;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
@@ -177,7 +164,7 @@ pub struct CacheDecoder {
     offset_ns: i64,
     map: Option<MapHandle>,
     /// The previous reading and its time (CLOCK_MONOTONIC ns).
-    last: Counters,
+    last: CacheCounters,
     last_ns: i64,
     ts: TimestampNanosecondBuilder,
     cols: [Int64Builder; 7],
@@ -190,7 +177,7 @@ impl CacheDecoder {
             offset_ns: ctx.clock_offset_ns,
             map,
             // Made before the programs attach: the counters are still 0.
-            last: Counters::default(),
+            last: CacheCounters::default(),
             last_ns: crate::clock::mono_now_ns(),
             ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
             cols: Default::default(),
@@ -207,8 +194,8 @@ impl CacheDecoder {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let total = Counters::sum(&per_cpu);
-        let d = total.since(&self.last);
+        let total = sum(&per_cpu);
+        let d = since(&total, &self.last);
         let (buffers, cached) =
             meminfo_buffers_cached(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default());
         self.ts.append_value(now + self.offset_ns);
@@ -265,38 +252,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<Counters>(), 32);
-    }
-
-    #[test]
     fn sums_cpus_and_takes_differences() {
         let cpu = |a: u64, d: u64, r: u64, m: u64| {
-            let c = Counters {
+            let c = CacheCounters {
                 added_pages: a,
                 dirtied_pages: d,
                 read_pages: r,
                 mapped_pages: m,
             };
-            // SAFETY: Counters is Plain.
+            // SAFETY: CacheCounters is Plain.
             unsafe { plain::as_bytes(&c) }.to_vec()
         };
-        let t = Counters::sum(&[cpu(1, 2, 3, 4), cpu(10, 20, 30, 40), vec![1, 2]]);
+        let t = sum(&[cpu(1, 2, 3, 4), cpu(10, 20, 30, 40), vec![1, 2]]);
         assert_eq!(
             t,
-            Counters {
+            CacheCounters {
                 added_pages: 11,
                 dirtied_pages: 22,
                 read_pages: 33,
                 mapped_pages: 44
             }
         );
-        let d = t.since(&Counters {
-            added_pages: 1,
-            dirtied_pages: 2,
-            read_pages: 3,
-            mapped_pages: 4,
-        });
+        let d = since(
+            &t,
+            &CacheCounters {
+                added_pages: 1,
+                dirtied_pages: 2,
+                read_pages: 3,
+                mapped_pages: 4,
+            },
+        );
         assert_eq!((d.added_pages, d.mapped_pages), (10, 40));
     }
 

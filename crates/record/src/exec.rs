@@ -4,7 +4,8 @@
 //! The kernel side (`bpf/exec.bpf.c`) copies the filename and arguments at
 //! the syscall's entry, pairs entry and return by thread id (following a
 //! non-leader thread's change of id through `sched_process_exec`), and
-//! hands over one variable-length [`ExecEvent`] at the return; task exits
+//! hands over one variable-length exec record (an [`ExecEventHeader`] and
+//! the used part of its arguments) at the return; task exits
 //! come as fixed-size [`ExitEvent`]s. Each exec also becomes a `process`
 //! row (`source = exec`), so rows recorded later resolve to the new
 //! command line.
@@ -37,80 +38,12 @@ mod columns;
 
 use columns::{ExecColumns, ExitColumns};
 
+pub use ktape_bpf::abi::{ExecEventHeader, ExitEvent};
+
 /// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
-pub const ARGS_BUF: usize = 8192;
-/// Bytes kept per argument, NUL included (`KTAPE_EXEC_ARG_LEN`).
-#[allow(dead_code)] // the header sync test checks it
-pub const ARG_LEN: usize = 256;
-/// Bytes kept of the filename, NUL included (`KTAPE_EXEC_FILENAME_LEN`).
-pub const FILENAME_LEN: usize = 256;
-/// Size of [`ExecEvent`] without its `args` (`KTAPE_EXEC_EVENT_HDR`).
-pub const EXEC_HDR: usize = 328;
-
-/// The fixed part of `struct ktape_exec_event` of `bpf/ktape.h`; the
-/// record goes on with `args_size` bytes of NUL-terminated arguments.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct ExecHeader {
-    pub kind: u32,
-    pub cpu: u32,
-    /// Return from exec, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub ret: i32,
-    pub args_size: u32,
-    pub args_count: u16,
-    pub truncated: u8,
-    pub pad: u8,
-    pub old_pid: u32,
-    pub comm: [u8; 16],
-    pub filename: [u8; FILENAME_LEN],
-}
-
-impl Default for ExecHeader {
-    fn default() -> Self {
-        // SAFETY: integers and byte arrays only; all zeroes is valid.
-        unsafe { std::mem::zeroed() }
-    }
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for ExecHeader {}
-
-/// `struct ktape_exec_event` in full (only its size is used: records are
-/// read as an [`ExecHeader`] followed by the used part of the arguments).
-#[allow(dead_code)] // the header sync and layout tests check it
-#[repr(C)]
-pub struct ExecEvent {
-    pub header: ExecHeader,
-    pub args: [u8; ARGS_BUF],
-}
-
-/// `struct ktape_exit_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExitEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// Exit, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    /// Task start, CLOCK_MONOTONIC ns.
-    pub start_ns: u64,
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    pub ppid: u32,
-    /// `task->exit_code`.
-    pub exit_code: u32,
-    pub comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for ExitEvent {}
+pub const ARGS_BUF: usize = crate::abi::EXEC_ARGS_BUF as usize;
+/// Size of an exec record without its `args` (`KTAPE_EXEC_EVENT_HDR`).
+pub const EXEC_HDR: usize = crate::abi::EXEC_EVENT_HDR as usize;
 
 /// Options of the exec family.
 #[derive(Debug, Clone, clap::Args)]
@@ -137,7 +70,7 @@ impl FamilyOptions for ExecOptions {
 /// The `exec` family.
 pub struct Exec;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static EXEC: Exec = Exec;
 
 static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
@@ -264,7 +197,7 @@ impl ExecDecoder {
     }
 
     fn append_exec(&mut self, rec: &[u8]) {
-        let mut h = ExecHeader::default();
+        let mut h = ExecEventHeader::default();
         plain::copy_from_bytes(&mut h, rec).expect("checked in decode");
         let args = &rec[EXEC_HDR..];
         let ts = h.ts as i64 + self.offset_ns;
@@ -354,7 +287,7 @@ impl Decoder for ExecDecoder {
     fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
         match abi::record_kind(rec) {
             Some(abi::KIND_EXEC) => {
-                let mut h = ExecHeader::default();
+                let mut h = ExecEventHeader::default();
                 if rec.len() < EXEC_HDR || plain::copy_from_bytes(&mut h, rec).is_err() {
                     return Err(DecodeError::Short {
                         family: "exec",
@@ -434,7 +367,7 @@ mod tests {
     use arrow_array::Array;
 
     fn exec_record(ts: u64, pid: u32, ret: i32, args: &[&str], truncated: u8) -> Vec<u8> {
-        let mut h = ExecHeader {
+        let mut h = ExecEventHeader {
             kind: abi::KIND_EXEC,
             cpu: 2,
             ts,
@@ -456,7 +389,7 @@ mod tests {
             a.push(0);
         }
         h.args_size = a.len() as u32;
-        // SAFETY: ExecHeader is Plain.
+        // SAFETY: ExecEventHeader is Plain.
         let mut rec = unsafe { plain::as_bytes(&h) }.to_vec();
         assert_eq!(rec.len(), EXEC_HDR);
         rec.extend_from_slice(&a);
@@ -469,17 +402,6 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         }
-    }
-
-    #[test]
-    fn layouts_match_the_c_structs() {
-        assert_eq!(std::mem::size_of::<ExecHeader>(), EXEC_HDR);
-        assert_eq!(std::mem::size_of::<ExecEvent>(), EXEC_HDR + ARGS_BUF);
-        assert_eq!(std::mem::offset_of!(ExecHeader, ret), 40);
-        assert_eq!(std::mem::offset_of!(ExecHeader, old_pid), 52);
-        assert_eq!(std::mem::offset_of!(ExecHeader, comm), 56);
-        assert_eq!(std::mem::size_of::<ExitEvent>(), 64);
-        assert_eq!(std::mem::offset_of!(ExitEvent, comm), 48);
     }
 
     #[test]

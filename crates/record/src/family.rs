@@ -3,9 +3,10 @@
 //! A family has two halves that live on different threads: its BPF object
 //! ([`Loaded`], owned by the main thread, which attaches and detaches it)
 //! and its [`Decoder`] (owned by the drain thread, which turns ring records
-//! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c`, a
-//! `src/<name>.rs` implementing [`Family`], and one line in [`FAMILIES`]
-//! (and one in [`family_options!`] if it has options of its own). The
+//! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c` (its
+//! record struct and codes in `bpf/ktape.h`), a `src/<name>.rs`
+//! implementing [`Family`], and one line in the registry in `main.rs`
+//! (and one more there if it has options of its own). The
 //! shared parts: [`bpf::Object`] loads any family's object (its programs
 //! of one flavour, its rodata, the shared maps), [`bpf::with_fallback`]
 //! tries the second flavour, [`Attached`] attaches over an impl of
@@ -251,50 +252,49 @@ pub trait FamilyOptions {
     fn validate(&mut self) -> Result<(), OptionError>;
 }
 
-/// Declares [`Options`]: one flattened group per line, each under its own
+/// Declares the registry, from the one list in `main.rs`: each family's
+/// module (`mod bio;`), [`FAMILIES`] in the order given, and [`Options`]
+/// with one flattened group per `options` line, each under its own
 /// heading in `--help`.
-macro_rules! family_options {
-    ($($field:ident: $ty:ty => $heading:literal,)*) => {
-        /// The options of every family, flattened into the command line.
-        #[derive(Debug, clap::Args)]
-        pub struct Options {
-            $(
-                #[command(flatten, next_help_heading = $heading)]
-                pub $field: $ty,
-            )*
-        }
+macro_rules! registry {
+    (
+        families: [$($module:ident :: $instance:ident,)*]
+        options: [$($field:ident: $ty:ty => $heading:literal,)*]
+    ) => {
+        $(
+            #[cfg(target_os = "linux")]
+            mod $module;
+        )*
 
-        impl Options {
-            /// Validates every group, in the order they are listed.
-            pub fn validate(&mut self) -> Result<(), OptionError> {
-                $(FamilyOptions::validate(&mut self.$field)?;)*
-                Ok(())
+        #[cfg(target_os = "linux")]
+        mod registry {
+            use crate::family::{Family, FamilyOptions, OptionError};
+
+            /// Every family, in the order `--help` lists them.
+            pub static FAMILIES: &[&dyn Family] = &[$(&crate::$module::$instance,)*];
+
+            /// The options of every family, flattened into the command line.
+            #[derive(Debug, clap::Args)]
+            pub struct Options {
+                $(
+                    #[command(flatten, next_help_heading = $heading)]
+                    pub $field: $ty,
+                )*
+            }
+
+            impl Options {
+                /// Validates every group, in the order they are listed.
+                pub fn validate(&mut self) -> Result<(), OptionError> {
+                    $(FamilyOptions::validate(&mut self.$field)?;)*
+                    Ok(())
+                }
             }
         }
     };
 }
+pub(crate) use registry;
 
-family_options! {
-    exec: crate::exec::ExecOptions => "exec options",
-    sampling: crate::perf::SampleOptions => "profile and runqlen options",
-    profile: crate::profile::ProfileOptions => "profile options",
-    offcpu: crate::offcpu::OffcpuOptions => "offcpu options",
-    fileio: crate::fileio::FileioOptions => "fileio options",
-}
-
-/// Every family, in the order `--help` lists them.
-pub static FAMILIES: &[&dyn Family] = &[
-    &crate::bio::BIO,
-    &crate::exec::EXEC,
-    &crate::sched::SCHED,
-    &crate::tcp::TCP,
-    &crate::profile::PROFILE,
-    &crate::offcpu::OFFCPU,
-    &crate::runqlen::RUNQLEN,
-    &crate::open::OPEN,
-    &crate::fileio::FILEIO,
-    &crate::cache::CACHE,
-];
+pub use crate::registry::{Options, FAMILIES};
 
 /// A family by `-e` name.
 pub fn by_name(name: &str) -> Option<&'static dyn Family> {

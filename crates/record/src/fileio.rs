@@ -30,45 +30,7 @@ use crate::family::{
 };
 use crate::fixed::{FixedDecoder, Record, Rows};
 
-/// Bytes kept of the filesystem type name, NUL included.
-pub const FS_LEN: usize = 16;
-/// Bytes kept of the file name, NUL included.
-pub const NAME_LEN: usize = 256;
-
-/// `struct ktape_file_op_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct FileOpEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// Return, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub latency_ns: u64,
-    pub cgroup_id: u64,
-    pub inode: u64,
-    pub offset: i64,
-    /// Bytes done or -errno.
-    pub ret: i64,
-    pub pid: u32,
-    pub tgid: u32,
-    pub dev: u32,
-    /// `KTAPE_FOP_*`.
-    pub op: u8,
-    pub pad: [u8; 3],
-    pub comm: [u8; 16],
-    pub fs: [u8; FS_LEN],
-    pub name: [u8; NAME_LEN],
-}
-
-impl Default for FileOpEvent {
-    fn default() -> Self {
-        // SAFETY: integers and byte arrays only; all zeroes is valid.
-        unsafe { std::mem::zeroed() }
-    }
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for FileOpEvent {}
+pub use ktape_bpf::abi::FileOpEvent;
 
 /// Options of the fileio family.
 #[derive(Debug, Clone, clap::Args)]
@@ -93,7 +55,7 @@ impl FamilyOptions for FileioOptions {
 /// The `fileio` family.
 pub struct Fileio;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static FILEIO: Fileio = Fileio;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
@@ -293,15 +255,6 @@ mod tests {
     use crate::procfs::DiskNames;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<FileOpEvent>(), 360);
-        assert_eq!(std::mem::offset_of!(FileOpEvent, pid), 56);
-        assert_eq!(std::mem::offset_of!(FileOpEvent, op), 68);
-        assert_eq!(std::mem::offset_of!(FileOpEvent, comm), 72);
-        assert_eq!(std::mem::offset_of!(FileOpEvent, name), 104);
-    }
 
     #[test]
     fn ops_become_rows_in_time_order_with_bytes() {

@@ -35,11 +35,7 @@
 #[cfg(target_os = "linux")]
 mod abi;
 #[cfg(target_os = "linux")]
-mod bio;
-#[cfg(target_os = "linux")]
 mod bpf;
-#[cfg(target_os = "linux")]
-mod cache;
 #[cfg(target_os = "linux")]
 mod cli;
 #[cfg(target_os = "linux")]
@@ -51,31 +47,17 @@ mod counters;
 #[cfg(target_os = "linux")]
 mod drain;
 #[cfg(target_os = "linux")]
-mod exec;
-#[cfg(target_os = "linux")]
 mod family;
-#[cfg(target_os = "linux")]
-mod fileio;
 #[cfg(target_os = "linux")]
 mod fixed;
 #[cfg(target_os = "linux")]
 mod loss;
 #[cfg(target_os = "linux")]
-mod offcpu;
-#[cfg(target_os = "linux")]
-mod open;
-#[cfg(target_os = "linux")]
 mod perf;
 #[cfg(target_os = "linux")]
 mod procfs;
 #[cfg(target_os = "linux")]
-mod profile;
-#[cfg(target_os = "linux")]
 mod rings;
-#[cfg(target_os = "linux")]
-mod runqlen;
-#[cfg(target_os = "linux")]
-mod sched;
 #[cfg(target_os = "linux")]
 mod space;
 #[cfg(target_os = "linux")]
@@ -83,11 +65,36 @@ mod stacks;
 #[cfg(target_os = "linux")]
 mod status;
 #[cfg(target_os = "linux")]
-mod tcp;
-#[cfg(target_os = "linux")]
 mod tracefs;
 #[cfg(target_os = "linux")]
 mod writer;
+
+// The registry: every family's module and instance, in the order `-e`
+// and `--help` list them, then the option groups families declare (each
+// under its own `--help` heading). A new family is its module and a line
+// here.
+#[cfg(target_os = "linux")]
+family::registry! {
+    families: [
+        bio::BIO,
+        exec::EXEC,
+        sched::SCHED,
+        tcp::TCP,
+        profile::PROFILE,
+        offcpu::OFFCPU,
+        runqlen::RUNQLEN,
+        open::OPEN,
+        fileio::FILEIO,
+        cache::CACHE,
+    ]
+    options: [
+        exec: crate::exec::ExecOptions => "exec options",
+        sampling: crate::perf::SampleOptions => "profile and runqlen options",
+        profile: crate::profile::ProfileOptions => "profile options",
+        offcpu: crate::offcpu::OffcpuOptions => "offcpu options",
+        fileio: crate::fileio::FileioOptions => "fileio options",
+    ]
+}
 
 #[cfg(not(target_os = "linux"))]
 fn main() {

@@ -24,24 +24,7 @@ use crate::family::{
 use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::stacks::Stacks;
 
-/// `struct ktape_offcpu_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OffcpuEvent {
-    pub kind: u32,
-    pub state: u32,
-    /// Switch-in, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub duration_ns: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    pub kstack: i32,
-    pub ustack: i32,
-    pub comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only.
-unsafe impl plain::Plain for OffcpuEvent {}
+pub use ktape_bpf::abi::OffcpuEvent;
 
 /// Options of the offcpu family.
 #[derive(Debug, Clone, clap::Args)]
@@ -65,7 +48,7 @@ impl FamilyOptions for OffcpuOptions {
 /// The `offcpu` family.
 pub struct Offcpu;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static OFFCPU: Offcpu = Offcpu;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::OFFCPU_TABLE];
@@ -225,17 +208,5 @@ impl Rows for Cols {
 
     fn after_flush(&mut self, sink: &mut Sink<'_>, last: bool) {
         crate::stacks::hand_over(self.stacks.as_deref(), sink, last);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<OffcpuEvent>(), 56);
-        assert_eq!(std::mem::offset_of!(OffcpuEvent, pid), 24);
-        assert_eq!(std::mem::offset_of!(OffcpuEvent, comm), 40);
     }
 }

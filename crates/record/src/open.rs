@@ -24,44 +24,12 @@ use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Record, Rows};
 
-/// Bytes kept of the path, NUL included (`KTAPE_OPEN_PATH_LEN`).
-pub const PATH_LEN: usize = 256;
-
-/// `struct ktape_open_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct OpenEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// Return, CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub latency_ns: u64,
-    pub flags: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    pub uid: u32,
-    pub mode: u32,
-    /// fd or -errno.
-    pub ret: i32,
-    pub pad: u32,
-    pub comm: [u8; 16],
-    pub path: [u8; PATH_LEN],
-}
-
-impl Default for OpenEvent {
-    fn default() -> Self {
-        // SAFETY: integers and byte arrays only; all zeroes is valid.
-        unsafe { std::mem::zeroed() }
-    }
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for OpenEvent {}
+pub use ktape_bpf::abi::OpenEvent;
 
 /// The `open` family.
 pub struct Open;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static OPEN: Open = Open;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
@@ -249,13 +217,6 @@ mod tests {
     use crate::procfs::DiskNames;
     use arrow_array::cast::AsArray;
     use arrow_array::Array;
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<OpenEvent>(), 328);
-        assert_eq!(std::mem::offset_of!(OpenEvent, ret), 48);
-        assert_eq!(std::mem::offset_of!(OpenEvent, comm), 56);
-    }
 
     #[test]
     fn opens_become_rows_in_time_order() {

@@ -23,25 +23,7 @@ use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::perf::CpuClocks;
 use crate::stacks::Stacks;
 
-/// `struct ktape_profile_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProfileEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    /// Stack map id, -1 when absent or lost.
-    pub kstack: i32,
-    pub ustack: i32,
-    pub comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for ProfileEvent {}
+pub use ktape_bpf::abi::ProfileEvent;
 
 /// Options of the profile family (`-F` is shared with runqlen: see
 /// [`crate::perf::SampleOptions`]).
@@ -61,7 +43,7 @@ impl FamilyOptions for ProfileOptions {
 /// The `profile` family.
 pub struct Profile;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static PROFILE: Profile = Profile;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::PROFILE_TABLE];
@@ -257,13 +239,6 @@ mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int32Type;
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<ProfileEvent>(), 56);
-        assert_eq!(std::mem::offset_of!(ProfileEvent, kstack), 32);
-        assert_eq!(std::mem::offset_of!(ProfileEvent, comm), 40);
-    }
 
     #[test]
     fn samples_become_sorted_rows() {

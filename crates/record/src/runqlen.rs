@@ -19,26 +19,12 @@ use crate::family::{DecodeCtx, Decoder, Family, KernelIds, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::perf::CpuClocks;
 
-/// `struct ktape_runqlen_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunqlenEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    /// Tasks waiting (not counting the running one).
-    pub len: u32,
-    pub pad: u32,
-}
-
-// SAFETY: repr(C), integers only: every bit pattern is valid.
-unsafe impl plain::Plain for RunqlenEvent {}
+pub use ktape_bpf::abi::RunqlenEvent;
 
 /// The `runqlen` family.
 pub struct Runqlen;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static RUNQLEN: Runqlen = Runqlen;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::sched::RUNQLEN];

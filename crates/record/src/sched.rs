@@ -24,55 +24,12 @@ use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
 
-/// `struct ktape_sched_switch_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SwitchEvent {
-    pub kind: u32,
-    pub prev_state: u32,
-    /// CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub prev_pid: u32,
-    pub prev_tgid: u32,
-    pub next_pid: u32,
-    pub next_tgid: u32,
-    pub prev_prio: i16,
-    pub next_prio: i16,
-    pub cpu: u16,
-    pub preempt: u8,
-    pub pad: u8,
-    pub prev_comm: [u8; 16],
-    pub next_comm: [u8; 16],
-}
-
-/// `struct ktape_sched_wakeup_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WakeupEvent {
-    pub kind: u32,
-    pub pid: u32,
-    /// CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub tgid: u32,
-    pub waker_pid: u32,
-    pub waker_tgid: u32,
-    pub target_cpu: i32,
-    pub prio: i16,
-    pub cpu: u16,
-    pub new_task: u8,
-    pub pad: [u8; 3],
-    pub comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for SwitchEvent {}
-// SAFETY: as above.
-unsafe impl plain::Plain for WakeupEvent {}
+pub use ktape_bpf::abi::{SchedSwitchEvent, SchedWakeupEvent};
 
 /// The `sched` family.
 pub struct Sched;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static SCHED: Sched = Sched;
 
 static TABLES: [&TableSpec; 2] = [&ktape_format::sched::SWITCH, &ktape_format::sched::WAKEUP];
@@ -180,7 +137,7 @@ impl SwitchCols {
     }
 
     #[inline]
-    fn push(&mut self, e: &SwitchEvent, offset_ns: i64) {
+    fn push(&mut self, e: &SchedSwitchEvent, offset_ns: i64) {
         self.ts.push(e.ts as i64 + offset_ns);
         self.cpu.push(e.cpu as i32);
         self.prev_pid.push(e.prev_pid as i32);
@@ -253,7 +210,7 @@ impl WakeupCols {
     }
 
     #[inline]
-    fn push(&mut self, e: &WakeupEvent, offset_ns: i64) {
+    fn push(&mut self, e: &SchedWakeupEvent, offset_ns: i64) {
         self.ts.push(e.ts as i64 + offset_ns);
         self.cpu.push(e.cpu as i32);
         self.target_cpu.push(e.target_cpu);
@@ -294,8 +251,8 @@ pub struct SchedDecoder {
     offset_ns: i64,
     batch_rows: usize,
     /// This drain cycle's events, sorted by time before they are appended.
-    switches: Vec<SwitchEvent>,
-    wakeups: Vec<WakeupEvent>,
+    switches: Vec<SchedSwitchEvent>,
+    wakeups: Vec<SchedWakeupEvent>,
     sw: SwitchCols,
     wk: WakeupCols,
 }
@@ -392,8 +349,8 @@ mod tests {
         c
     }
 
-    fn switch(ts: u64, prev: u32, next: u32, state: u32) -> SwitchEvent {
-        SwitchEvent {
+    fn switch(ts: u64, prev: u32, next: u32, state: u32) -> SchedSwitchEvent {
+        SchedSwitchEvent {
             kind: abi::KIND_SCHED_SWITCH,
             prev_state: state,
             ts,
@@ -425,24 +382,11 @@ mod tests {
     }
 
     #[test]
-    fn layout_matches_the_c_structs() {
-        assert_eq!(std::mem::size_of::<SwitchEvent>(), 72);
-        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_pid), 16);
-        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_prio), 32);
-        assert_eq!(std::mem::offset_of!(SwitchEvent, cpu), 36);
-        assert_eq!(std::mem::offset_of!(SwitchEvent, prev_comm), 40);
-        assert_eq!(std::mem::size_of::<WakeupEvent>(), 56);
-        assert_eq!(std::mem::offset_of!(WakeupEvent, target_cpu), 28);
-        assert_eq!(std::mem::offset_of!(WakeupEvent, cpu), 34);
-        assert_eq!(std::mem::offset_of!(WakeupEvent, comm), 40);
-    }
-
-    #[test]
     fn events_become_sorted_rows_in_both_tables() {
         let mut d = SchedDecoder::new(&ctx(1000));
         d.decode(&bytes(&switch(300, 5, 0, 1))).unwrap();
         d.decode(&bytes(&switch(100, 0, 5, 0))).unwrap();
-        let w = WakeupEvent {
+        let w = SchedWakeupEvent {
             kind: abi::KIND_SCHED_WAKEUP,
             pid: 5,
             ts: 50,

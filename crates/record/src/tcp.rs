@@ -31,60 +31,26 @@ mod columns;
 use columns::{AcceptCols, RetransCols, StateCols};
 
 /// `TcpEvent::has`: pid/tgid/comm are the task the event ran in.
-pub const HAS_TASK: u8 = 1;
+pub const HAS_TASK: u8 = abi::TCP_HAS_TASK as u8;
 /// `TcpEvent::has`: sk_pid/sk_tgid/sk_comm are the socket's owner.
-pub const HAS_OWNER: u8 = 2;
+pub const HAS_OWNER: u8 = abi::TCP_HAS_OWNER as u8;
 /// `TcpEvent::has`: prev_ns is the time spent in the old state.
-pub const HAS_PREV: u8 = 4;
+pub const HAS_PREV: u8 = abi::TCP_HAS_PREV as u8;
 /// `TcpEvent::has`: lifetime_ns is set.
-pub const HAS_LIFETIME: u8 = 8;
+pub const HAS_LIFETIME: u8 = abi::TCP_HAS_LIFETIME as u8;
 /// `TcpEvent::has`: rx_bytes/tx_bytes are set.
-pub const HAS_BYTES: u8 = 16;
+pub const HAS_BYTES: u8 = abi::TCP_HAS_BYTES as u8;
 /// `TcpEvent::has`: error is the kernel's retransmit result.
-pub const HAS_ERROR: u8 = 32;
+pub const HAS_ERROR: u8 = abi::TCP_HAS_ERROR as u8;
 
-/// `struct ktape_tcp_event` of `bpf/ktape.h`, byte for byte.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TcpEvent {
-    pub kind: u32,
-    pub cpu: u32,
-    /// CLOCK_MONOTONIC ns.
-    pub ts: u64,
-    pub skaddr: u64,
-    pub prev_ns: u64,
-    pub lifetime_ns: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub pid: u32,
-    pub tgid: u32,
-    /// Real uid of the current task (with HAS_TASK).
-    pub uid: u32,
-    pub sk_pid: u32,
-    pub sk_tgid: u32,
-    pub error: i32,
-    pub family: u16,
-    pub sport: u16,
-    pub dport: u16,
-    pub oldstate: u8,
-    pub newstate: u8,
-    pub has: u8,
-    pub pad: [u8; 7],
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    pub comm: [u8; 16],
-    pub sk_comm: [u8; 16],
-}
-
-// SAFETY: repr(C), integers and byte arrays only: every bit pattern is valid.
-unsafe impl plain::Plain for TcpEvent {}
+pub use ktape_bpf::abi::TcpEvent;
 
 const AF_INET: u16 = 2;
 
 /// The `tcp` family.
 pub struct Tcp;
 
-/// The one instance, listed in [`crate::family::FAMILIES`].
+/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static TCP: Tcp = Tcp;
 
 static TABLES: [&TableSpec; 3] = [&STATE_TABLE, &ACCEPT_TABLE, &RETRANSMIT_TABLE];
@@ -278,19 +244,6 @@ mod tests {
     fn bytes_of(e: &TcpEvent) -> Vec<u8> {
         // SAFETY: TcpEvent is Plain.
         unsafe { plain::as_bytes(e) }.to_vec()
-    }
-
-    #[test]
-    fn layout_matches_the_c_struct() {
-        assert_eq!(std::mem::size_of::<TcpEvent>(), 160);
-        assert_eq!(std::mem::offset_of!(TcpEvent, pid), 56);
-        assert_eq!(std::mem::offset_of!(TcpEvent, uid), 64);
-        assert_eq!(std::mem::offset_of!(TcpEvent, error), 76);
-        assert_eq!(std::mem::offset_of!(TcpEvent, family), 80);
-        assert_eq!(std::mem::offset_of!(TcpEvent, oldstate), 86);
-        assert_eq!(std::mem::offset_of!(TcpEvent, saddr), 96);
-        assert_eq!(std::mem::offset_of!(TcpEvent, comm), 128);
-        assert_eq!(std::mem::offset_of!(TcpEvent, sk_comm), 144);
     }
 
     #[test]
