@@ -129,11 +129,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     if opts.per_flag {
         cols.push("flags");
     }
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
+    opts.common.filter.add_columns(&mut cols);
     let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
     let table = ktape_format::bio::TABLE.name;
     let labels = match &opts.by {

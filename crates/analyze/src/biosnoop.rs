@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan, table_notes, Options, Window};
+use crate::common::{scan_rows, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -100,17 +100,12 @@ pub fn compute(recordings: &[Recording], opts: &BiosnoopOptions) -> Result<Biosn
     if opts.queued {
         cols.push("queue_ns");
     }
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
-    let mut rows: Vec<Row> = scan(
+    opts.common.filter.add_columns(&mut cols);
+    let mut rows: Vec<Row> = scan_rows(
         recordings,
         ktape_format::bio::TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<Row>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -157,10 +152,6 @@ pub fn compute(recordings: &[Recording], opts: &BiosnoopOptions) -> Result<Biosn
                 });
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     // Stable, and the merge keeps scan-unit order, so ties print in a

@@ -20,7 +20,7 @@ use ktape_format::read::Recording;
 use serde::Serialize;
 
 use crate::columns;
-use crate::common::{interval_index, json_warnings, scan, table_notes, Options, Window};
+use crate::common::{interval_index, json_warnings, scan_rows, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::output::Out;
 use crate::tables::{self, Needs};
@@ -129,12 +129,11 @@ pub fn compute(recordings: &[Recording], opts: &CachestatOptions) -> Result<Cach
         "buffers_bytes",
         "cached_bytes",
     ];
-    let mut rows: Vec<Line> = scan(
+    let mut rows: Vec<Line> = scan_rows(
         recordings,
         TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<Line>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -157,10 +156,6 @@ pub fn compute(recordings: &[Recording], opts: &CachestatOptions) -> Result<Cach
                 }
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     rows.sort_by_key(|l| l.ts);

@@ -14,7 +14,8 @@ use crate::output::Out;
 use crate::time::TimeSpec;
 
 pub use crate::scan::{
-    check_segment, compatible, guarded, scan, scan_optional, slice_rows, time_slices, SLICE_ROWS,
+    check_segment, compatible, guarded, scan, scan_optional, scan_rows, slice_rows, time_slices,
+    SLICE_ROWS,
 };
 pub use crate::window::{
     check_intervals, interval_bounds, interval_count, interval_index, span, Window, MAX_INTERVALS,

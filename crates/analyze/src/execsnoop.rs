@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -135,17 +135,12 @@ pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Exec
         "truncated",
         "ret",
     ];
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
-    let mut rows: Vec<ExecRow> = scan(
+    opts.common.filter.add_columns(&mut cols);
+    let mut rows: Vec<ExecRow> = scan_rows(
         recordings,
         EXEC_TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<ExecRow>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -194,10 +189,6 @@ pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Exec
                 });
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));

@@ -15,7 +15,7 @@ use ktape_format::read::Recording;
 use rayon::prelude::*;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
@@ -93,17 +93,12 @@ pub fn compute_exits(recordings: &[Recording], opts: &ExitsnoopOptions) -> Resul
         "core_dumped",
         "lifetime_ns",
     ];
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
-    let mut rows: Vec<ExitRow> = scan(
+    opts.common.filter.add_columns(&mut cols);
+    let mut rows: Vec<ExitRow> = scan_rows(
         recordings,
         EXIT_TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<ExitRow>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -138,10 +133,6 @@ pub fn compute_exits(recordings: &[Recording], opts: &ExitsnoopOptions) -> Resul
                 });
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));

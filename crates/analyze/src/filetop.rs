@@ -183,11 +183,7 @@ pub fn compute(recordings: &[Recording], opts: &FiletopOptions) -> Result<Fileto
     let mut cols = vec![
         "ts", "pid", "tgid", "comm", "op", "fs", "dev", "inode", "path", "bytes",
     ];
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
+    opts.common.filter.add_columns(&mut cols);
     let acc: Acc = scan(
         recordings,
         TABLE.name,

@@ -47,6 +47,16 @@ impl Filter {
         c
     }
 
+    /// Adds to a scan's `cols` the [`Filter::columns`] it does not read
+    /// already.
+    pub fn add_columns(&self, cols: &mut Vec<&'static str>) {
+        for c in self.columns() {
+            if !cols.contains(&c) {
+                cols.push(c);
+            }
+        }
+    }
+
     /// Prepares the filter for one batch (which must hold
     /// [`Filter::columns`]).
     pub fn prepare<'a>(&self, batch: &'a RecordBatch, path: &Path) -> Result<BatchFilter<'a>> {

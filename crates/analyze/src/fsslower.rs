@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
 use crate::error::{Error, Result};
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
@@ -122,17 +122,12 @@ pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslo
         "ret",
         "latency_ns",
     ];
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
-    let mut rows: Vec<SlowOp> = scan(
+    opts.common.filter.add_columns(&mut cols);
+    let mut rows: Vec<SlowOp> = scan_rows(
         recordings,
         TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<SlowOp>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -179,10 +174,6 @@ pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslo
                 });
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording, r.tid));

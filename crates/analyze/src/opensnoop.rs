@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan, table_notes, Options, Window};
+use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
 use crate::error::Result;
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
@@ -102,17 +102,12 @@ pub fn compute(recordings: &[Recording], opts: &OpensnoopOptions) -> Result<Open
         "errno",
         "latency_ns",
     ];
-    for c in opts.common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
-    let mut rows: Vec<OpenRow> = scan(
+    opts.common.filter.add_columns(&mut cols);
+    let mut rows: Vec<OpenRow> = scan_rows(
         recordings,
         TABLE.name,
         range,
         &cols,
-        Vec::new,
         |acc: &mut Vec<OpenRow>, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
@@ -158,10 +153,6 @@ pub fn compute(recordings: &[Recording], opts: &OpensnoopOptions) -> Result<Open
                 });
             }
             Ok(())
-        },
-        |mut a, mut b| {
-            a.append(&mut b);
-            a
         },
     )?;
     rows.par_sort_by_key(|r| (r.ts, r.recording));

@@ -92,11 +92,7 @@ pub fn aggregate(
     };
     let mut cols: Vec<&str> = vec!["ts", "tgid", "comm", "kstack_id", "ustack_id"];
     cols.extend_from_slice(extra);
-    for c in common.filter.columns() {
-        if !cols.contains(&c) {
-            cols.push(c);
-        }
-    }
+    common.filter.add_columns(&mut cols);
     let range = window.range;
     scan(
         recordings,

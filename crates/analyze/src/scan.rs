@@ -42,6 +42,34 @@ where
     scan_optional(recordings, table, range, columns, &[], init, fold, merge)
 }
 
+/// [`scan`] for reports that keep rows: `fold` pushes the rows of a
+/// batch it wants, and the rows of every task are concatenated (in no
+/// particular order: sort them).
+pub fn scan_rows<T, F>(
+    recordings: &[Recording],
+    table: &str,
+    range: TimeRange,
+    columns: &[&str],
+    fold: F,
+) -> Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(&mut Vec<T>, &ScanUnit<'_>, &RecordBatch) -> Result<()> + Sync + Send,
+{
+    scan(
+        recordings,
+        table,
+        range,
+        columns,
+        Vec::new,
+        fold,
+        |mut a, mut b| {
+            a.append(&mut b);
+            a
+        },
+    )
+}
+
 /// [`scan`], plus `optional` columns: columns added to a table after its
 /// first files were written, read from the segments that have them and
 /// simply absent from the batches of older segments (the fold must treat
