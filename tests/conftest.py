@@ -84,18 +84,26 @@ class Recorder:
         self._wait_attached()
 
     def _wait_attached(self, timeout=30.0):
-        # Attached means the recorder holds BPF links (one per hook); they
-        # are created one after another within milliseconds, so once the
-        # first appears a short pause covers the rest. Looking at our own
-        # process's fds keeps other recorders on the machine out of it.
+        # The recorder says "recording ..." once every program is attached
+        # and the kernel counters' first snapshot is taken: from then on
+        # what happens is both recorded and counted. With -q it says
+        # nothing, so then the first BPF link (of our own process: other
+        # recorders on the machine stay out of it) and a pause stand in;
+        # on a loaded machine the other links can take longer than that.
+        quiet = "-q" in self.args or "--quiet" in self.args
         deadline = time.monotonic() + timeout
+        progs = set()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"ktape-record exited early ({self.proc.returncode}): {self.stderr()}")
-            progs, links = bpf_fds(self.proc.pid)
-            if links:
+            p, links = bpf_fds(self.proc.pid)
+            progs |= p
+            if not quiet and "ktape-record: recording " in self.stderr():
+                self.prog_ids = progs | bpf_fds(self.proc.pid)[0]
+                return
+            if quiet and links:
                 time.sleep(0.3)
-                self.prog_ids = bpf_fds(self.proc.pid)[0] | progs
+                self.prog_ids = progs | bpf_fds(self.proc.pid)[0]
                 return
             time.sleep(0.02)
         self.proc.kill()
