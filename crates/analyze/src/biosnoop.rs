@@ -23,11 +23,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{scan_rows, table_notes, Options, Window};
+use crate::common::{run_listing, scan_rows, Listing, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::tables::{self, Needs};
 use crate::time::{format_rfc3339, secs_between, NS_PER_MS};
 
 /// Options of `biosnoop`. The default prints every request.
@@ -70,18 +69,7 @@ pub struct Row {
 }
 
 /// The computed report.
-#[derive(Debug, Clone)]
-pub struct Biosnoop {
-    /// The window covered.
-    pub window: Window,
-    /// Requests in completion order.
-    pub rows: Vec<Row>,
-    /// Lost `bio` events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
-    pub warnings: Vec<String>,
-}
+pub type Biosnoop = Listing<Row>;
 
 /// Collects and sorts the requests.
 pub fn compute(recordings: &[Recording], opts: &BiosnoopOptions) -> Result<Biosnoop> {
@@ -168,16 +156,15 @@ pub fn compute(recordings: &[Recording], opts: &BiosnoopOptions) -> Result<Biosn
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &BiosnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let table = ktape_format::bio::TABLE.name;
-    let warnings = tables::check(recordings, &Needs::one(table))?;
-    let mut r = compute(recordings, opts)?;
-    r.warnings = warnings;
-    if opts.common.json {
-        write_json(&r, opts, out)?;
-    } else {
-        write_text(&r, opts, out)?;
-    }
-    table_notes(out, recordings, &r.warnings, &[table])
+    run_listing(
+        recordings,
+        ktape_format::bio::TABLE.name,
+        opts.common.json,
+        out,
+        || compute(recordings, opts),
+        |r, out| write_json(r, opts, out),
+        |r, out| write_text(r, opts, out),
+    )
 }
 
 /// bcc's `%-14.14s`: at most 14 characters, padded to 14.

@@ -10,7 +10,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::loss::Loss;
 use crate::output::Out;
+use crate::tables::{self, Needs};
 use crate::time::TimeSpec;
 
 pub use crate::scan::{
@@ -100,6 +102,43 @@ pub fn group_labels(recordings: &[Recording], key: &str) -> Result<Vec<std::sync
             })
         })
         .collect()
+}
+
+/// What a report that lists the rows of one table computes (the
+/// snoops: execsnoop, exitsnoop, opensnoop, biosnoop, fsslower).
+#[derive(Debug, Clone)]
+pub struct Listing<R> {
+    /// The window covered.
+    pub window: Window,
+    /// The rows kept, in time order.
+    pub rows: Vec<R>,
+    /// Lost events of the table's family overlapping the window.
+    pub loss: Loss,
+    /// What the input made different (missing tables), for stderr and
+    /// the JSON.
+    pub warnings: Vec<String>,
+}
+
+/// Runs a [`Listing`] report of `table`: refuses recordings that cannot
+/// have it, computes, prints JSON or text, then the notes about the input.
+pub fn run_listing<R>(
+    recordings: &[Recording],
+    table: &str,
+    json: bool,
+    out: &mut Out<'_>,
+    compute: impl FnOnce() -> Result<Listing<R>>,
+    write_json: impl FnOnce(&Listing<R>, &mut Out<'_>) -> Result<()>,
+    write_text: impl FnOnce(&Listing<R>, &mut Out<'_>) -> Result<()>,
+) -> Result<()> {
+    let warnings = tables::check(recordings, &Needs::one(table))?;
+    let mut r = compute()?;
+    r.warnings = warnings;
+    if json {
+        write_json(&r, out)?;
+    } else {
+        write_text(&r, out)?;
+    }
+    table_notes(out, recordings, &r.warnings, &[table])
 }
 
 /// Prints what a report says about its input on stderr, after its

@@ -23,11 +23,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
+use crate::common::{json_warnings, run_listing, scan_rows, Listing, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between};
 
 pub use crate::exitsnoop::{
@@ -107,18 +106,7 @@ pub struct ExecRow {
 }
 
 /// The computed execsnoop report.
-#[derive(Debug, Clone)]
-pub struct Execsnoop {
-    /// The window covered.
-    pub window: Window,
-    /// Execs in time order.
-    pub rows: Vec<ExecRow>,
-    /// Lost `exec` family events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
-    pub warnings: Vec<String>,
-}
+pub type Execsnoop = Listing<ExecRow>;
 
 /// Collects and sorts the execs.
 pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Execsnoop> {
@@ -203,15 +191,15 @@ pub fn compute(recordings: &[Recording], opts: &ExecsnoopOptions) -> Result<Exec
 
 /// Runs execsnoop and prints it.
 pub fn run(recordings: &[Recording], opts: &ExecsnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(EXEC_TABLE.name))?;
-    let mut r = compute(recordings, opts)?;
-    r.warnings = warnings;
-    if opts.common.json {
-        write_json(&r, opts, out)?;
-    } else {
-        write_text(&r, opts, out)?;
-    }
-    table_notes(out, recordings, &r.warnings, &[EXEC_TABLE.name])
+    run_listing(
+        recordings,
+        EXEC_TABLE.name,
+        opts.common.json,
+        out,
+        || compute(recordings, opts),
+        |r, out| write_json(r, opts, out),
+        |r, out| write_text(r, opts, out),
+    )
 }
 
 /// bcc's `print_args`: each argument followed by a space; with `-q` each

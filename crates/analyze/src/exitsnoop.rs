@@ -15,11 +15,10 @@ use ktape_format::read::Recording;
 use rayon::prelude::*;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
+use crate::common::{json_warnings, run_listing, scan_rows, Listing, Options, Window};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, NS_PER_SEC};
 
 use crate::execsnoop::{loss_warning, stream_json};
@@ -65,18 +64,7 @@ pub struct ExitRow {
 }
 
 /// The computed exitsnoop report.
-#[derive(Debug, Clone)]
-pub struct Exitsnoop {
-    /// The window covered.
-    pub window: Window,
-    /// Exits in time order.
-    pub rows: Vec<ExitRow>,
-    /// Lost `exec` family events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
-    pub warnings: Vec<String>,
-}
+pub type Exitsnoop = Listing<ExitRow>;
 
 /// Collects and sorts the exits.
 pub fn compute_exits(recordings: &[Recording], opts: &ExitsnoopOptions) -> Result<Exitsnoop> {
@@ -151,37 +139,42 @@ pub fn run_exits(
     opts: &ExitsnoopOptions,
     out: &mut Out<'_>,
 ) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(EXIT_TABLE.name))?;
-    let mut r = compute_exits(recordings, opts)?;
-    r.warnings = warnings;
-    if opts.common.json {
-        let mut head = serde_json::json!({
-            "report": "exitsnoop",
-            "from": format_rfc3339(r.window.start_ns),
-            "to": format_rfc3339(r.window.end_ns),
-            "failed": opts.failed,
-            "threads": opts.threads,
-        });
-        json_warnings(&mut head, &r.warnings);
-        stream_json(out, head, &r.rows, &r.loss, |row| {
-            serde_json::to_string(&serde_json::json!({
-                "ts": format_rfc3339(row.ts),
-                "comm": &*row.comm,
-                "pid": row.pid,
-                "ppid": row.ppid,
-                "tid": row.tid,
-                "lifetime_ns": row.lifetime_ns,
-                "age_s": row.lifetime_ns as f64 / NS_PER_SEC as f64,
-                "exit_code": row.exit_code,
-                "signal": row.signal,
-                "core_dumped": row.core_dumped,
-                "in_loss_second": r.loss.affects(row.recording, row.ts),
-            }))
-        })?;
-    } else {
-        write_exits_text(&r, opts, out)?;
-    }
-    table_notes(out, recordings, &r.warnings, &[EXIT_TABLE.name])
+    run_listing(
+        recordings,
+        EXIT_TABLE.name,
+        opts.common.json,
+        out,
+        || compute_exits(recordings, opts),
+        |r, out| write_exits_json(r, opts, out),
+        |r, out| write_exits_text(r, opts, out),
+    )
+}
+
+/// Writes exitsnoop as JSON: a head, then one object per exit.
+fn write_exits_json(r: &Exitsnoop, opts: &ExitsnoopOptions, out: &mut Out<'_>) -> Result<()> {
+    let mut head = serde_json::json!({
+        "report": "exitsnoop",
+        "from": format_rfc3339(r.window.start_ns),
+        "to": format_rfc3339(r.window.end_ns),
+        "failed": opts.failed,
+        "threads": opts.threads,
+    });
+    json_warnings(&mut head, &r.warnings);
+    stream_json(out, head, &r.rows, &r.loss, |row| {
+        serde_json::to_string(&serde_json::json!({
+            "ts": format_rfc3339(row.ts),
+            "comm": &*row.comm,
+            "pid": row.pid,
+            "ppid": row.ppid,
+            "tid": row.tid,
+            "lifetime_ns": row.lifetime_ns,
+            "age_s": row.lifetime_ns as f64 / NS_PER_SEC as f64,
+            "exit_code": row.exit_code,
+            "signal": row.signal,
+            "core_dumped": row.core_dumped,
+            "in_loss_second": r.loss.affects(row.recording, row.ts),
+        }))
+    })
 }
 
 /// The signal's name as glibc's `strsignal` gives it.

@@ -22,12 +22,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
+use crate::common::{json_warnings, run_listing, scan_rows, Listing, Options, Window};
 use crate::error::{Error, Result};
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between, NS_PER_MS};
 
 /// bcc's default threshold, in `-m`'s unit (a plain number is ms).
@@ -89,18 +88,7 @@ pub struct SlowOp {
 }
 
 /// The computed report.
-#[derive(Debug, Clone)]
-pub struct Fsslower {
-    /// The window covered.
-    pub window: Window,
-    /// Slow operations in time order.
-    pub rows: Vec<SlowOp>,
-    /// Lost `fileio` events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
-    pub warnings: Vec<String>,
-}
+pub type Fsslower = Listing<SlowOp>;
 
 /// Collects and sorts the slow operations.
 pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslower> {
@@ -188,15 +176,15 @@ pub fn compute(recordings: &[Recording], opts: &FsslowerOptions) -> Result<Fsslo
 
 /// Runs fsslower and prints it.
 pub fn run(recordings: &[Recording], opts: &FsslowerOptions, out: &mut Out<'_>) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(TABLE.name))?;
-    let mut r = compute(recordings, opts)?;
-    r.warnings = warnings;
-    if opts.common.json {
-        write_json(&r, opts, out)?;
-    } else {
-        write_text(&r, opts, out)?;
-    }
-    table_notes(out, recordings, &r.warnings, &[TABLE.name])
+    run_listing(
+        recordings,
+        TABLE.name,
+        opts.common.json,
+        out,
+        || compute(recordings, opts),
+        |r, out| write_json(r, opts, out),
+        |r, out| write_text(r, opts, out),
+    )
 }
 
 /// Prints the rows as libbpf-tools `fsslower` does.

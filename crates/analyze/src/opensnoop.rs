@@ -18,12 +18,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
-use crate::common::{json_warnings, scan_rows, table_notes, Options, Window};
+use crate::common::{json_warnings, run_listing, scan_rows, Listing, Options, Window};
 use crate::error::Result;
 use crate::execsnoop::{loss_warning, stream_json};
 use crate::loss::Loss;
 use crate::output::Out;
-use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, secs_between};
 
 /// Options of `opensnoop`. The default prints every open.
@@ -73,18 +72,7 @@ pub struct OpenRow {
 }
 
 /// The computed opensnoop report.
-#[derive(Debug, Clone)]
-pub struct Opensnoop {
-    /// The window covered.
-    pub window: Window,
-    /// Opens in time order.
-    pub rows: Vec<OpenRow>,
-    /// Lost `open` family events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different (missing tables), for stderr and
-    /// the JSON.
-    pub warnings: Vec<String>,
-}
+pub type Opensnoop = Listing<OpenRow>;
 
 /// Collects and sorts the opens.
 pub fn compute(recordings: &[Recording], opts: &OpensnoopOptions) -> Result<Opensnoop> {
@@ -167,15 +155,15 @@ pub fn compute(recordings: &[Recording], opts: &OpensnoopOptions) -> Result<Open
 
 /// Runs opensnoop and prints it.
 pub fn run(recordings: &[Recording], opts: &OpensnoopOptions, out: &mut Out<'_>) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(TABLE.name))?;
-    let mut r = compute(recordings, opts)?;
-    r.warnings = warnings;
-    if opts.common.json {
-        write_json(&r, opts, out)?;
-    } else {
-        write_text(&r, opts, out)?;
-    }
-    table_notes(out, recordings, &r.warnings, &[TABLE.name])
+    run_listing(
+        recordings,
+        TABLE.name,
+        opts.common.json,
+        out,
+        || compute(recordings, opts),
+        |r, out| write_json(r, opts, out),
+        |r, out| write_text(r, opts, out),
+    )
 }
 
 /// Prints the rows as libbpf-tools `opensnoop` does.

@@ -493,9 +493,10 @@ impl IpArgs {
     }
 }
 
-/// -L/-D port filters, shared by tcplife and tcpstates.
-#[derive(clap::Args)]
-pub struct PortArgs {
+/// The -L/-D port filters of tcplife and tcpstates, on the command line
+/// and in their options. Default: every port.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Ports {
     /// Only these local ports (comma-separated).
     #[arg(
         short = 'L',
@@ -503,7 +504,7 @@ pub struct PortArgs {
         value_name = "PORTS",
         value_delimiter = ','
     )]
-    local_ports: Vec<i32>,
+    pub local_ports: Vec<i32>,
     /// Only these remote ports (comma-separated).
     #[arg(
         short = 'D',
@@ -511,7 +512,14 @@ pub struct PortArgs {
         value_name = "PORTS",
         value_delimiter = ','
     )]
-    remote_ports: Vec<i32>,
+    pub remote_ports: Vec<i32>,
+}
+
+impl Ports {
+    /// Whether a connection between these ports passes both filters.
+    pub fn keep(&self, sport: i32, dport: i32) -> bool {
+        port_ok(&self.local_ports, sport) && port_ok(&self.remote_ports, dport)
+    }
 }
 
 /// Runs one TCP report from its command line: what every TCP subcommand's

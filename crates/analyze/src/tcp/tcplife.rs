@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{pid_comm, port_ok, Row, Selected, Tcp};
+use super::{pid_comm, Row, Selected, Tcp};
 use crate::error::Result;
 use crate::time::{format_hms, NS_PER_MS};
 
@@ -17,10 +17,8 @@ pub struct LifeOptions {
     pub localtime: bool,
     /// `-w`: wide address columns (IPv6). Default: 15 characters.
     pub wide: bool,
-    /// `-L`: only these local ports. Default: all.
-    pub local_ports: Vec<i32>,
-    /// `-D`: only these remote ports. Default: all.
-    pub remote_ports: Vec<i32>,
+    /// `-L`/`-D`: only these local and remote ports. Default: all.
+    pub ports: super::Ports,
 }
 
 pub(super) fn select(rows: Vec<Row>, o: &LifeOptions, keep: &dyn Fn(&Row) -> bool) -> Selected {
@@ -28,8 +26,7 @@ pub(super) fn select(rows: Vec<Row>, o: &LifeOptions, keep: &dyn Fn(&Row) -> boo
         &*r.newstate == "CLOSE"
             && r.lifetime_ns.is_some()
             && keep(r)
-            && port_ok(&o.local_ports, r.sport)
-            && port_ok(&o.remote_ports, r.dport)
+            && o.ports.keep(r.sport, r.dport)
     }))
 }
 
@@ -75,7 +72,7 @@ pub struct TcplifeArgs {
     #[arg(short = 'w', long)]
     wide: bool,
     #[command(flatten)]
-    ports: super::PortArgs,
+    ports: super::Ports,
     #[command(flatten)]
     ip: super::IpArgs,
     #[command(flatten)]
@@ -88,8 +85,7 @@ impl crate::cli::Run for TcplifeArgs {
             time: self.clock.time,
             localtime: self.clock.localtime,
             wide: self.wide,
-            local_ports: self.ports.local_ports,
-            remote_ports: self.ports.remote_ports,
+            ports: self.ports,
         });
         super::run_cli(&self.common, &self.ip, report, out)
     }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{cut, pid_comm, port_ok, secs_since_first, Row, Selected, Tcp};
+use super::{cut, pid_comm, secs_since_first, Row, Selected, Tcp};
 use crate::error::Result;
 use crate::time::{format_hms, NS_PER_MS};
 
@@ -17,16 +17,15 @@ pub struct StatesOptions {
     pub localtime: bool,
     /// `-t`: TIME(s) column. Default: off.
     pub timestamp: bool,
-    /// `-L`: only these local ports. Default: all.
-    pub local_ports: Vec<i32>,
-    /// `-D`: only these remote ports. Default: all.
-    pub remote_ports: Vec<i32>,
+    /// `-L`/`-D`: only these local and remote ports. Default: all.
+    pub ports: super::Ports,
 }
 
 pub(super) fn select(rows: Vec<Row>, o: &StatesOptions, keep: &dyn Fn(&Row) -> bool) -> Selected {
-    Selected::lines(rows.into_iter().filter(|r| {
-        keep(r) && port_ok(&o.local_ports, r.sport) && port_ok(&o.remote_ports, r.dport)
-    }))
+    Selected::lines(
+        rows.into_iter()
+            .filter(|r| keep(r) && o.ports.keep(r.sport, r.dport)),
+    )
 }
 
 pub(super) fn write_text(r: &Tcp, opts: &StatesOptions, o: &mut dyn Write) -> Result<()> {
@@ -78,7 +77,7 @@ pub struct TcpstatesArgs {
     #[arg(short = 't', long)]
     timestamp: bool,
     #[command(flatten)]
-    ports: super::PortArgs,
+    ports: super::Ports,
     #[command(flatten)]
     ip: super::IpArgs,
     #[command(flatten)]
@@ -91,8 +90,7 @@ impl crate::cli::Run for TcpstatesArgs {
             time: self.clock.time,
             localtime: self.clock.localtime,
             timestamp: self.timestamp,
-            local_ports: self.ports.local_ports,
-            remote_ports: self.ports.remote_ports,
+            ports: self.ports,
         });
         super::run_cli(&self.common, &self.ip, report, out)
     }
