@@ -21,15 +21,22 @@ from conftest import ANALYZE, RECORD, Recorder, analyze, analyze_json, on_root_d
 
 
 def switch_load():
-    """Two `perf bench sched pipe` loops: a context switch every few µs."""
+    """Two `perf bench sched pipe` loops: a context switch every few µs.
+    Each forks its pipe partner, so each runs in its own process group."""
     return [subprocess.Popen(["perf", "bench", "sched", "pipe", "-l", "1000000000"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
             for _ in range(2)]
 
 
 def stop(procs):
+    # Killing perf alone would leave its forked partner blocked on the pipe
+    # for good.
     for p in procs:
-        p.kill()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         p.wait()
 
 
