@@ -263,23 +263,23 @@ pub(crate) fn assemble(
     })
 }
 
-/// What runqlat and runqslower read: without `sched_wakeup`, only the
-/// waits of preempted tasks pair.
-pub(crate) fn needs() -> [(&'static str, &'static str); 1] {
-    [(WAKEUP.name, WITHOUT_WAKEUPS)]
+/// Checks what runqlat and runqslower read (`sched_switch`, its loss, and
+/// `sched_wakeup`, without which only the waits of preempted tasks pair):
+/// the warnings for what is missing.
+pub(crate) fn check_tables(recordings: &[Recording]) -> Result<Vec<String>> {
+    tables::check(
+        recordings,
+        &Needs {
+            table: SWITCH.name,
+            also: &[(WAKEUP.name, WITHOUT_WAKEUPS)],
+            loss: true,
+        },
+    )
 }
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -> Result<()> {
-    let also = needs();
-    let warnings = tables::check(
-        recordings,
-        &Needs {
-            table: SWITCH.name,
-            also: &also,
-            loss: true,
-        },
-    )?;
+    let warnings = check_tables(recordings)?;
     let mut r = compute(recordings, opts)?;
     r.warnings = warnings;
     if opts.common.json {

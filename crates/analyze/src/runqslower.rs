@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::pairing::latencies_where;
-use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339, NS_PER_US};
 
 /// bcc's default minimum: 10 ms.
@@ -179,15 +178,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqslowerOptions) -> Result<Run
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>) -> Result<()> {
-    let also = crate::runqlat::needs();
-    let warnings = tables::check(
-        recordings,
-        &Needs {
-            table: SWITCH.name,
-            also: &also,
-            loss: true,
-        },
-    )?;
+    let warnings = crate::runqlat::check_tables(recordings)?;
     let mut r = compute(recordings, opts)?;
     r.warnings = warnings;
     if opts.common.json {

@@ -3,12 +3,13 @@
 //! the family's BPF program attached. Both families sample every task on
 //! the CPU, so the events are opened with pid -1 and a CPU.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use libbpf_rs::libbpf_sys as sys;
 use libbpf_rs::{Link, ProgramMut};
 
 use crate::bpf::{self, BpfError};
+use crate::family::{KernelIds, Loaded};
 
 /// `-F`, shared by the families that sample on a cpu-clock perf event
 /// (profile, runqlen).
@@ -114,6 +115,59 @@ impl CpuClocks {
             clocks.events.push((link, fd));
         }
         Ok(clocks)
+    }
+}
+
+/// How the families run by per-CPU cpu-clock events attach, for the log.
+pub const HOOKS: &str = "perf_event cpu-clock";
+
+/// A loaded family whose one program runs from a cpu-clock perf event on
+/// every CPU (profile, runqlen): its object, the rate, and once attached
+/// the events.
+pub struct Sampled<S: 'static> {
+    /// The loaded object.
+    pub skel: S,
+    /// The family, for errors.
+    pub family: &'static str,
+    /// Events per second per CPU.
+    pub freq: u64,
+    /// The program the events run.
+    pub prog: for<'a> fn(&'a S) -> &'a ProgramMut<'static>,
+    /// Its read-only data map.
+    pub rodata: for<'a> fn(&'a S) -> BorrowedFd<'a>,
+    /// Whether it refers to the shared stack map.
+    pub stacks: bool,
+    /// The attached events (none until attached).
+    pub clocks: CpuClocks,
+}
+
+impl<S: 'static> Loaded for Sampled<S> {
+    fn attach(&mut self) -> Result<(), BpfError> {
+        let prog = (self.prog)(&self.skel);
+        let name = prog.name().to_string_lossy().into_owned();
+        self.clocks = CpuClocks::attach(self.family, &name, prog, self.freq)?;
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        self.clocks = CpuClocks::default();
+    }
+
+    fn hooks(&self) -> &'static str {
+        HOOKS
+    }
+
+    fn kernel_ids(&self) -> KernelIds {
+        let stacks = self.stacks.then(crate::stacks::existing).flatten();
+        KernelIds {
+            progs: libbpf_rs::Program::id_from_fd((self.prog)(&self.skel).as_fd())
+                .into_iter()
+                .collect(),
+            maps: bpf::map_id((self.rodata)(&self.skel))
+                .into_iter()
+                .chain(stacks.and_then(|s| s.map_id()))
+                .collect(),
+        }
     }
 }
 

@@ -17,10 +17,10 @@ use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{i32_array, ts_array, CommDict};
 use crate::family::{
-    DecodeCtx, Decoder, Family, FamilyOptions, KernelIds, LoadCtx, Loaded, OptionError, Sink,
+    DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
 };
 use crate::fixed::{FixedDecoder, Record, Rows};
-use crate::perf::CpuClocks;
+use crate::perf::{CpuClocks, Sampled, HOOKS};
 use crate::stacks::Stacks;
 
 pub use ktape_bpf::abi::ProfileEvent;
@@ -83,8 +83,12 @@ impl Family for Profile {
                 ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
             }
         })?;
-        Ok(Box::new(ProfileLoaded {
+        Ok(Box::new(Sampled {
             skel,
+            family: "profile",
+            prog: |s: &ProfileSkel<'static>| &s.progs.ktape_profile,
+            rodata: |s: &ProfileSkel<'static>| s.maps.rodata.as_fd(),
+            stacks: true,
             freq: ctx
                 .options
                 .sampling
@@ -99,49 +103,6 @@ impl Family for Profile {
             ctx,
             Cols::new(ctx.batch_rows, crate::stacks::existing()),
         ))
-    }
-}
-
-/// One cpu-clock perf event per CPU runs the program.
-const HOOKS: &str = "perf_event cpu-clock";
-
-/// A loaded profile object, and once attached its perf events.
-struct ProfileLoaded {
-    skel: ProfileSkel<'static>,
-    freq: u64,
-    clocks: CpuClocks,
-}
-
-impl Loaded for ProfileLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        self.clocks = CpuClocks::attach(
-            "profile",
-            "ktape_profile",
-            &self.skel.progs.ktape_profile,
-            self.freq,
-        )?;
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.clocks = CpuClocks::default();
-    }
-
-    fn hooks(&self) -> &'static str {
-        HOOKS
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        KernelIds {
-            progs: libbpf_rs::Program::id_from_fd(self.skel.progs.ktape_profile.as_fd())
-                .into_iter()
-                .collect(),
-            maps: [self.skel.maps.rodata.as_fd()]
-                .into_iter()
-                .filter_map(bpf::map_id)
-                .chain(crate::stacks::existing().and_then(|s| s.map_id()))
-                .collect(),
-        }
     }
 }
 

@@ -15,9 +15,9 @@ use ktape_format::TableSpec;
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{i32_array, ts_array};
-use crate::family::{DecodeCtx, Decoder, Family, KernelIds, LoadCtx, Loaded};
+use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Record, Rows};
-use crate::perf::CpuClocks;
+use crate::perf::{CpuClocks, Sampled, HOOKS};
 
 pub use ktape_bpf::abi::RunqlenEvent;
 
@@ -59,9 +59,13 @@ impl Family for Runqlen {
                 ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
             }
         })?;
-        Ok(Box::new(RunqlenLoaded {
+        Ok(Box::new(Sampled {
             skel,
-            hz: ctx
+            family: "runqlen",
+            prog: |s: &RunqlenSkel<'static>| &s.progs.ktape_runqlen,
+            rodata: |s: &RunqlenSkel<'static>| s.maps.rodata.as_fd(),
+            stacks: false,
+            freq: ctx
                 .options
                 .sampling
                 .frequency
@@ -72,48 +76,6 @@ impl Family for Runqlen {
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
         Box::new(RunqlenDecoder::new(ctx, Cols::default()))
-    }
-}
-
-/// One cpu-clock perf event per CPU runs the program.
-const HOOKS: &str = "perf_event cpu-clock";
-
-/// A loaded runqlen object and, once attached, its perf events.
-struct RunqlenLoaded {
-    skel: RunqlenSkel<'static>,
-    hz: u64,
-    clocks: CpuClocks,
-}
-
-impl Loaded for RunqlenLoaded {
-    fn attach(&mut self) -> Result<(), BpfError> {
-        self.clocks = CpuClocks::attach(
-            "runqlen",
-            "ktape_runqlen",
-            &self.skel.progs.ktape_runqlen,
-            self.hz,
-        )?;
-        Ok(())
-    }
-
-    fn detach(&mut self) {
-        self.clocks = CpuClocks::default();
-    }
-
-    fn hooks(&self) -> &'static str {
-        HOOKS
-    }
-
-    fn kernel_ids(&self) -> KernelIds {
-        KernelIds {
-            progs: libbpf_rs::Program::id_from_fd(self.skel.progs.ktape_runqlen.as_fd())
-                .into_iter()
-                .collect(),
-            maps: [self.skel.maps.rodata.as_fd()]
-                .into_iter()
-                .filter_map(bpf::map_id)
-                .collect(),
-        }
     }
 }
 

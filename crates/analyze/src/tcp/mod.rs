@@ -522,24 +522,31 @@ impl Ports {
     }
 }
 
-/// Runs one TCP report from its command line: what every TCP subcommand's
-/// [`crate::cli::Run`] does once it has its own options.
-fn run_cli(
-    common: &crate::cli::CommonArgs,
-    ip: &IpArgs,
-    report: Report,
-    out: &mut Out<'_>,
-) -> anyhow::Result<std::process::ExitCode> {
-    use anyhow::Context;
-    let recs = common.open()?;
-    let name = report.name();
-    let opts = TcpOptions {
-        common: common.options(),
-        ip: ip.ip(),
-        report,
-    };
-    run(&recs, &opts, out).context(name)?;
-    Ok(std::process::ExitCode::SUCCESS)
+/// What every TCP subcommand takes besides its own options: -4/-6 and
+/// the common options.
+#[derive(clap::Args)]
+pub struct TcpArgs {
+    #[command(flatten)]
+    ip: IpArgs,
+    #[command(flatten)]
+    common: crate::cli::CommonArgs,
+}
+
+impl TcpArgs {
+    /// Runs one TCP report: what every TCP subcommand's
+    /// [`crate::cli::Run`] does once it has its own options.
+    fn run(&self, report: Report, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+        use anyhow::Context;
+        let recs = self.common.open()?;
+        let name = report.name();
+        let opts = TcpOptions {
+            common: self.common.options(),
+            ip: self.ip.ip(),
+            report,
+        };
+        run(&recs, &opts, out).context(name)?;
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }
 
 #[cfg(test)]

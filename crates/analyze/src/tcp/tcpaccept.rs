@@ -78,9 +78,7 @@ pub struct TcpacceptArgs {
     #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
     port: Vec<i32>,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcpacceptArgs {
@@ -91,6 +89,6 @@ impl crate::cli::Run for TcpacceptArgs {
             timestamp: self.timestamp,
             ports: self.port,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }

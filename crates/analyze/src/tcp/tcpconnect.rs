@@ -183,9 +183,7 @@ pub struct TcpconnectArgs {
     #[arg(short = 'P', long, value_name = "PORTS", value_delimiter = ',')]
     port: Vec<i32>,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcpconnectArgs {
@@ -198,6 +196,6 @@ impl crate::cli::Run for TcpconnectArgs {
             count: self.count,
             ports: self.port,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }

@@ -82,9 +82,7 @@ pub struct TcpconnlatArgs {
     #[arg(short = 'L', long)]
     lport: bool,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcpconnlatArgs {
@@ -94,6 +92,6 @@ impl crate::cli::Run for TcpconnlatArgs {
             timestamp: self.timestamp,
             lport: self.lport,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }

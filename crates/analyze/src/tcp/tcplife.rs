@@ -74,9 +74,7 @@ pub struct TcplifeArgs {
     #[command(flatten)]
     ports: super::Ports,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcplifeArgs {
@@ -87,6 +85,6 @@ impl crate::cli::Run for TcplifeArgs {
             wide: self.wide,
             ports: self.ports,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }

@@ -89,9 +89,7 @@ pub struct TcpretransArgs {
     #[arg(long)]
     localtime: bool,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcpretransArgs {
@@ -100,6 +98,6 @@ impl crate::cli::Run for TcpretransArgs {
             count: self.count,
             localtime: self.localtime,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }

@@ -79,9 +79,7 @@ pub struct TcpstatesArgs {
     #[command(flatten)]
     ports: super::Ports,
     #[command(flatten)]
-    ip: super::IpArgs,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
+    tcp: super::TcpArgs,
 }
 
 impl crate::cli::Run for TcpstatesArgs {
@@ -92,6 +90,6 @@ impl crate::cli::Run for TcpstatesArgs {
             timestamp: self.timestamp,
             ports: self.ports,
         });
-        super::run_cli(&self.common, &self.ip, report, out)
+        self.tcp.run(report, out)
     }
 }
