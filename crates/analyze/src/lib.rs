@@ -10,17 +10,13 @@
 //!
 //! Layout, one module per report plus shared pieces:
 //!
-//! * [`verify`] (and `recover`): every file's checksums, one by one;
-//!   [`crosscheck`]: rows against the kernel's own counters;
-//! * the reports: [`summary`], [`biolatency`], [`biosnoop`],
-//!   [`execsnoop`], [`exitsnoop`], [`opensnoop`], [`fsslower`],
-//!   [`filetop`], [`cachestat`]; [`tcp`]: the six TCP reports (tcpconnect,
-//!   tcpaccept, tcplife, tcpconnlat, tcpretrans, tcpstates);
-//! * [`profile`] (profile and offcputime) and [`flamegraph`] over the
-//!   shared stack code in [`stacks`];
-//! * [`runqlat`], [`runqslower`], [`runqlen`], [`cpudist`]: the scheduler
-//!   reports; runqlat, cpudist and runqslower pair events through
-//!   [`pairing`], and cpudist reuses runqlat's histogram sets;
+//! * the reports: one module each, declared with its subcommands in the
+//!   one list at the end of this file, which makes [`Command`]. Some hold
+//!   more than one: [`verify`] (verify and recover), [`profile`] (profile
+//!   and offcputime), [`tcp`] (the six TCP reports). [`profile`] and
+//!   [`flamegraph`] share the stack code in [`stacks`]; runqlat, cpudist
+//!   and runqslower pair scheduler events through [`pairing`];
+//! * [`crosscheck`]: rows against the kernel's own counters;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
 //! * [`cli`]: the command line's shared pieces; each report module owns
@@ -43,39 +39,135 @@
 //! (lost events, empty results) go to the second writer (stderr in the
 //! binary) so stdout stays what bcc would print.
 
-pub mod biolatency;
-pub mod biosnoop;
-pub mod cachestat;
 pub mod cli;
 pub mod columns;
 pub mod common;
-pub mod cpudist;
 pub mod crosscheck;
 pub mod error;
-pub mod execsnoop;
-pub mod exitsnoop;
-pub mod filetop;
 pub mod filter;
-pub mod flamegraph;
-pub mod fsslower;
 pub mod hist;
 pub mod loss;
-pub mod opensnoop;
 pub mod output;
 pub mod pairing;
-pub mod profile;
-pub mod runqlat;
-pub mod runqlen;
-pub mod runqslower;
 pub mod scan;
 pub mod stacks;
-pub mod summary;
 pub mod tables;
-pub mod tcp;
 pub mod time;
-pub mod verify;
 pub mod window;
 
 pub use common::Options;
 pub use error::{Error, Result};
 pub use filter::Filter;
+
+/// Declares every report's module and [`Command`], the subcommands: each
+/// entry is a module and its subcommands, a variant per subcommand (its
+/// kebab-case name is the subcommand, its doc comment the one-line help)
+/// holding the module's clap arguments, which run the report through
+/// [`cli::Run`].
+macro_rules! reports {
+    ($($module:ident { $($(#[doc = $doc:expr])* $name:ident($($args:ident)::+),)* })*) => {
+        $(pub mod $module;)*
+
+        /// The subcommands of `ktape-analyze`, in `--help` order.
+        #[derive(clap::Subcommand)]
+        pub enum Command {
+            $($($(#[doc = $doc])* $name($module::$($args)::+),)*)*
+        }
+
+        impl Command {
+            /// Runs the subcommand's report.
+            pub fn run(self, out: &mut output::Out<'_>) -> anyhow::Result<std::process::ExitCode> {
+                use cli::Run;
+                match self {
+                    $($(Command::$name(a) => a.run(out),)*)*
+                }
+            }
+        }
+    };
+}
+
+// The one list of reports: a new report is its module and an entry here.
+reports! {
+    summary {
+        /// Where, when and how a recording was made; rows and bytes per table; lost events; what is incomplete; the cross-checks against the kernel's own counters.
+        Summary(SummaryArgs),
+    }
+    verify {
+        /// Checks every segment file of recordings against its checksums and decodes every row; names each damaged file (exit status 1 if any).
+        Verify(VerifyCli),
+        /// Turns the unfinished segments a killed recorder left into complete segment files, as of their last checkpoint (so pandas, DuckDB and Spark read them).
+        Recover(RecoverCli),
+    }
+    biolatency {
+        /// Block I/O latency as a log2 histogram (bcc biolatency).
+        Biolatency(BiolatencyArgs),
+    }
+    biosnoop {
+        /// One line per block I/O request (bcc biosnoop).
+        Biosnoop(BiosnoopArgs),
+    }
+    execsnoop {
+        /// One line per exec, with its arguments (bcc execsnoop; needs -e exec).
+        Execsnoop(ExecsnoopArgs),
+    }
+    exitsnoop {
+        /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
+        Exitsnoop(ExitsnoopArgs),
+    }
+    runqlat {
+        /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
+        Runqlat(RunqlatArgs),
+    }
+    tcp {
+        /// Active TCP connections: connect() calls (bcc tcpconnect).
+        Tcpconnect(tcpconnect::TcpconnectArgs),
+        /// Accepted TCP connections (bcc tcpaccept).
+        Tcpaccept(tcpaccept::TcpacceptArgs),
+        /// One line per closed TCP connection with bytes and duration (bcc tcplife).
+        Tcplife(tcplife::TcplifeArgs),
+        /// TCP connect latency, SYN sent to established (bcc tcpconnlat).
+        Tcpconnlat(tcpconnlat::TcpconnlatArgs),
+        /// Retransmitted TCP segments (bcc tcpretrans).
+        Tcpretrans(tcpretrans::TcpretransArgs),
+        /// Every TCP state transition with the time spent in the old state (bcc tcpstates).
+        Tcpstates(tcpstates::TcpstatesArgs),
+    }
+    profile {
+        /// CPU samples by stack (bcc profile; needs -e profile).
+        Profile(ProfileArgs),
+        /// Time blocked off CPU by stack, in microseconds (bcc offcputime; needs -e offcpu).
+        Offcputime(OffcputimeArgs),
+    }
+    flamegraph {
+        /// SVG flame graph of CPU samples or off-CPU time (inferno); --diff compares two windows or recordings.
+        Flamegraph(FlamegraphArgs),
+    }
+    runqslower {
+        /// Run-queue waits longer than a threshold, with the task that ran meanwhile (bcc runqslower).
+        Runqslower(RunqslowerArgs),
+    }
+    runqlen {
+        /// Run-queue length as a linear histogram (bcc runqlen; needs -e runqlen).
+        Runqlen(RunqlenArgs),
+    }
+    cpudist {
+        /// On-CPU (or, with -O, off-CPU) time per scheduling slice as a log2 histogram (bcc cpudist).
+        Cpudist(CpudistArgs),
+    }
+    opensnoop {
+        /// One line per open/openat/openat2 call (bcc opensnoop; needs -e open).
+        Opensnoop(OpensnoopArgs),
+    }
+    fsslower {
+        /// File operations slower than a threshold (bcc fsslower/ext4slower; needs -e fileio).
+        Fsslower(FsslowerArgs),
+    }
+    filetop {
+        /// Files read and written the most, by thread (bcc filetop; needs -e fileio).
+        Filetop(FiletopArgs),
+    }
+    cachestat {
+        /// Page-cache hits, misses and dirtied pages per second (bcc cachestat; needs -e cache).
+        Cachestat(CachestatArgs),
+    }
+}
