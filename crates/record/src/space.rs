@@ -9,6 +9,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// How much space to leave free (`--min-free`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,48 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How long a stop may take, at the most, from the check that asks for it
+/// to the last footer on disk: the main thread notices within 50 ms, then
+/// the programs are detached, the rings drained, the decoders flushed and
+/// every file finished, all of it slower on a loaded machine. The reserve
+/// check keeps room for this long at the rate the file system is filling.
+pub const STOP_SECONDS: f64 = 2.0;
+
+/// How fast the recording fills its file system, in bytes per second,
+/// from successive readings of the space left (free space less what the
+/// open segments hold in memory; smoothed; space that grows, such as a
+/// deleted segment, counts as no filling).
+#[derive(Debug, Default)]
+pub struct FillRate {
+    last: Option<(Instant, u64)>,
+    /// `None` until two readings are far enough apart.
+    rate: Option<f64>,
+}
+
+impl FillRate {
+    /// Adds a reading of `free` bytes left at `now`; returns the rate. Readings
+    /// closer than 200 ms to the last one used only wait for a later one.
+    pub fn update(&mut self, now: Instant, free: u64) -> f64 {
+        match self.last {
+            None => self.last = Some((now, free)),
+            Some((t, before)) => {
+                let dt = now.saturating_duration_since(t).as_secs_f64();
+                if dt >= 0.2 {
+                    let r = before.saturating_sub(free) as f64 / dt;
+                    self.rate = Some(self.rate.map_or(r, |old| (old + r) / 2.0));
+                    self.last = Some((now, free));
+                }
+            }
+        }
+        self.rate.unwrap_or(0.0)
+    }
+
+    /// What the file system will take while a stop finishes.
+    pub fn headroom(&self) -> u64 {
+        (self.rate.unwrap_or(0.0) * STOP_SECONDS) as u64
+    }
+}
+
 /// The disk-space policy of one recording.
 #[derive(Debug, Clone)]
 pub struct Space {
@@ -159,7 +202,8 @@ impl Space {
     }
 
     /// The sentence that says the reserve is reached; `pending` is what
-    /// finishing the open segments will still write.
+    /// finishing the open segments will still write (rows still coming
+    /// included).
     pub fn low_message(&self, free: u64, pending: u64) -> String {
         let reserve = crate::status::human_bytes(self.reserve);
         if pending == 0 {
@@ -170,7 +214,7 @@ impl Space {
             )
         } else {
             format!(
-                "{} has {} free, less than the {reserve} ktape-record leaves free (--min-free) plus the {} its open segments still need",
+                "{} has {} free, less than the {reserve} ktape-record leaves free (--min-free) plus the {} that finishing its open segments needs at the rate it is writing",
                 self.fs,
                 crate::status::human_bytes(free),
                 crate::status::human_bytes(pending)
@@ -220,6 +264,21 @@ pub fn os_error(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_rate_follows_the_free_space() {
+        use std::time::Duration;
+        let t0 = Instant::now();
+        let mut f = FillRate::default();
+        assert_eq!(f.update(t0, 10_000), 0.0);
+        // Too close to the last reading: wait for a later one.
+        assert_eq!(f.update(t0 + Duration::from_millis(100), 9_000), 0.0);
+        assert_eq!(f.update(t0 + Duration::from_secs(1), 8_000), 2_000.0);
+        assert_eq!(f.headroom(), (2_000.0 * STOP_SECONDS) as u64);
+        // Space freed (a deleted segment) is no filling; the rate decays.
+        assert_eq!(f.update(t0 + Duration::from_secs(2), 20_000), 1_000.0);
+        assert_eq!(f.update(t0 + Duration::from_secs(3), 19_000), 1_000.0);
+    }
 
     #[test]
     fn min_free_forms() {

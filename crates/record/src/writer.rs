@@ -200,6 +200,8 @@ struct State {
     process_limbo: Limbo,
     done: Vec<SegmentSummary>,
     stop_asked: bool,
+    /// How fast the disk fills, for the room a stop needs.
+    fill: crate::space::FillRate,
     /// The last counters came: no segment closes before the end.
     last_counters: bool,
 }
@@ -226,6 +228,7 @@ impl State {
             process_limbo: Limbo::default(),
             done: Vec::new(),
             stop_asked: false,
+            fill: crate::space::FillRate::default(),
             last_counters: false,
         }
     }
@@ -429,12 +432,17 @@ impl State {
                 return Ok(());
             };
             // Finishing the open segments writes what they hold in memory
-            // plus a footer each.
-            let pending: u64 = self
+            // plus a footer each, and rows keep coming until the stop is
+            // done: at the rate at which free space less what is held
+            // falls (free space alone moves only at checkpoints, in steps
+            // of a second of rows).
+            let held: u64 = self
                 .open
                 .values()
                 .map(|w| w.pending_bytes() as u64 + 64 * 1024)
                 .sum();
+            self.fill.update(Instant::now(), free.saturating_sub(held));
+            let pending = held.saturating_add(self.fill.headroom());
             if free >= space.reserve.saturating_add(pending) {
                 return Ok(());
             }
