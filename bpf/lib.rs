@@ -4,14 +4,11 @@
 //! each is exposed here as a module named after its family (adding a file
 //! adds the module). The shared definitions (record kinds, family ids,
 //! loss reasons, normalized codes, record layouts) live in `bpf/ktape.h`
-//! alone: [`abi`] is generated from it, and [`KTAPE_H`] carries its text so
-//! the recorder's tests can check the codes that `ktape-format` also
-//! defines (that crate has no BPF dependency).
+//! alone: [`abi`] is generated from it (its `DEFINES` let the recorder's
+//! tests check the codes that `ktape-format`, which has no BPF dependency,
+//! also defines).
 //!
 //! On hosts other than Linux this crate is empty.
-
-/// The text of `bpf/ktape.h`, for the recorder's header/constant sync test.
-pub const KTAPE_H: &str = include_str!("ktape.h");
 
 /// A module holding the generated skeleton of `bpf/<name>.bpf.c`.
 macro_rules! skeleton {
