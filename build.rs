@@ -91,13 +91,10 @@ mod linux {
         let Some(start) = text.find("/*") else {
             return Vec::new();
         };
-        let body = &text[start + 2..];
-        let body = &body[..body.find("*/").unwrap_or(body.len())];
-        body.lines()
-            .map(|l| l.trim().trim_start_matches('*').trim())
+        super::abi::comment_lines(&text[start..])
+            .into_iter()
             .skip_while(|l| l.is_empty())
             .take_while(|l| !l.is_empty())
-            .map(str::to_string)
             .collect()
     }
 }

@@ -43,11 +43,20 @@ struct Struct {
     line: usize,
 }
 
-/// The C comment text of `s` (without `/*`, `*/` and leading `*`s).
-fn comment_text(s: &str) -> Vec<String> {
-    let s = s.trim().trim_start_matches("/*").trim_end_matches("*/");
+/// The lines of the C comment `s` (without `/*`, `*/` and leading `*`s),
+/// blank ones included.
+pub fn comment_lines(s: &str) -> Vec<String> {
+    let s = s.trim().trim_start_matches("/*");
+    let s = s.find("*/").map_or(s, |end| &s[..end]);
     s.lines()
         .map(|l| l.trim().trim_start_matches('*').trim().to_string())
+        .collect()
+}
+
+/// The text of the C comment `s`, without blank lines.
+fn comment_text(s: &str) -> Vec<String> {
+    comment_lines(s)
+        .into_iter()
         .filter(|l| !l.is_empty())
         .collect()
 }
