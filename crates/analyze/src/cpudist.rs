@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ktape_format::read::{Recording, TimeRange};
-use ktape_format::sched::SWITCH;
+use ktape_format::sched::SWITCH_TABLE;
 use rayon::prelude::*;
 
 use crate::columns;
@@ -94,7 +94,7 @@ fn collect<T: Send>(
     ];
     scan(
         recordings,
-        SWITCH.name,
+        SWITCH_TABLE.name,
         range,
         &cols,
         Vec::new,
@@ -214,7 +214,7 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
             }
         };
         let hists = pair_slices(
-            &time_slices(recordings, &[SWITCH.name], window.range, slice_rows()),
+            &time_slices(recordings, &[SWITCH_TABLE.name], window.range, slice_rows()),
             |range| collect(recordings, range, &push),
             Hists::new,
             |m: &mut Hists, l| {
@@ -251,7 +251,7 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
     let mut busy = BTreeMap::<i32, i64>::new();
     // Each CPU's last row of a slice starts its slice in the next one.
     let mut last: Vec<Sw> = Vec::new();
-    for range in time_slices(recordings, &[SWITCH.name], window.range, slice_rows()) {
+    for range in time_slices(recordings, &[SWITCH_TABLE.name], window.range, slice_rows()) {
         let mut rows = collect(recordings, range, &push)?;
         rows.append(&mut last);
         rows.par_sort_unstable_by_key(|r| (r.cpu, r.ts));
@@ -284,7 +284,7 @@ pub fn compute(recordings: &[Recording], opts: &CpudistOptions) -> Result<Cpudis
 
 /// Runs the report and prints it.
 pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -> Result<()> {
-    let warnings = tables::check(recordings, &Needs::one(SWITCH.name))?;
+    let warnings = tables::check(recordings, &Needs::one(SWITCH_TABLE.name))?;
     let mut r = compute(recordings, opts)?;
     r.hists.warnings = warnings;
     if opts.hist.common.json {
@@ -301,7 +301,7 @@ pub fn run(recordings: &[Recording], opts: &CpudistOptions, out: &mut Out<'_>) -
     } else {
         runqlat::write_text(&r.hists, &opts.hist, out)?;
     }
-    table_notes(out, recordings, &r.hists.warnings, &[SWITCH.name])?;
+    table_notes(out, recordings, &r.hists.warnings, &[SWITCH_TABLE.name])?;
     if r.hists.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no scheduling slice matches the window and filters")?;
     }

@@ -323,7 +323,7 @@ fn checks(rec: &Recording, only: Option<&str>) -> Result<Vec<CrossCheck>> {
     if wants(ktape_format::tcp::RETRANSMIT_TABLE.name) {
         retransmit_check(rec, &reads, &mut out)?;
     }
-    if wants(ktape_format::sched::SWITCH.name) {
+    if wants(ktape_format::sched::SWITCH_TABLE.name) {
         switch_check(rec, &reads, &mut out)?;
     }
     Ok(out)
@@ -503,7 +503,7 @@ fn switch_check(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Re
     let range = window(s.0, s.1);
     let rows = count_rows(
         rec,
-        ktape_format::sched::SWITCH.name,
+        ktape_format::sched::SWITCH_TABLE.name,
         (&[], &[]),
         range,
         |_, _, ts| {
@@ -518,7 +518,7 @@ fn switch_check(rec: &Recording, reads: &Reads, out: &mut Vec<CrossCheck>) -> Re
     let slack = read_slack(s.0, s.1);
     out.push(check(
         rec,
-        ktape_format::sched::SWITCH.name,
+        ktape_format::sched::SWITCH_TABLE.name,
         c::CTXT.to_string(),
         s,
         recorded,

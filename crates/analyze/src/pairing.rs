@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ktape_format::read::{Recording, TimeRange};
-use ktape_format::sched::{SWITCH, WAKEUP};
+use ktape_format::sched::{SWITCH_TABLE, WAKEUP_TABLE};
 use rayon::prelude::*;
 
 use crate::columns::{self, Strings};
@@ -100,7 +100,7 @@ pub(crate) fn collect_comms(
 ) -> Result<Comms> {
     scan(
         recordings,
-        SWITCH.name,
+        SWITCH_TABLE.name,
         range,
         &["ts", "next_pid", "next_tgid", "next_comm"],
         Comms::new,
@@ -155,7 +155,7 @@ pub(crate) fn collect(recordings: &[Recording], range: TimeRange) -> Result<Vec<
     ];
     let switches = scan(
         recordings,
-        SWITCH.name,
+        SWITCH_TABLE.name,
         range,
         &cols,
         Vec::new,
@@ -194,7 +194,7 @@ pub(crate) fn collect(recordings: &[Recording], range: TimeRange) -> Result<Vec<
     )?;
     let wakeups = scan(
         recordings,
-        WAKEUP.name,
+        WAKEUP_TABLE.name,
         range,
         &["ts", "pid"],
         Vec::new,
@@ -220,7 +220,12 @@ pub(crate) fn collect(recordings: &[Recording], range: TimeRange) -> Result<Vec<
 
 /// The time slices runqlat's pairing walks through (see the module docs).
 pub(crate) fn slices(recordings: &[Recording], range: TimeRange) -> Vec<TimeRange> {
-    time_slices(recordings, &[SWITCH.name, WAKEUP.name], range, slice_rows())
+    time_slices(
+        recordings,
+        &[SWITCH_TABLE.name, WAKEUP_TABLE.name],
+        range,
+        slice_rows(),
+    )
 }
 
 /// Pairs the events of one time slice: calls `f` with every latency, in

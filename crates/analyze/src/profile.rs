@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use ktape_format::read::Recording;
-use ktape_format::stacks::{OFFCPU_TABLE, PROFILE_TABLE};
+use ktape_format::offcpu::TABLE as OFFCPU_TABLE;
+use ktape_format::profile::TABLE as PROFILE_TABLE;
 
 use crate::columns::{self, Strings};
 use crate::common::{scan, Options, Window};

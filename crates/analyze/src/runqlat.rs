@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ktape_format::read::Recording;
-use ktape_format::sched::{SWITCH, WAKEUP};
+use ktape_format::sched::{SWITCH_TABLE, WAKEUP_TABLE};
 use serde::Serialize;
 
 use crate::common::{
@@ -209,7 +209,7 @@ pub(crate) fn assemble(
 ) -> Result<Runqlat> {
     let base = window.start_ns;
     let grouped = opts.per_process || opts.per_thread;
-    let loss = Loss::read(recordings, SWITCH.family, window.range)?;
+    let loss = Loss::read(recordings, SWITCH_TABLE.family, window.range)?;
 
     let n = match opts.interval_ns {
         Some(iv) => interval_count(recordings, &window, iv, opts.count)?,
@@ -270,8 +270,8 @@ pub(crate) fn check_tables(recordings: &[Recording]) -> Result<Vec<String>> {
     tables::check(
         recordings,
         &Needs {
-            table: SWITCH.name,
-            also: &[(WAKEUP.name, WITHOUT_WAKEUPS)],
+            table: SWITCH_TABLE.name,
+            also: &[(WAKEUP_TABLE.name, WITHOUT_WAKEUPS)],
             loss: true,
         },
     )
@@ -287,7 +287,7 @@ pub fn run(recordings: &[Recording], opts: &RunqlatOptions, out: &mut Out<'_>) -
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(out, recordings, &r.warnings, &[SWITCH.name, WAKEUP.name])?;
+    table_notes(out, recordings, &r.warnings, &[SWITCH_TABLE.name, WAKEUP_TABLE.name])?;
     if r.intervals.iter().all(|i| i.groups.is_empty()) {
         out.warn("note: no run-queue latency matches the window and filters")?;
     }

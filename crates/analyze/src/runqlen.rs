@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ktape_format::read::Recording;
-use ktape_format::sched::RUNQLEN;
+use ktape_format::runqlen::TABLE as RUNQLEN;
 use serde::Serialize;
 
 use crate::columns;

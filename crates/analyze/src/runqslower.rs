@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ktape_format::read::Recording;
-use ktape_format::sched::{SWITCH, WAKEUP};
+use ktape_format::sched::{SWITCH_TABLE, WAKEUP_TABLE};
 use serde::Serialize;
 
 use crate::columns::{self, Strings};
@@ -107,7 +107,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqslowerOptions) -> Result<Run
     } else {
         scan(
             recordings,
-            SWITCH.name,
+            SWITCH_TABLE.name,
             window.range,
             &[
                 "ts",
@@ -167,7 +167,7 @@ pub fn compute(recordings: &[Recording], opts: &RunqslowerOptions) -> Result<Run
             })
         })
         .collect();
-    let loss = Loss::read(recordings, SWITCH.family, window.range)?;
+    let loss = Loss::read(recordings, SWITCH_TABLE.family, window.range)?;
     Ok(Runqslower {
         window,
         rows,
@@ -205,7 +205,7 @@ pub fn run(recordings: &[Recording], opts: &RunqslowerOptions, out: &mut Out<'_>
     } else {
         write_text(&r, opts, out)?;
     }
-    table_notes(out, recordings, &r.warnings, &[SWITCH.name, WAKEUP.name])
+    table_notes(out, recordings, &r.warnings, &[SWITCH_TABLE.name, WAKEUP_TABLE.name])
 }
 
 /// Prints the report as libbpf-tools `runqslower` does (TIME is the

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::Array;
 use ktape_format::read::{Recording, TimeRange};
-use ktape_format::stacks::{LOST_STACK, STACKS_TABLE};
+use ktape_format::stacks::{LOST_STACK, TABLE as STACKS_TABLE};
 use serde::Serialize;
 
 use crate::columns;

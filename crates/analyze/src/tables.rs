@@ -126,7 +126,7 @@ pub fn hint(table: &str) -> String {
     }
     // `stacks` has no `-e` of its own: it is written with the tables whose
     // rows refer to it.
-    let referrers: Vec<String> = if spec.name == ktape_format::stacks::STACKS_TABLE.name {
+    let referrers: Vec<String> = if spec.name == ktape_format::stacks::TABLE.name {
         ktape_format::tables()
             .iter()
             .filter(|t| t.column("kstack_id").is_some())
@@ -160,7 +160,7 @@ mod tests {
         assert!(hint("loss").starts_with("every recording has one"));
         assert_eq!(
             hint("stacks"),
-            "it is written with `-e profile` and `-e offcpu`: the recording is incomplete or damaged"
+            "it is written with `-e offcpu` and `-e profile`: the recording is incomplete or damaged"
         );
     }
 }

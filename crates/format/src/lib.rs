@@ -27,8 +27,12 @@
 //! * [`schema`]: how a table and its columns are described (type, unit,
 //!   doc); [`tables()`] lists every table. `formats/*.md` is checked
 //!   against these descriptions by a test.
-//! * one module per table family ([`bio`], [`exec`], [`sched`], [`tcp`], [`stacks`], [`open`], [`fileio`], [`cache`], [`loss`], [`process`]) with its
-//!   [`schema::TableSpec`] and any decoding the recorder and analyzer share;
+//! * one module per table family, each a file in `src/tables/` ([`bio`],
+//!   [`exec`], [`sched`], [`tcp`], [`profile`], [`offcpu`], [`stacks`],
+//!   [`runqlen`], [`open`], [`fileio`], [`cache`], [`loss`], [`process`],
+//!   [`counters`]) with its [`schema::TableSpec`]s, a `TABLES` list and any
+//!   decoding the recorder and analyzer share; `build.rs` lists the folder,
+//!   so a new file there is declared and in [`tables()`] by itself;
 //! * [`write`]: segment writers (write in `.in-progress/`, checkpoint every
 //!   second, rename into the table folder when complete, owner-only
 //!   permissions);
@@ -36,31 +40,38 @@
 //! * [`read`]: opening recordings, validating files and planning parallel
 //!   scans over files and row groups.
 
-pub mod bio;
-pub mod cache;
 pub mod checksum;
 mod chunks;
-pub mod counters;
 mod dir;
 pub mod error;
-pub mod exec;
-pub mod fileio;
 mod fleet;
 pub mod layout;
-pub mod loss;
 pub mod meta;
-pub mod open;
 mod pread;
-pub mod process;
 pub mod read;
 mod recording;
 mod scan;
-pub mod sched;
 pub mod schema;
 mod seal;
-pub mod stacks;
-pub mod tcp;
 pub mod write;
+
+// Every file in `src/tables/` is a table module, declared here by the list
+// `build.rs` makes of that folder and re-exported at the crate root
+// (`ktape_format::bio`, …).
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/tables.rs"));
+
+    macro_rules! declare {
+        ($($module:ident)*) => {
+            $(pub mod $module;)*
+
+            /// Each module's tables, modules in name order.
+            pub(crate) static ALL: &[&[&crate::TableSpec]] = &[$($module::TABLES,)*];
+        };
+    }
+    with_table_modules!(declare);
+}
+pub use tables::*;
 
 pub use error::{Error, Result};
 pub use schema::{ColumnSpec, ColumnType, TableSpec};
@@ -73,29 +84,12 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Format versions this crate can read.
 pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
 
-/// Every table ktape can write, in the order reports list them.
+/// Every table ktape can write: the modules of `src/tables/` in name
+/// order, each module's tables in the order it lists them.
 pub fn tables() -> &'static [&'static TableSpec] {
-    static TABLES: &[&TableSpec] = &[
-        &bio::TABLE,
-        &exec::EXEC_TABLE,
-        &exec::EXIT_TABLE,
-        &sched::SWITCH,
-        &sched::WAKEUP,
-        &tcp::STATE_TABLE,
-        &tcp::ACCEPT_TABLE,
-        &tcp::RETRANSMIT_TABLE,
-        &loss::TABLE,
-        &process::TABLE,
-        &stacks::PROFILE_TABLE,
-        &stacks::OFFCPU_TABLE,
-        &stacks::STACKS_TABLE,
-        &sched::RUNQLEN,
-        &open::TABLE,
-        &fileio::TABLE,
-        &cache::TABLE,
-        &counters::TABLE,
-    ];
-    TABLES
+    static TABLES: std::sync::LazyLock<Vec<&'static TableSpec>> =
+        std::sync::LazyLock::new(|| tables::ALL.iter().flat_map(|m| m.iter().copied()).collect());
+    &TABLES
 }
 
 /// Looks a table up by its folder name.

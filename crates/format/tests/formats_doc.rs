@@ -89,7 +89,7 @@ fn every_table_is_listed_in_the_readme() {
     for t in ktape_format::tables() {
         let by = if t.family == "recorder" {
             "every recording".to_string()
-        } else if t.name == ktape_format::stacks::STACKS_TABLE.name {
+        } else if t.name == ktape_format::stacks::TABLE.name {
             // Its loss rows are family `stacks`, but no `-e stacks` exists.
             "`-e profile`, `-e offcpu`".to_string()
         } else {

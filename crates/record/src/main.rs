@@ -260,7 +260,7 @@ mod linux {
         tables.push(&ktape_format::loss::TABLE);
         tables.push(&ktape_format::process::TABLE);
         if cfg.families.iter().any(|f| f.uses_stacks()) {
-            tables.push(&ktape_format::stacks::STACKS_TABLE);
+            tables.push(&ktape_format::stacks::TABLE);
         }
         let names: Vec<&str> = cfg.families.iter().map(|f| f.name()).collect();
         let counters = counters::Counters::for_families(&names, offset.offset_ns);

@@ -51,7 +51,7 @@ pub struct Offcpu;
 /// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static OFFCPU: Offcpu = Offcpu;
 
-static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::OFFCPU_TABLE];
+static TABLES: [&TableSpec; 1] = [&ktape_format::offcpu::TABLE];
 
 impl Family for Offcpu {
     fn name(&self) -> &'static str {
@@ -162,7 +162,7 @@ impl Cols {
             i32_array(&mut self.kstack),
             i32_array(&mut self.ustack),
         ];
-        RecordBatch::try_new(ktape_format::stacks::OFFCPU_TABLE.schema(), cols)
+        RecordBatch::try_new(ktape_format::offcpu::TABLE.schema(), cols)
             .expect("offcpu columns match the table")
     }
 }
@@ -181,7 +181,7 @@ impl Rows for Cols {
     type Record = OffcpuEvent;
 
     fn table(&self) -> &'static TableSpec {
-        &ktape_format::stacks::OFFCPU_TABLE
+        &ktape_format::offcpu::TABLE
     }
 
     fn len(&self) -> usize {

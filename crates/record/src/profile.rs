@@ -46,7 +46,7 @@ pub struct Profile;
 /// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static PROFILE: Profile = Profile;
 
-static TABLES: [&TableSpec; 1] = [&ktape_format::stacks::PROFILE_TABLE];
+static TABLES: [&TableSpec; 1] = [&ktape_format::profile::TABLE];
 
 impl Family for Profile {
     fn name(&self) -> &'static str {
@@ -93,7 +93,7 @@ impl Family for Profile {
                 .options
                 .sampling
                 .frequency
-                .unwrap_or(ktape_format::stacks::PROFILE_DEFAULT_HZ),
+                .unwrap_or(ktape_format::profile::DEFAULT_HZ),
             clocks: CpuClocks::default(),
         }))
     }
@@ -146,7 +146,7 @@ impl Cols {
             i32_array(&mut self.kstack),
             i32_array(&mut self.ustack),
         ];
-        RecordBatch::try_new(ktape_format::stacks::PROFILE_TABLE.schema(), cols)
+        RecordBatch::try_new(ktape_format::profile::TABLE.schema(), cols)
             .expect("profile columns match the table")
     }
 }
@@ -165,7 +165,7 @@ impl Rows for Cols {
     type Record = ProfileEvent;
 
     fn table(&self) -> &'static TableSpec {
-        &ktape_format::stacks::PROFILE_TABLE
+        &ktape_format::profile::TABLE
     }
 
     fn len(&self) -> usize {
@@ -232,7 +232,7 @@ mod tests {
         d.flush(&mut |t, b| out.push((t.name, b)));
         assert_eq!(out.len(), 1);
         let b = &out[0].1;
-        assert_eq!(b.schema(), ktape_format::stacks::PROFILE_TABLE.schema());
+        assert_eq!(b.schema(), ktape_format::profile::TABLE.schema());
         assert_eq!(
             b.column(6).as_primitive::<Int32Type>().values().to_vec(),
             vec![-1, 4]

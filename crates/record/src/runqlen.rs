@@ -27,7 +27,7 @@ pub struct Runqlen;
 /// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static RUNQLEN: Runqlen = Runqlen;
 
-static TABLES: [&TableSpec; 1] = [&ktape_format::sched::RUNQLEN];
+static TABLES: [&TableSpec; 1] = [&ktape_format::runqlen::TABLE];
 
 impl Family for Runqlen {
     fn name(&self) -> &'static str {
@@ -69,7 +69,7 @@ impl Family for Runqlen {
                 .options
                 .sampling
                 .frequency
-                .unwrap_or(ktape_format::sched::RUNQLEN_DEFAULT_HZ),
+                .unwrap_or(ktape_format::runqlen::DEFAULT_HZ),
             clocks: CpuClocks::default(),
         }))
     }
@@ -101,7 +101,7 @@ impl Rows for Cols {
     type Record = RunqlenEvent;
 
     fn table(&self) -> &'static TableSpec {
-        &ktape_format::sched::RUNQLEN
+        &ktape_format::runqlen::TABLE
     }
 
     fn len(&self) -> usize {
@@ -120,7 +120,7 @@ impl Rows for Cols {
             i32_array(&mut self.cpu),
             i32_array(&mut self.len),
         ];
-        RecordBatch::try_new(ktape_format::sched::RUNQLEN.schema(), cols)
+        RecordBatch::try_new(ktape_format::runqlen::TABLE.schema(), cols)
             .expect("runqlen columns match the table")
     }
 }
@@ -159,7 +159,7 @@ mod tests {
         d.flush(&mut |_, b| out.push(b));
         assert_eq!(out.len(), 1);
         let b = &out[0];
-        assert_eq!(b.schema(), ktape_format::sched::RUNQLEN.schema());
+        assert_eq!(b.schema(), ktape_format::runqlen::TABLE.schema());
         let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
         assert_eq!(ts.values().to_vec(), vec![1_100, 1_300]);
         assert_eq!(

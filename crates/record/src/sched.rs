@@ -32,7 +32,7 @@ pub struct Sched;
 /// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
 pub static SCHED: Sched = Sched;
 
-static TABLES: [&TableSpec; 2] = [&ktape_format::sched::SWITCH, &ktape_format::sched::WAKEUP];
+static TABLES: [&TableSpec; 2] = [&ktape_format::sched::SWITCH_TABLE, &ktape_format::sched::WAKEUP_TABLE];
 
 impl Family for Sched {
     fn name(&self) -> &'static str {
@@ -174,7 +174,7 @@ impl SwitchCols {
         // The vectors were handed over; start the next batch at full size
         // so appends never reallocate.
         *self = SwitchCols::new(cap);
-        RecordBatch::try_new(ktape_format::sched::SWITCH.schema(), cols)
+        RecordBatch::try_new(ktape_format::sched::SWITCH_TABLE.schema(), cols)
             .expect("sched_switch columns match the table")
     }
 }
@@ -241,7 +241,7 @@ impl WakeupCols {
             i32_array(&mut self.waker_tgid),
         ];
         *self = WakeupCols::new(cap);
-        RecordBatch::try_new(ktape_format::sched::WAKEUP.schema(), cols)
+        RecordBatch::try_new(ktape_format::sched::WAKEUP_TABLE.schema(), cols)
             .expect("sched_wakeup columns match the table")
     }
 }
@@ -302,7 +302,7 @@ impl Decoder for SchedDecoder {
             self.sw.push(e, self.offset_ns);
             if self.sw.len() >= self.batch_rows {
                 sink(
-                    &ktape_format::sched::SWITCH,
+                    &ktape_format::sched::SWITCH_TABLE,
                     self.sw.finish(self.batch_rows),
                 );
             }
@@ -311,7 +311,7 @@ impl Decoder for SchedDecoder {
             self.wk.push(e, self.offset_ns);
             if self.wk.len() >= self.batch_rows {
                 sink(
-                    &ktape_format::sched::WAKEUP,
+                    &ktape_format::sched::WAKEUP_TABLE,
                     self.wk.finish(self.batch_rows),
                 );
             }
@@ -323,13 +323,13 @@ impl Decoder for SchedDecoder {
     fn flush(&mut self, sink: &mut Sink<'_>) {
         if self.sw.len() > 0 {
             sink(
-                &ktape_format::sched::SWITCH,
+                &ktape_format::sched::SWITCH_TABLE,
                 self.sw.finish(self.batch_rows),
             );
         }
         if self.wk.len() > 0 {
             sink(
-                &ktape_format::sched::WAKEUP,
+                &ktape_format::sched::WAKEUP_TABLE,
                 self.wk.finish(self.batch_rows),
             );
         }
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         let (name, b) = &out[0];
         assert_eq!(*name, "sched_switch");
-        assert_eq!(b.schema(), ktape_format::sched::SWITCH.schema());
+        assert_eq!(b.schema(), ktape_format::sched::SWITCH_TABLE.schema());
         let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
         assert_eq!(ts.values().to_vec(), vec![1_100, 1_300]);
         let pc = b.column(4).as_dictionary::<Int32Type>();
@@ -438,7 +438,7 @@ mod tests {
         assert!(b.column(7).as_boolean().value(0));
         let (name, b) = &out[1];
         assert_eq!(*name, "sched_wakeup");
-        assert_eq!(b.schema(), ktape_format::sched::WAKEUP.schema());
+        assert_eq!(b.schema(), ktape_format::sched::WAKEUP_TABLE.schema());
         assert_eq!(b.num_rows(), 1);
         assert!(b.column(7).as_boolean().value(0));
         assert_eq!(

@@ -34,7 +34,9 @@ use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use crossbeam_channel::{Receiver, Sender};
 use ktape_format::schema::UTC;
-use ktape_format::stacks::{KIND_KERNEL, KIND_USER, LOST_STACK, MAX_DEPTH, NO_STACK, STACKS_TABLE};
+use ktape_format::stacks::{
+    KIND_KERNEL, KIND_USER, LOST_STACK, MAX_DEPTH, NO_STACK, TABLE as STACKS_TABLE,
+};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType, OpenMapMut};
 
 use crate::bpf::BpfError;

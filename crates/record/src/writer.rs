@@ -276,7 +276,7 @@ impl State {
             // deleted segment brings that row back into this one.
             for (dim, rows) in [
                 (
-                    &ktape_format::stacks::STACKS_TABLE,
+                    &ktape_format::stacks::TABLE,
                     self.stack_limbo.revive(&stacks),
                 ),
                 (

@@ -156,7 +156,7 @@ impl State {
         self.process_limbo.expire(hold);
         let mut forgotten = HashSet::new();
         for (table, id_column) in [
-            (&ktape_format::stacks::STACKS_TABLE, "id"),
+            (&ktape_format::stacks::TABLE, "id"),
             (&ktape_format::process::TABLE, "pid"),
         ] {
             if self.spec(table.name).is_none() || !self.files[table.name].contains(&old) {

@@ -21,6 +21,9 @@ pub static TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];
+
 /// A ring-buffer reservation failed: the record was dropped.
 pub const REASON_RINGBUF_FULL: &str = "ringbuf_full";
 /// A pairing map was full: the operation could not be tracked.

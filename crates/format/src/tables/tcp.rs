@@ -171,6 +171,9 @@ pub static RETRANSMIT_TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&STATE_TABLE, &ACCEPT_TABLE, &RETRANSMIT_TABLE];
+
 /// The kernel's TCP state names (`include/net/tcp_states.h`) without the
 /// `TCP_` prefix, as bcc prints them; codes outside the table print as
 /// `UNKNOWN`.

@@ -28,6 +28,9 @@ pub static TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];
+
 /// cachestat's figures for one interval, from the counters as bcc forms
 /// them: accesses = reads + mapped + dirtied pages (writes touch the pages
 /// they dirty), misses = added − dirtied (pages added for writes are not

@@ -117,6 +117,9 @@ pub static EXIT_TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&EXEC_TABLE, &EXIT_TABLE];
+
 /// `exec.truncated` bits as the BPF side writes them.
 pub mod truncated {
     /// More arguments than `--max-args`.

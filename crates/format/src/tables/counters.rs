@@ -28,6 +28,9 @@ pub static TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];
+
 /// `source` of /proc/diskstats counters.
 pub const SOURCE_DISKSTATS: &str = "diskstats";
 /// `source` of /proc/net/snmp counters.

@@ -63,6 +63,9 @@ pub static TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,3 +27,6 @@ pub static TABLE: TableSpec = TableSpec {
         ColumnSpec { name: "latency_ns", ty: Int64, unit: "ns", nullable: false, doc: "Time from the call's entry to its return." },
     ],
 };
+
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];

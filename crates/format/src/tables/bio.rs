@@ -34,6 +34,9 @@ pub static TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];
+
 /// Normalized request operations, as the BPF side writes them.
 ///
 /// Values are ktape's own and never change; the kernel's `enum req_op`

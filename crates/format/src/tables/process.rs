@@ -78,3 +78,6 @@ pub static TABLE: TableSpec = TableSpec {
         },
     ],
 };
+
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&TABLE];

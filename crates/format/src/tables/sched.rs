@@ -9,7 +9,7 @@
 use crate::schema::{ColumnSpec, ColumnType::*, TableSpec};
 
 /// The `sched_switch` table.
-pub static SWITCH: TableSpec = TableSpec {
+pub static SWITCH_TABLE: TableSpec = TableSpec {
     name: "sched_switch",
     family: "sched",
     row: "one context switch (tracepoint `sched_switch`)",
@@ -30,7 +30,7 @@ pub static SWITCH: TableSpec = TableSpec {
 };
 
 /// The `sched_wakeup` table.
-pub static WAKEUP: TableSpec = TableSpec {
+pub static WAKEUP_TABLE: TableSpec = TableSpec {
     name: "sched_wakeup",
     family: "sched",
     row: "one wakeup of a task (tracepoints `sched_wakeup` and `sched_wakeup_new`)",
@@ -51,20 +51,5 @@ pub static WAKEUP: TableSpec = TableSpec {
 /// The task state value meaning "runnable" (`TASK_RUNNING`).
 pub const TASK_RUNNING: i64 = 0;
 
-/// The `runqlen` table (family `runqlen`): the run-queue length of each
-/// CPU, sampled by a per-CPU timer (`-e runqlen`, `-F` Hz, default 99).
-/// Sampling rather than tracing keeps the cost independent of the
-/// scheduling rate: 99 rows a second per CPU however busy the host is.
-pub static RUNQLEN: TableSpec = TableSpec {
-    name: "runqlen",
-    family: "runqlen",
-    row: "one sample of one CPU's run queue (perf_event cpu-clock timer on that CPU)",
-    columns: &[
-        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "Time of the sample (UTC), from the kernel's monotonic clock." },
-        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU sampled." },
-        ColumnSpec { name: "len", ty: Int32, unit: "tasks", nullable: false, doc: "Tasks waiting on the CPU's run queue, not counting the one running: `rq->nr_running` (every scheduling class) minus the current task unless the CPU is idle. 0 = nothing waits; bcc runqlen's value." },
-    ],
-};
-
-/// Default `-F` of `-e runqlen`, Hz (bcc runqlen's).
-pub const RUNQLEN_DEFAULT_HZ: u64 = 99;
+/// The tables of this module.
+pub static TABLES: &[&TableSpec] = &[&SWITCH_TABLE, &WAKEUP_TABLE];
