@@ -39,8 +39,11 @@ pub const HAS_SUBMITTER: u8 = abi::BIO_HAS_SUBMITTER as u8;
 /// The `bio` family.
 pub struct Bio;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static BIO: Bio = Bio;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Bio = Bio;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::bio::TABLE];
 

@@ -62,8 +62,11 @@ static COUNTERS: Mutex<Option<MapHandle>> = Mutex::new(None);
 /// The `cache` family.
 pub struct Cache;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static CACHE: Cache = Cache;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Cache = Cache;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
 

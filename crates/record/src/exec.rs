@@ -70,8 +70,11 @@ impl FamilyOptions for ExecOptions {
 /// The `exec` family.
 pub struct Exec;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static EXEC: Exec = Exec;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Exec = Exec;
+
+/// Its options (`crate::family::registry!` flattens them into the command line).
+pub type Options = ExecOptions;
 
 static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
 

@@ -4,9 +4,9 @@
 //! ([`Loaded`], owned by the main thread, which attaches and detaches it)
 //! and its [`Decoder`] (owned by the drain thread, which turns ring records
 //! into Arrow batches). Adding a family means a `bpf/<name>.bpf.c` (its
-//! record struct and codes in `bpf/ktape.h`), a `src/<name>.rs`
-//! implementing [`Family`], and one line in the registry in `main.rs`
-//! (and one more there if it has options of its own). The
+//! record struct and codes in `bpf/ktape.h`) and a `src/<name>.rs` with
+//! `FAMILY` (implementing [`Family`]) and `Options`: `build.rs` lists the
+//! BPF files, and [`registry!`] declares the rest from that list. The
 //! shared parts: [`bpf::Object`] loads any family's object (its programs
 //! of one flavour, its rodata, the shared maps), [`bpf::with_fallback`]
 //! tries the second flavour, [`Attached`] attaches over an impl of
@@ -237,6 +237,16 @@ pub trait Decoder: Send {
     }
 }
 
+/// The options of a family that has none.
+#[derive(Debug, Default, clap::Args)]
+pub struct NoOptions {}
+
+impl FamilyOptions for NoOptions {
+    fn validate(&mut self) -> Result<(), OptionError> {
+        Ok(())
+    }
+}
+
 /// A family option that parses but makes no sense; the message names the
 /// flag and says what it accepts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -252,14 +262,16 @@ pub trait FamilyOptions {
     fn validate(&mut self) -> Result<(), OptionError>;
 }
 
-/// Declares the registry, from the one list in `main.rs`: each family's
-/// module (`mod bio;`), [`FAMILIES`] in the order given, and [`Options`]
-/// with one flattened group per `options` line, each under its own
-/// heading in `--help`.
+/// Declares the registry from the list `build.rs` makes of `bpf/*.bpf.c`
+/// (through `with_families!`): each family's module (`mod bio;`, whose
+/// `FAMILY` is the instance and `Options` its option group, possibly
+/// [`NoOptions`]), [`FAMILIES`] in name order, and [`Options`] with one
+/// flattened group per family under the heading "X options", then the
+/// groups several families share (`shared`), each under its own heading.
 macro_rules! registry {
     (
-        families: [$($module:ident :: $instance:ident,)*]
-        options: [$($field:ident: $ty:ty => $heading:literal,)*]
+        families: [$($module:ident)*]
+        shared: [$($field:ident: $ty:ty => $heading:literal,)*]
     ) => {
         $(
             #[cfg(target_os = "linux")]
@@ -271,11 +283,19 @@ macro_rules! registry {
             use crate::family::{Family, FamilyOptions, OptionError};
 
             /// Every family, in the order `--help` lists them.
-            pub static FAMILIES: &[&dyn Family] = &[$(&crate::$module::$instance,)*];
+            pub static FAMILIES: &[&dyn Family] = &[$(&crate::$module::FAMILY,)*];
+
+            /// The module of each of [`FAMILIES`], by name.
+            #[cfg(test)]
+            pub static MODULES: &[&str] = &[$(stringify!($module),)*];
 
             /// The options of every family, flattened into the command line.
             #[derive(Debug, clap::Args)]
             pub struct Options {
+                $(
+                    #[command(flatten, next_help_heading = concat!(stringify!($module), " options"))]
+                    pub $module: crate::$module::Options,
+                )*
                 $(
                     #[command(flatten, next_help_heading = $heading)]
                     pub $field: $ty,
@@ -283,8 +303,9 @@ macro_rules! registry {
             }
 
             impl Options {
-                /// Validates every group, in the order they are listed.
+                /// Validates every group, in the order they are declared.
                 pub fn validate(&mut self) -> Result<(), OptionError> {
+                    $(FamilyOptions::validate(&mut self.$module)?;)*
                     $(FamilyOptions::validate(&mut self.$field)?;)*
                     Ok(())
                 }
@@ -327,7 +348,9 @@ mod tests {
     fn families_are_consistent() {
         let mut ids = Vec::new();
         let mut kinds = Vec::new();
-        for f in FAMILIES {
+        for (f, module) in FAMILIES.iter().zip(crate::registry::MODULES) {
+            // One name per family at every layer: `bpf/X.bpf.c`, `src/X.rs`, `-e X`.
+            assert_eq!(f.name(), *module, "the family in src/{module}.rs");
             assert!(by_name(f.name()).is_some());
             assert!(!f.tables().is_empty());
             for t in f.tables() {

@@ -55,8 +55,11 @@ impl FamilyOptions for FileioOptions {
 /// The `fileio` family.
 pub struct Fileio;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static FILEIO: Fileio = Fileio;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Fileio = Fileio;
+
+/// Its options (`crate::family::registry!` flattens them into the command line).
+pub type Options = FileioOptions;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
 

@@ -69,32 +69,18 @@ mod tracefs;
 #[cfg(target_os = "linux")]
 mod writer;
 
-// The registry: every family's module and instance, in the order `-e`
-// and `--help` list them, then the option groups families declare (each
-// under its own `--help` heading). A new family is its module and a line
-// here.
-#[cfg(target_os = "linux")]
-family::registry! {
-    families: [
-        bio::BIO,
-        exec::EXEC,
-        sched::SCHED,
-        tcp::TCP,
-        profile::PROFILE,
-        offcpu::OFFCPU,
-        runqlen::RUNQLEN,
-        open::OPEN,
-        fileio::FILEIO,
-        cache::CACHE,
-    ]
-    options: [
-        exec: crate::exec::ExecOptions => "exec options",
+// The registry: every family is a `bpf/X.bpf.c` and its `src/X.rs`,
+// listed by `build.rs` (so a new family needs no line here), then the
+// option groups several families share, each under its own `--help`
+// heading.
+include!(concat!(env!("OUT_DIR"), "/families.rs"));
+with_families!(registry {
+    shared: [
         sampling: crate::perf::SampleOptions => "profile and runqlen options",
-        profile: crate::profile::ProfileOptions => "profile options",
-        offcpu: crate::offcpu::OffcpuOptions => "offcpu options",
-        fileio: crate::fileio::FileioOptions => "fileio options",
     ]
-}
+});
+#[cfg(target_os = "linux")]
+use family::registry;
 
 #[cfg(not(target_os = "linux"))]
 fn main() {

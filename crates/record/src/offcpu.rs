@@ -48,8 +48,11 @@ impl FamilyOptions for OffcpuOptions {
 /// The `offcpu` family.
 pub struct Offcpu;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static OFFCPU: Offcpu = Offcpu;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Offcpu = Offcpu;
+
+/// Its options (`crate::family::registry!` flattens them into the command line).
+pub type Options = OffcpuOptions;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::offcpu::TABLE];
 

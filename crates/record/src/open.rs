@@ -29,8 +29,11 @@ pub use ktape_bpf::abi::OpenEvent;
 /// The `open` family.
 pub struct Open;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static OPEN: Open = Open;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Open = Open;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 1] = [&TABLE];
 

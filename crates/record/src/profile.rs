@@ -43,8 +43,11 @@ impl FamilyOptions for ProfileOptions {
 /// The `profile` family.
 pub struct Profile;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static PROFILE: Profile = Profile;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Profile = Profile;
+
+/// Its options (`crate::family::registry!` flattens them into the command line).
+pub type Options = ProfileOptions;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::profile::TABLE];
 

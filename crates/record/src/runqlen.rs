@@ -24,8 +24,11 @@ pub use ktape_bpf::abi::RunqlenEvent;
 /// The `runqlen` family.
 pub struct Runqlen;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static RUNQLEN: Runqlen = Runqlen;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Runqlen = Runqlen;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 1] = [&ktape_format::runqlen::TABLE];
 

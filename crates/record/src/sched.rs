@@ -29,8 +29,11 @@ pub use ktape_bpf::abi::{SchedSwitchEvent, SchedWakeupEvent};
 /// The `sched` family.
 pub struct Sched;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static SCHED: Sched = Sched;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Sched = Sched;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 2] = [&ktape_format::sched::SWITCH_TABLE, &ktape_format::sched::WAKEUP_TABLE];
 

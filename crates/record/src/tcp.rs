@@ -50,8 +50,11 @@ const AF_INET: u16 = 2;
 /// The `tcp` family.
 pub struct Tcp;
 
-/// The one instance, listed in [`crate::family::FAMILIES`] (the registry in `main.rs`).
-pub static TCP: Tcp = Tcp;
+/// The one instance (listed in [`crate::family::FAMILIES`]).
+pub static FAMILY: Tcp = Tcp;
+
+/// It has no options of its own.
+pub type Options = crate::family::NoOptions;
 
 static TABLES: [&TableSpec; 3] = [&STATE_TABLE, &ACCEPT_TABLE, &RETRANSMIT_TABLE];
 
