@@ -34,7 +34,7 @@ use crate::tables::{self, Needs};
 use crate::time::{format_hms, format_rfc3339};
 
 /// How rows are ordered (`-s`), largest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum SortBy {
     /// reads + writes + read bytes + write bytes.
     #[default]
@@ -47,25 +47,6 @@ pub enum SortBy {
     Rbytes,
     /// Bytes written.
     Wbytes,
-}
-
-impl SortBy {
-    /// Parses `-s`. Not a clap `ValueEnum`: a bad value stays this
-    /// report's usage error (exit status 1, this message), as before.
-    pub fn parse(s: &str) -> Result<SortBy> {
-        Ok(match s {
-            "all" => SortBy::All,
-            "reads" => SortBy::Reads,
-            "writes" => SortBy::Writes,
-            "rbytes" => SortBy::Rbytes,
-            "wbytes" => SortBy::Wbytes,
-            _ => {
-                return Err(Error::Usage(format!(
-                    "-s {s}: sort by all, reads, writes, rbytes or wbytes"
-                )))
-            }
-        })
-    }
 }
 
 /// `-r`: rows per table unless told otherwise.
@@ -418,9 +399,9 @@ pub fn write_json(r: &Filetop, opts: &FiletopOptions, out: &mut Out<'_>) -> Resu
 /// `filetop` on the command line.
 #[derive(clap::Args)]
 pub struct FiletopArgs {
-    /// Sort by all (reads + writes + bytes), reads, writes, rbytes or wbytes.
-    #[arg(short = 's', long = "sort", value_name = "BY", default_value = "all")]
-    sort: String,
+    /// Sort order, largest first (all: reads + writes + read and write bytes).
+    #[arg(short = 's', long = "sort", value_name = "BY", value_enum, default_value_t = SortBy::All)]
+    sort: SortBy,
     /// At most this many rows per table.
     #[arg(short = 'r', long = "maxrows", value_name = "N", default_value_t = DEFAULT_MAX_ROWS)]
     max_rows: usize,
@@ -442,7 +423,7 @@ impl crate::cli::Run for FiletopArgs {
         use anyhow::Context;
         let opts = FiletopOptions {
             common: self.common.options(),
-            sort: SortBy::parse(&self.sort)?,
+            sort: self.sort,
             max_rows: self.max_rows,
             interval_ns: self.interval,
             count: self.count,
@@ -451,16 +432,5 @@ impl crate::cli::Run for FiletopArgs {
         let recs = self.common.open()?;
         run(&recs, &opts, out).context("filetop")?;
         Ok(std::process::ExitCode::SUCCESS)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sort_names() {
-        assert_eq!(SortBy::parse("rbytes").unwrap(), SortBy::Rbytes);
-        assert!(SortBy::parse("size").is_err());
     }
 }

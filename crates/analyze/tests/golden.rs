@@ -910,7 +910,8 @@ fn filetop() {
     golden("filetop_json", &["filetop", "-s", "reads", "--json", rec]);
     let (ok, err) = run(&["filetop", "-s", "size", rec]);
     assert!(
-        !ok && err.contains("-s size: sort by all, reads, writes, rbytes or wbytes"),
+        !ok && err.contains("invalid value 'size'")
+            && err.contains("[possible values: all, reads, writes, rbytes, wbytes]"),
         "{err}"
     );
 }
