@@ -75,8 +75,18 @@ mod linux {
                 doc.push("Its types are `KtapeOpen*`: `OpenSkel` would clash with".into());
                 doc.push("libbpf-rs's trait of that name.".into());
             }
+            // The open skeleton's type, named by libbpf-cargo after the object.
+            let object = if stem == "open" {
+                "ktape_open"
+            } else {
+                stem.as_str()
+            };
+            let camel: String = object
+                .split('_')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect();
             list.push_str(&format!(
-                "skeleton!(\n    /// Skeleton of `bpf/{stem}.bpf.c`.\n    ///\n{}    {stem}\n);\n",
+                "skeleton!(\n    /// Skeleton of `bpf/{stem}.bpf.c`.\n    ///\n{}    {stem}, Open{camel}Skel\n);\n",
                 doc.iter()
                     .map(|l| format!("    /// {l}\n").replace("/// \n", "///\n"))
                     .collect::<String>()

@@ -19,8 +19,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only requests submitted by this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only requests submitted by this process (0: all). */
 
 #define REQ_OP_BITS 8
 #define REQ_OP_MASK ((1U << REQ_OP_BITS) - 1)

@@ -35,8 +35,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only this process (0: all). */
 /* The recorder itself: its Parquet writes are not the workload's. */
 const volatile __u32 skip_tgid = 0;
 

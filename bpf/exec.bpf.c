@@ -23,8 +23,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only this process (0: all). */
 /* --max-args: arguments kept per exec (1 .. KTAPE_EXEC_MAX_ARGS). */
 const volatile __u32 max_args = 20;
 

@@ -27,8 +27,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only this process (0: all). */
 /*
  * The recorder's own process: its reads of /proc and writes of Parquet
  * files would otherwise become rows, which it writes, which become rows.

@@ -480,6 +480,13 @@ static __always_inline void *ktape_reserve(__u32 family, __u64 size, void **ring
 const volatile __u64 ktape_wakeup_bytes = 0;
 
 /*
+ * `-p`: the only process to record (0: all). Every object has it, set by
+ * the recorder's one load path (bpf::Object), whether or not its programs
+ * filter by process (runqlen samples CPUs, not tasks).
+ */
+const volatile __u32 targ_tgid = 0;
+
+/*
  * The submit flag: no wakeup (a wakeup per event costs over a microsecond
  * on this CPU; the reader drains on a timer), unless the ring is more than
  * half full, when waiting for the timer risks losing records.

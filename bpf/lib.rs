@@ -10,9 +10,10 @@
 //!
 //! On hosts other than Linux this crate is empty.
 
-/// A module holding the generated skeleton of `bpf/<name>.bpf.c`.
+/// A module holding the generated skeleton of `bpf/<name>.bpf.c`, and the
+/// [`CommonRodata`] of its open skeleton.
 macro_rules! skeleton {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $open:ident) => {
         $(#[$doc])*
         #[cfg(target_os = "linux")]
         #[allow(
@@ -26,7 +27,25 @@ macro_rules! skeleton {
         pub mod $name {
             include!(concat!(env!("OUT_DIR"), "/", stringify!($name), ".skel.rs"));
         }
+
+        #[cfg(target_os = "linux")]
+        impl CommonRodata for $name::$open<'_> {
+            fn set_common(&mut self, targ_tgid: u32, wakeup_bytes: u64) {
+                if let Some(ro) = self.maps.rodata_data.as_deref_mut() {
+                    ro.targ_tgid = targ_tgid;
+                    ro.ktape_wakeup_bytes = wakeup_bytes;
+                }
+            }
+        }
     };
+}
+
+/// The read-only constants every object has (declared in `bpf/ktape.h`),
+/// so that one load path sets them for every family.
+pub trait CommonRodata {
+    /// Sets `targ_tgid` (`-p`, 0 for all) and `ktape_wakeup_bytes` (the
+    /// unread bytes above which a submit wakes the reader).
+    fn set_common(&mut self, targ_tgid: u32, wakeup_bytes: u64);
 }
 
 // One `skeleton!` per `bpf/*.bpf.c`, listed by `build.rs`.

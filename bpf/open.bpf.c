@@ -17,8 +17,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only this process (0: all). */
 
 /* Opens in flight, by thread id. */
 struct {

@@ -17,8 +17,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only samples of this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only samples of this process (0: all). */
 /* --idle: keep samples of the idle task. */
 const volatile __u8 targ_idle = 0;
 

@@ -20,8 +20,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only events that involve this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only events that involve this process (0: all). */
 
 /* Before 5.14 the task state was `state` (a long). */
 struct task_struct___old {

@@ -25,8 +25,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* -p: only sockets owned by (and accepts of) this process (0: all). */
-const volatile __u32 targ_tgid = 0;
+/* -p (targ_tgid, in ktape.h): only sockets owned by (and accepts of) this process (0: all). */
 
 #define AF_INET 2
 #define AF_INET6 10

@@ -87,12 +87,7 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<BioSkel<'sta
         skip: &[],
         stacks: false,
     };
-    obj.attached(ctx.rings, BioSkelBuilder::default(), |open| {
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-    })
+    obj.attached(ctx, BioSkelBuilder::default(), |_| {})
 }
 
 impl Skeleton for BioSkel<'static> {

@@ -136,15 +136,21 @@ pub struct Object<'a> {
 
 impl Object<'_> {
     /// Opens the object of `builder`, keeps only the programs that must
-    /// load, lets `rodata` set its constants, shares the rings and loss
-    /// counters (and the stack map) with it, and loads it.
-    pub fn load<B: SkelBuilder<'static>>(
+    /// load, sets the constants every object has (`-p`, the wakeup
+    /// threshold) and lets `rodata` set the family's own, shares the rings
+    /// and loss counters (and the stack map) with it, and loads it.
+    pub fn load<B>(
         &self,
-        rings: &crate::rings::Rings,
+        ctx: &crate::family::LoadCtx,
         builder: B,
         rodata: impl FnOnce(&mut B::Output),
-    ) -> Result<<B::Output as OpenSkel<'static>>::Output, BpfError> {
+    ) -> Result<<B::Output as OpenSkel<'static>>::Output, BpfError>
+    where
+        B: SkelBuilder<'static>,
+        B::Output: ktape_bpf::CommonRodata,
+    {
         let fam = self.family;
+        let rings = ctx.rings;
         let stacks = if self.stacks {
             Some(crate::stacks::shared()?)
         } else {
@@ -161,6 +167,7 @@ impl Object<'_> {
                 p.set_autoload(false);
             }
         }
+        ktape_bpf::CommonRodata::set_common(&mut open, ctx.targ_tgid, rings.wakeup_bytes());
         rodata(&mut open);
         {
             let (mut ring_map, mut loss_map, mut stack_map) = (None, None, None);
@@ -196,15 +203,16 @@ impl Object<'_> {
     /// the family's skeleton.
     pub fn attached<B>(
         &self,
-        rings: &crate::rings::Rings,
+        ctx: &crate::family::LoadCtx,
         builder: B,
         rodata: impl FnOnce(&mut B::Output),
     ) -> Result<crate::family::Attached<<B::Output as OpenSkel<'static>>::Output>, BpfError>
     where
         B: SkelBuilder<'static>,
+        B::Output: ktape_bpf::CommonRodata,
         <B::Output as OpenSkel<'static>>::Output: crate::family::Skeleton,
     {
-        let skel = self.load(rings, builder, rodata)?;
+        let skel = self.load(ctx, builder, rodata)?;
         Ok(crate::family::Attached::new(
             self.family,
             self.hooks,

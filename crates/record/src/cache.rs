@@ -97,9 +97,8 @@ impl Family for Cache {
             skip: &[],
             stacks: false,
         };
-        let skel = obj.load(ctx.rings, CacheSkelBuilder::default(), |open| {
+        let skel = obj.load(ctx, CacheSkelBuilder::default(), |open| {
             if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.targ_tgid = ctx.targ_tgid;
                 ro.skip_tgid = std::process::id();
             }
         })?;

@@ -121,10 +121,8 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<ExecSkel<'st
         skip: &[],
         stacks: false,
     };
-    obj.attached(ctx.rings, ExecSkelBuilder::default(), |open| {
+    obj.attached(ctx, ExecSkelBuilder::default(), |open| {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
             ro.max_args = ctx.options.exec.max_args;
         }
     })

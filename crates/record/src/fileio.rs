@@ -91,12 +91,10 @@ impl Family for Fileio {
             skip: &[],
             stacks: false,
         };
-        let attached = obj.attached(ctx.rings, FileioSkelBuilder::default(), |open| {
+        let attached = obj.attached(ctx, FileioSkelBuilder::default(), |open| {
             if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.targ_tgid = ctx.targ_tgid;
                 ro.min_latency_ns = ctx.options.fileio.min_latency_ns;
                 ro.skip_tgid = std::process::id();
-                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
             }
         })?;
         Ok(Box::new(attached))

@@ -99,11 +99,9 @@ fn load_flavour(
         skip: &[],
         stacks: true,
     };
-    obj.attached(ctx.rings, OffcpuSkelBuilder::default(), |open| {
+    obj.attached(ctx, OffcpuSkelBuilder::default(), |open| {
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
             ro.min_block_ns = ctx.options.offcpu.min_block_ns;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
         }
     })
 }

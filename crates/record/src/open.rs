@@ -72,13 +72,7 @@ impl Family for Open {
             skip,
             stacks: false,
         };
-        let attached = obj.attached(ctx.rings, KtapeOpenSkelBuilder::default(), |open| {
-            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.targ_tgid = ctx.targ_tgid;
-                // Without it every submit would wake the drain thread.
-                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-            }
-        })?;
+        let attached = obj.attached(ctx, KtapeOpenSkelBuilder::default(), |_| {})?;
         Ok(Box::new(attached))
     }
 

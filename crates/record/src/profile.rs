@@ -79,11 +79,9 @@ impl Family for Profile {
             skip: &[],
             stacks: true,
         };
-        let skel = obj.load(ctx.rings, ProfileSkelBuilder::default(), |open| {
+        let skel = obj.load(ctx, ProfileSkelBuilder::default(), |open| {
             if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.targ_tgid = ctx.targ_tgid;
                 ro.targ_idle = ctx.options.profile.idle as u8;
-                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
             }
         })?;
         Ok(Box::new(Sampled {

@@ -57,11 +57,7 @@ impl Family for Runqlen {
             skip: &[],
             stacks: false,
         };
-        let skel = obj.load(ctx.rings, RunqlenSkelBuilder::default(), |open| {
-            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-                ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-            }
-        })?;
+        let skel = obj.load(ctx, RunqlenSkelBuilder::default(), |_| {})?;
         Ok(Box::new(Sampled {
             skel,
             family: "runqlen",

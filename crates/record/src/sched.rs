@@ -71,12 +71,7 @@ fn load_flavour(ctx: &LoadCtx, flavour: Flavour) -> Result<Attached<SchedSkel<'s
         skip: &[],
         stacks: false,
     };
-    obj.attached(ctx.rings, SchedSkelBuilder::default(), |open| {
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-    })
+    obj.attached(ctx, SchedSkelBuilder::default(), |_| {})
 }
 
 impl Skeleton for SchedSkel<'static> {

@@ -102,12 +102,7 @@ fn load(ctx: &LoadCtx) -> Result<Attached<TcpSkel<'static>>, BpfError> {
         skip: &[],
         stacks: false,
     };
-    obj.attached(ctx.rings, TcpSkelBuilder::default(), |open| {
-        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
-            ro.targ_tgid = ctx.targ_tgid;
-            ro.ktape_wakeup_bytes = ctx.rings.wakeup_bytes();
-        }
-    })
+    obj.attached(ctx, TcpSkelBuilder::default(), |_| {})
 }
 
 impl Skeleton for TcpSkel<'static> {
