@@ -7,19 +7,14 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::bio::{BioSkel, BioSkelBuilder};
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{self, FixedDecoder, Rows};
@@ -127,61 +122,61 @@ struct OpNames {
 
 /// Builders of the `bio` table, in column order.
 struct Columns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    dev: Int64Builder,
-    disk: StringDictionaryBuilder<Int32Type>,
-    op: StringDictionaryBuilder<Int32Type>,
-    flags: StringDictionaryBuilder<Int32Type>,
-    sector: Int64Builder,
-    bytes: Int64Builder,
-    latency_ns: Int64Builder,
-    queue_ns: Int64Builder,
-    error: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    cgroup_id: Int64Builder,
+    ts: TsCol,
+    cpu: I32Col,
+    dev: I64Col,
+    disk: DictCol,
+    op: DictCol,
+    flags: DictCol,
+    sector: I64Col,
+    bytes: I64Col,
+    latency_ns: I64Col,
+    queue_ns: I64Col,
+    error: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
+    comm: CommDict,
+    cgroup_id: I64Col,
 }
 
 impl Columns {
     fn new(cap: usize) -> Self {
         Columns {
-            ts: TimestampNanosecondBuilder::with_capacity(cap).with_timezone(UTC),
-            cpu: Int32Builder::with_capacity(cap),
-            dev: Int64Builder::with_capacity(cap),
-            disk: StringDictionaryBuilder::new(),
-            op: StringDictionaryBuilder::new(),
-            flags: StringDictionaryBuilder::new(),
-            sector: Int64Builder::with_capacity(cap),
-            bytes: Int64Builder::with_capacity(cap),
-            latency_ns: Int64Builder::with_capacity(cap),
-            queue_ns: Int64Builder::with_capacity(cap),
-            error: Int32Builder::with_capacity(cap),
-            pid: Int32Builder::with_capacity(cap),
-            tgid: Int32Builder::with_capacity(cap),
-            comm: StringDictionaryBuilder::new(),
-            cgroup_id: Int64Builder::with_capacity(cap),
+            ts: TsCol::with_capacity(cap),
+            cpu: I32Col::with_capacity(cap),
+            dev: I64Col::with_capacity(cap),
+            disk: DictCol::new(),
+            op: DictCol::new(),
+            flags: DictCol::new(),
+            sector: I64Col::with_capacity(cap),
+            bytes: I64Col::with_capacity(cap),
+            latency_ns: I64Col::with_capacity(cap),
+            queue_ns: I64Col::with_capacity(cap),
+            error: I32Col::with_capacity(cap),
+            pid: I32Col::with_capacity(cap),
+            tgid: I32Col::with_capacity(cap),
+            comm: CommDict::new(),
+            cgroup_id: I64Col::with_capacity(cap),
         }
     }
 
     fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.dev.finish()),
-            Arc::new(self.disk.finish()),
-            Arc::new(self.op.finish()),
-            Arc::new(self.flags.finish()),
-            Arc::new(self.sector.finish()),
-            Arc::new(self.bytes.finish()),
-            Arc::new(self.latency_ns.finish()),
-            Arc::new(self.queue_ns.finish()),
-            Arc::new(self.error.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.cgroup_id.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.dev.finish(),
+            self.disk.finish(),
+            self.op.finish(),
+            self.flags.finish(),
+            self.sector.finish(),
+            self.bytes.finish(),
+            self.latency_ns.finish(),
+            self.queue_ns.finish(),
+            self.error.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
+            self.comm.finish(),
+            self.cgroup_id.finish(),
         ];
         RecordBatch::try_new(ktape_format::bio::TABLE.schema(), cols)
             .expect("bio builders match the bio table")
@@ -259,15 +254,7 @@ impl Rows for BioRows {
         let known = e.has & HAS_SUBMITTER != 0;
         c.pid.append_value(if known { e.pid as i32 } else { 0 });
         c.tgid.append_value(if known { e.tgid as i32 } else { 0 });
-        let n = if known {
-            e.comm.iter().position(|&b| b == 0).unwrap_or(e.comm.len())
-        } else {
-            0
-        };
-        match std::str::from_utf8(&e.comm[..n]) {
-            Ok(s) => c.comm.append_value(s),
-            Err(_) => c.comm.append_value(String::from_utf8_lossy(&e.comm[..n])),
-        }
+        c.comm.append_value(if known { &e.comm } else { &[0; 16] });
         c.cgroup_id.append_value(e.cgroup_id as i64);
     }
 }
@@ -275,6 +262,7 @@ impl Rows for BioRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::types::Int32Type;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampNanosecondType};
     use arrow_array::Array;

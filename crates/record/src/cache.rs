@@ -13,15 +13,14 @@
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::builder::{Int64Builder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::cache::{CacheSkel, CacheSkelBuilder};
 use ktape_format::cache::TABLE;
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramMut};
 
 use crate::abi;
+use crate::columns::{I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
@@ -168,8 +167,8 @@ pub struct CacheDecoder {
     /// The previous reading and its time (CLOCK_MONOTONIC ns).
     last: CacheCounters,
     last_ns: i64,
-    ts: TimestampNanosecondBuilder,
-    cols: [Int64Builder; 7],
+    ts: TsCol,
+    cols: [I64Col; 7],
     rows: usize,
 }
 
@@ -181,7 +180,7 @@ impl CacheDecoder {
             // Made before the programs attach: the counters are still 0.
             last: CacheCounters::default(),
             last_ns: crate::clock::mono_now_ns(),
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
+            ts: TsCol::new(),
             cols: Default::default(),
             rows: 0,
         }
@@ -236,7 +235,7 @@ impl Decoder for CacheDecoder {
             return;
         }
         self.rows = 0;
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish())];
+        let mut cols: Vec<ArrayRef> = vec![self.ts.finish()];
         cols.extend(
             self.cols
                 .iter_mut()

@@ -1,17 +1,241 @@
-//! Column vectors, assembled into Arrow arrays once per batch: the one
-//! column-building style of the families on the hot path (sched, profile,
-//! offcpu, runqlen). A row costs a push per column, never an allocation;
-//! comms go through a small dictionary keyed by the raw 16 kernel bytes
-//! with a cheap hash, so a row costs a hash lookup, never a string.
+//! Column buffers, assembled into Arrow arrays once per batch: the one
+//! column-building style of every decoder. Each is a plain `Vec` (plus a
+//! null bitmap only once a null arrives) behind the method names of
+//! Arrow's builders (`append_value`, `append_null`, `finish`), so a row
+//! costs a push per column and never an allocation, and `finish` hands the
+//! vector to Arrow without a copy. Strings that repeat are dictionaries:
+//! comms keyed by the raw 16 kernel bytes with a cheap hash ([`CommDict`]),
+//! so a row costs a hash lookup, never a string; other repeated strings
+//! (disks, ops, addresses, paths) by their text ([`DictCol`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, Int32Array, TimestampNanosecondArray};
+use arrow_array::builder::{ListBuilder, NullBufferBuilder, StringBuilder};
+use arrow_array::types::{ArrowPrimitiveType, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray};
+use arrow_schema::{DataType, Field};
 use ktape_format::schema::UTC;
+
+/// A column of primitive values, nullable on demand.
+pub struct Col<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+/// An Int32 column.
+pub type I32Col = Col<Int32Type>;
+/// An Int64 column.
+pub type I64Col = Col<Int64Type>;
+
+impl<T: ArrowPrimitiveType> Col<T> {
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        Col {
+            values: Vec::with_capacity(cap),
+            nulls: NullBufferBuilder::new(cap),
+        }
+    }
+
+    /// An empty column.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Appends a value.
+    #[inline]
+    pub fn append_value(&mut self, v: T::Native) {
+        self.values.push(v);
+        self.nulls.append_non_null();
+    }
+
+    /// Appends a null.
+    #[inline]
+    pub fn append_null(&mut self) {
+        self.values.push(T::Native::default());
+        self.nulls.append_null();
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn take(&mut self) -> PrimitiveArray<T> {
+        let values = std::mem::take(&mut self.values);
+        PrimitiveArray::<T>::new(values.into(), self.nulls.finish())
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.take())
+    }
+}
+
+impl<T: ArrowPrimitiveType> Default for Col<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A `ts` column: wall-clock ns, UTC.
+#[derive(Default)]
+pub struct TsCol(Col<TimestampNanosecondType>);
+
+impl TsCol {
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        TsCol(Col::with_capacity(cap))
+    }
+
+    /// An empty column.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a time, ns since the epoch.
+    #[inline]
+    pub fn append_value(&mut self, ns: i64) {
+        self.0.append_value(ns);
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.take().with_timezone(UTC))
+    }
+}
+
+/// A Boolean column.
+#[derive(Default)]
+pub struct BoolCol(Vec<bool>);
+
+impl BoolCol {
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        BoolCol(Vec::with_capacity(cap))
+    }
+
+    /// An empty column.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a value.
+    #[inline]
+    pub fn append_value(&mut self, v: bool) {
+        self.0.push(v);
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(BooleanArray::from(std::mem::take(&mut self.0)))
+    }
+}
+
+/// A column of strings that rarely repeat (file names): Arrow's string
+/// builder, which appends into one byte buffer.
+pub struct TextCol(StringBuilder);
+
+impl TextCol {
+    /// An empty column.
+    pub fn new() -> Self {
+        TextCol(StringBuilder::new())
+    }
+
+    /// Appends a string.
+    #[inline]
+    pub fn append_value(&mut self, v: impl AsRef<str>) {
+        self.0.append_value(v);
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+}
+
+/// A column of lists of strings (exec's arguments); items are never null.
+pub struct TextListCol(ListBuilder<StringBuilder>);
+
+impl TextListCol {
+    /// An empty column.
+    pub fn new() -> Self {
+        TextListCol(
+            ListBuilder::new(StringBuilder::new())
+                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
+        )
+    }
+
+    /// Appends an item to the row being built.
+    #[inline]
+    pub fn append_item(&mut self, item: impl AsRef<str>) {
+        self.0.values().append_value(item);
+    }
+
+    /// Ends the row: the items appended since the last row are its list.
+    #[inline]
+    pub fn end_row(&mut self) {
+        self.0.append(true);
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+}
+
+/// A dictionary of strings for one batch, keyed by their text.
+pub struct DictCol {
+    index: HashMap<Box<str>, i32>,
+    values: StringBuilder,
+    keys: Col<Int32Type>,
+}
+
+impl DictCol {
+    /// An empty dictionary column.
+    pub fn new() -> Self {
+        DictCol {
+            index: HashMap::new(),
+            values: StringBuilder::new(),
+            keys: Col::new(),
+        }
+    }
+
+    /// Appends one row's string.
+    #[inline]
+    pub fn append_value(&mut self, v: impl AsRef<str>) {
+        let v = v.as_ref();
+        let k = match self.index.get(v) {
+            Some(&k) => k,
+            None => {
+                let k = self.index.len() as i32;
+                self.values.append_value(v);
+                self.index.insert(v.into(), k);
+                k
+            }
+        };
+        self.keys.append_value(k);
+    }
+
+    /// The rows so far as a dictionary array; empties the dictionary.
+    pub fn finish(&mut self) -> ArrayRef {
+        self.index.clear();
+        dictionary(self.keys.take(), &mut self.values)
+    }
+}
+
+fn dictionary(keys: Int32Array, values: &mut StringBuilder) -> ArrayRef {
+    Arc::new(
+        DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values.finish()))
+            .expect("keys index the values"),
+    )
+}
 
 /// A multiply-xor hash of the 16 comm bytes: comms are short, trusted
 /// (they come from our own kernel program) and hashed twice per switch, so
@@ -37,26 +261,31 @@ impl Hasher for CommHasher {
     }
 }
 
-/// Dictionary of comms for one batch: raw kernel bytes → key.
+/// A dictionary of comms for one batch: raw kernel bytes → key.
 pub struct CommDict {
     index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
     values: StringBuilder,
-    keys: Vec<i32>,
+    keys: Col<Int32Type>,
 }
 
 impl CommDict {
     /// An empty dictionary for about `cap` rows.
-    pub fn new(cap: usize) -> Self {
+    pub fn with_capacity(cap: usize) -> Self {
         CommDict {
             index: HashMap::default(),
             values: StringBuilder::new(),
-            keys: Vec::with_capacity(cap),
+            keys: Col::with_capacity(cap),
         }
     }
 
-    /// Appends one row's comm.
+    /// An empty dictionary.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Appends one row's comm (NUL-padded kernel bytes).
     #[inline]
-    pub fn push(&mut self, comm: &[u8; 16]) {
+    pub fn append_value(&mut self, comm: &[u8; 16]) {
         let n = self.index.len() as i32;
         let values = &mut self.values;
         let k = *self.index.entry(*comm).or_insert_with(|| {
@@ -64,27 +293,67 @@ impl CommDict {
             values.append_value(String::from_utf8_lossy(&comm[..len]));
             n
         });
-        self.keys.push(k);
+        self.keys.append_value(k);
+    }
+
+    /// Appends a null.
+    #[inline]
+    pub fn append_null(&mut self) {
+        self.keys.append_null();
     }
 
     /// The rows so far as a dictionary array; empties the dictionary.
     pub fn finish(&mut self) -> ArrayRef {
-        let keys = Int32Array::from(std::mem::take(&mut self.keys));
-        let values = self.values.finish();
         self.index.clear();
-        Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
-                .expect("keys index the values"),
-        )
+        dictionary(self.keys.take(), &mut self.values)
     }
 }
 
-/// A `ts` column: wall-clock ns, UTC.
-pub fn ts_array(v: &mut Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
 
-/// An Int32 column.
-pub fn i32_array(v: &mut Vec<i32>) -> ArrayRef {
-    Arc::new(Int32Array::from(std::mem::take(v)))
+    #[test]
+    fn nulls_appear_only_where_appended() {
+        let mut c = I64Col::new();
+        c.append_value(1);
+        c.append_null();
+        c.append_value(3);
+        let a = c.finish();
+        let a = a.as_primitive::<Int64Type>();
+        assert_eq!((a.len(), a.null_count()), (3, 1));
+        assert!(a.is_null(1) && a.value(2) == 3);
+        // A column without nulls has no bitmap, and finishing empties it.
+        c.append_value(4);
+        assert_eq!(c.finish().null_count(), 0);
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn dictionaries_share_keys_and_restart_per_batch() {
+        let mut d = DictCol::new();
+        for s in ["sda", "nvme0n1", "sda"] {
+            d.append_value(s);
+        }
+        let a = d.finish();
+        let a = a.as_dictionary::<Int32Type>();
+        assert_eq!(a.keys().values().to_vec(), vec![0, 1, 0]);
+        assert_eq!(a.values().len(), 2);
+        d.append_value("nvme0n1");
+        let b = d.finish();
+        assert_eq!(b.as_dictionary::<Int32Type>().keys().value(0), 0);
+
+        let mut c = CommDict::new();
+        c.append_value(b"bash\0\0\0\0\0\0\0\0\0\0\0\0");
+        c.append_value(b"0123456789abcdef");
+        let a = c.finish();
+        let a = a.as_dictionary::<Int32Type>();
+        let names = a.values().as_string::<i32>();
+        assert_eq!(
+            (names.value(0), names.value(1)),
+            ("bash", "0123456789abcdef")
+        );
+    }
 }

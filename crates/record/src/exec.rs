@@ -11,22 +11,15 @@
 //! command line.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    StringDictionaryBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field};
 use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder};
 use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE};
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
+use crate::columns::{BoolCol, CommDict, I32Col, I64Col, TextCol, TextListCol, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError,
@@ -210,7 +203,7 @@ impl ExecDecoder {
         c.tgid.append_value(h.tgid as i32);
         c.ppid.append_value(h.ppid as i32);
         c.uid.append_value(h.uid as i64);
-        c.comm.append_value(&comm);
+        c.comm.append_value(&h.comm);
         c.filename.append_value(cstr(&h.filename));
         self.cmdline.clear();
         for (i, a) in args
@@ -219,13 +212,13 @@ impl ExecDecoder {
             .enumerate()
         {
             let a = String::from_utf8_lossy(a);
-            c.args.values().append_value(&a);
+            c.args.append_item(&a);
             if i > 0 {
                 self.cmdline.push(' ');
             }
             self.cmdline.push_str(&a);
         }
-        c.args.append(true);
+        c.args.end_row();
         c.truncated.append_value(h.truncated != 0);
         c.ret.append_value(h.ret);
         c.cgroup_id.append_value(h.cgroup_id as i64);
@@ -253,7 +246,7 @@ impl ExecDecoder {
         c.pid.append_value(e.pid as i32);
         c.tgid.append_value(e.tgid as i32);
         c.ppid.append_value(e.ppid as i32);
-        c.comm.append_value(cstr(&e.comm));
+        c.comm.append_value(&e.comm);
         c.exit_code.append_value(code);
         c.signal.append_value(sig);
         c.core_dumped.append_value(core);

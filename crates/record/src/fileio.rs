@@ -10,20 +10,15 @@
 //! file's filesystem type, device, inode and name.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::fileio::{FileioSkel, FileioSkelBuilder};
 use ktape_format::fileio::{op_name, TABLE};
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
@@ -145,41 +140,41 @@ impl Skeleton for FileioSkel<'static> {
 
 /// Builders of the `file_op` table, in column order.
 pub struct Columns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    op: StringDictionaryBuilder<Int32Type>,
-    fs: StringDictionaryBuilder<Int32Type>,
-    dev: Int64Builder,
-    inode: Int64Builder,
-    path: StringDictionaryBuilder<Int32Type>,
-    offset: Int64Builder,
-    bytes: Int64Builder,
-    ret: Int64Builder,
-    latency_ns: Int64Builder,
-    cgroup_id: Int64Builder,
+    ts: TsCol,
+    cpu: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
+    comm: CommDict,
+    op: DictCol,
+    fs: DictCol,
+    dev: I64Col,
+    inode: I64Col,
+    path: DictCol,
+    offset: I64Col,
+    bytes: I64Col,
+    ret: I64Col,
+    latency_ns: I64Col,
+    cgroup_id: I64Col,
 }
 
 impl Columns {
     fn new() -> Self {
         Columns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            op: StringDictionaryBuilder::new(),
-            fs: StringDictionaryBuilder::new(),
-            dev: Int64Builder::new(),
-            inode: Int64Builder::new(),
-            path: StringDictionaryBuilder::new(),
-            offset: Int64Builder::new(),
-            bytes: Int64Builder::new(),
-            ret: Int64Builder::new(),
-            latency_ns: Int64Builder::new(),
-            cgroup_id: Int64Builder::new(),
+            ts: TsCol::new(),
+            cpu: I32Col::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            comm: CommDict::new(),
+            op: DictCol::new(),
+            fs: DictCol::new(),
+            dev: I64Col::new(),
+            inode: I64Col::new(),
+            path: DictCol::new(),
+            offset: I64Col::new(),
+            bytes: I64Col::new(),
+            ret: I64Col::new(),
+            latency_ns: I64Col::new(),
+            cgroup_id: I64Col::new(),
         }
     }
 }
@@ -212,7 +207,7 @@ impl Rows for Columns {
         self.cpu.append_value(e.cpu as i32);
         self.pid.append_value(e.pid as i32);
         self.tgid.append_value(e.tgid as i32);
-        self.comm.append_value(cstr(&e.comm));
+        self.comm.append_value(&e.comm);
         self.op.append_value(op);
         self.fs.append_value(cstr(&e.fs));
         self.dev.append_value(e.dev as i64);
@@ -230,21 +225,21 @@ impl Rows for Columns {
 
     fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.op.finish()),
-            Arc::new(self.fs.finish()),
-            Arc::new(self.dev.finish()),
-            Arc::new(self.inode.finish()),
-            Arc::new(self.path.finish()),
-            Arc::new(self.offset.finish()),
-            Arc::new(self.bytes.finish()),
-            Arc::new(self.ret.finish()),
-            Arc::new(self.latency_ns.finish()),
-            Arc::new(self.cgroup_id.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
+            self.comm.finish(),
+            self.op.finish(),
+            self.fs.finish(),
+            self.dev.finish(),
+            self.inode.finish(),
+            self.path.finish(),
+            self.offset.finish(),
+            self.bytes.finish(),
+            self.ret.finish(),
+            self.latency_ns.finish(),
+            self.cgroup_id.finish(),
         ];
         RecordBatch::try_new(TABLE.schema(), cols).expect("file_op builders match the table")
     }

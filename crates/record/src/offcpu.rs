@@ -9,14 +9,14 @@
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{i32_array, ts_array, CommDict};
+use crate::columns::{CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     Attached, DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
     Skeleton,
@@ -125,14 +125,14 @@ impl Skeleton for OffcpuSkel<'static> {
 
 /// Column vectors of `offcpu`, and the stacks their ids go through.
 pub struct Cols {
-    ts: Vec<i64>,
-    pid: Vec<i32>,
-    tgid: Vec<i32>,
+    ts: TsCol,
+    pid: I32Col,
+    tgid: I32Col,
     comm: CommDict,
-    state: Vec<i64>,
-    duration: Vec<i64>,
-    kstack: Vec<i32>,
-    ustack: Vec<i32>,
+    state: I64Col,
+    duration: I64Col,
+    kstack: I32Col,
+    ustack: I32Col,
     /// `None` only in unit tests (ids pass through).
     stacks: Option<Arc<Stacks>>,
 }
@@ -140,28 +140,28 @@ pub struct Cols {
 impl Cols {
     fn new(cap: usize, stacks: Option<Arc<Stacks>>) -> Self {
         Cols {
-            ts: Vec::with_capacity(cap),
-            pid: Vec::with_capacity(cap),
-            tgid: Vec::with_capacity(cap),
-            comm: CommDict::new(cap),
-            state: Vec::with_capacity(cap),
-            duration: Vec::with_capacity(cap),
-            kstack: Vec::with_capacity(cap),
-            ustack: Vec::with_capacity(cap),
+            ts: TsCol::with_capacity(cap),
+            pid: I32Col::with_capacity(cap),
+            tgid: I32Col::with_capacity(cap),
+            comm: CommDict::with_capacity(cap),
+            state: I64Col::with_capacity(cap),
+            duration: I64Col::with_capacity(cap),
+            kstack: I32Col::with_capacity(cap),
+            ustack: I32Col::with_capacity(cap),
             stacks,
         }
     }
 
     fn finish_batch(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            ts_array(&mut self.ts),
-            i32_array(&mut self.pid),
-            i32_array(&mut self.tgid),
+            self.ts.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
             self.comm.finish(),
-            Arc::new(Int64Array::from(std::mem::take(&mut self.state))),
-            Arc::new(Int64Array::from(std::mem::take(&mut self.duration))),
-            i32_array(&mut self.kstack),
-            i32_array(&mut self.ustack),
+            self.state.finish(),
+            self.duration.finish(),
+            self.kstack.finish(),
+            self.ustack.finish(),
         ];
         RecordBatch::try_new(ktape_format::offcpu::TABLE.schema(), cols)
             .expect("offcpu columns match the table")
@@ -193,14 +193,14 @@ impl Rows for Cols {
         let ts = e.ts as i64 + offset_ns;
         let (k, u) =
             crate::stacks::resolve_pair(self.stacks.as_deref(), e.tgid, e.kstack, e.ustack, ts);
-        self.ts.push(ts);
-        self.pid.push(e.pid as i32);
-        self.tgid.push(e.tgid as i32);
-        self.comm.push(&e.comm);
-        self.state.push(e.state as i64);
-        self.duration.push(e.duration_ns as i64);
-        self.kstack.push(k);
-        self.ustack.push(u);
+        self.ts.append_value(ts);
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.comm.append_value(&e.comm);
+        self.state.append_value(e.state as i64);
+        self.duration.append_value(e.duration_ns as i64);
+        self.kstack.append_value(k);
+        self.ustack.append_value(u);
     }
 
     fn finish(&mut self) -> RecordBatch {

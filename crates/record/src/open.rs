@@ -6,20 +6,15 @@
 //! fixed-size [`OpenEvent`] at the return with the latency.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::open::{KtapeOpenSkel, KtapeOpenSkelBuilder};
 use ktape_format::open::TABLE;
-use ktape_format::schema::UTC;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Record, Rows};
@@ -114,35 +109,35 @@ impl Skeleton for KtapeOpenSkel<'static> {
 
 /// Builders of the `open` table, in column order.
 pub struct Columns {
-    ts: TimestampNanosecondBuilder,
-    cpu: Int32Builder,
-    pid: Int32Builder,
-    tgid: Int32Builder,
-    uid: Int64Builder,
-    comm: StringDictionaryBuilder<Int32Type>,
-    path: StringDictionaryBuilder<Int32Type>,
-    flags: Int64Builder,
-    mode: Int32Builder,
-    fd: Int32Builder,
-    errno: Int32Builder,
-    latency_ns: Int64Builder,
+    ts: TsCol,
+    cpu: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
+    uid: I64Col,
+    comm: CommDict,
+    path: DictCol,
+    flags: I64Col,
+    mode: I32Col,
+    fd: I32Col,
+    errno: I32Col,
+    latency_ns: I64Col,
 }
 
 impl Columns {
     fn new() -> Self {
         Columns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            uid: Int64Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            path: StringDictionaryBuilder::new(),
-            flags: Int64Builder::new(),
-            mode: Int32Builder::new(),
-            fd: Int32Builder::new(),
-            errno: Int32Builder::new(),
-            latency_ns: Int64Builder::new(),
+            ts: TsCol::new(),
+            cpu: I32Col::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            uid: I64Col::new(),
+            comm: CommDict::new(),
+            path: DictCol::new(),
+            flags: I64Col::new(),
+            mode: I32Col::new(),
+            fd: I32Col::new(),
+            errno: I32Col::new(),
+            latency_ns: I64Col::new(),
         }
     }
 }
@@ -175,7 +170,7 @@ impl Rows for Columns {
         self.pid.append_value(e.pid as i32);
         self.tgid.append_value(e.tgid as i32);
         self.uid.append_value(e.uid as i64);
-        self.comm.append_value(cstr(&e.comm));
+        self.comm.append_value(&e.comm);
         self.path.append_value(cstr(&e.path));
         self.flags.append_value(e.flags as i64);
         self.mode.append_value(e.mode as i32);
@@ -191,18 +186,18 @@ impl Rows for Columns {
 
     fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.uid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.path.finish()),
-            Arc::new(self.flags.finish()),
-            Arc::new(self.mode.finish()),
-            Arc::new(self.fd.finish()),
-            Arc::new(self.errno.finish()),
-            Arc::new(self.latency_ns.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
+            self.uid.finish(),
+            self.comm.finish(),
+            self.path.finish(),
+            self.flags.finish(),
+            self.mode.finish(),
+            self.fd.finish(),
+            self.errno.finish(),
+            self.latency_ns.finish(),
         ];
         RecordBatch::try_new(TABLE.schema(), cols).expect("open builders match the open table")
     }

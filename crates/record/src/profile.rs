@@ -9,13 +9,13 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::profile::{ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{i32_array, ts_array, CommDict};
+use crate::columns::{CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
 };
@@ -109,14 +109,14 @@ impl Family for Profile {
 
 /// Column vectors of `profile`, and the stacks their ids go through.
 pub struct Cols {
-    ts: Vec<i64>,
-    cpu: Vec<i32>,
-    pid: Vec<i32>,
-    tgid: Vec<i32>,
+    ts: TsCol,
+    cpu: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
     comm: CommDict,
-    cgroup_id: Vec<i64>,
-    kstack: Vec<i32>,
-    ustack: Vec<i32>,
+    cgroup_id: I64Col,
+    kstack: I32Col,
+    ustack: I32Col,
     /// `None` only in unit tests (ids pass through).
     stacks: Option<std::sync::Arc<Stacks>>,
 }
@@ -124,28 +124,28 @@ pub struct Cols {
 impl Cols {
     fn new(cap: usize, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
         Cols {
-            ts: Vec::with_capacity(cap),
-            cpu: Vec::with_capacity(cap),
-            pid: Vec::with_capacity(cap),
-            tgid: Vec::with_capacity(cap),
-            comm: CommDict::new(cap),
-            cgroup_id: Vec::with_capacity(cap),
-            kstack: Vec::with_capacity(cap),
-            ustack: Vec::with_capacity(cap),
+            ts: TsCol::with_capacity(cap),
+            cpu: I32Col::with_capacity(cap),
+            pid: I32Col::with_capacity(cap),
+            tgid: I32Col::with_capacity(cap),
+            comm: CommDict::with_capacity(cap),
+            cgroup_id: I64Col::with_capacity(cap),
+            kstack: I32Col::with_capacity(cap),
+            ustack: I32Col::with_capacity(cap),
             stacks,
         }
     }
 
     fn finish_batch(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            ts_array(&mut self.ts),
-            i32_array(&mut self.cpu),
-            i32_array(&mut self.pid),
-            i32_array(&mut self.tgid),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
             self.comm.finish(),
-            std::sync::Arc::new(Int64Array::from(std::mem::take(&mut self.cgroup_id))),
-            i32_array(&mut self.kstack),
-            i32_array(&mut self.ustack),
+            self.cgroup_id.finish(),
+            self.kstack.finish(),
+            self.ustack.finish(),
         ];
         RecordBatch::try_new(ktape_format::profile::TABLE.schema(), cols)
             .expect("profile columns match the table")
@@ -177,14 +177,14 @@ impl Rows for Cols {
         let ts = e.ts as i64 + offset_ns;
         let (k, u) =
             crate::stacks::resolve_pair(self.stacks.as_deref(), e.tgid, e.kstack, e.ustack, ts);
-        self.ts.push(ts);
-        self.cpu.push(e.cpu as i32);
-        self.pid.push(e.pid as i32);
-        self.tgid.push(e.tgid as i32);
-        self.comm.push(&e.comm);
-        self.cgroup_id.push(e.cgroup_id as i64);
-        self.kstack.push(k);
-        self.ustack.push(u);
+        self.ts.append_value(ts);
+        self.cpu.append_value(e.cpu as i32);
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.comm.append_value(&e.comm);
+        self.cgroup_id.append_value(e.cgroup_id as i64);
+        self.kstack.append_value(k);
+        self.ustack.append_value(u);
     }
 
     fn finish(&mut self) -> RecordBatch {

@@ -14,7 +14,7 @@ use ktape_format::TableSpec;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{i32_array, ts_array};
+use crate::columns::{I32Col, TsCol};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Record, Rows};
 use crate::perf::{CpuClocks, Sampled, HOOKS};
@@ -91,9 +91,9 @@ pub type RunqlenDecoder = FixedDecoder<Cols>;
 /// Column vectors of `runqlen`.
 #[derive(Default)]
 pub struct Cols {
-    ts: Vec<i64>,
-    cpu: Vec<i32>,
-    len: Vec<i32>,
+    ts: TsCol,
+    cpu: I32Col,
+    len: I32Col,
 }
 
 impl Rows for Cols {
@@ -108,16 +108,16 @@ impl Rows for Cols {
     }
 
     fn append(&mut self, e: &RunqlenEvent, offset_ns: i64) {
-        self.ts.push(e.ts as i64 + offset_ns);
-        self.cpu.push(e.cpu as i32);
-        self.len.push(e.len.min(i32::MAX as u32) as i32);
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.len.append_value(e.len.min(i32::MAX as u32) as i32);
     }
 
     fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            ts_array(&mut self.ts),
-            i32_array(&mut self.cpu),
-            i32_array(&mut self.len),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.len.finish(),
         ];
         RecordBatch::try_new(ktape_format::runqlen::TABLE.schema(), cols)
             .expect("runqlen columns match the table")

@@ -10,16 +10,15 @@
 //! allocation; the Arrow dictionary arrays are assembled once per batch.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::sched::{SchedSkel, SchedSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{i32_array, ts_array, CommDict};
+use crate::columns::{BoolCol, CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
@@ -96,58 +95,55 @@ impl Skeleton for SchedSkel<'static> {
     }
 }
 
-fn bool_array(v: &mut Vec<bool>) -> ArrayRef {
-    Arc::new(BooleanArray::from(std::mem::take(v)))
-}
 
 /// Column vectors of `sched_switch`, in column order.
 struct SwitchCols {
-    ts: Vec<i64>,
-    cpu: Vec<i32>,
-    prev_pid: Vec<i32>,
-    prev_tgid: Vec<i32>,
+    ts: TsCol,
+    cpu: I32Col,
+    prev_pid: I32Col,
+    prev_tgid: I32Col,
     prev_comm: CommDict,
-    prev_prio: Vec<i32>,
-    prev_state: Vec<i64>,
-    preempt: Vec<bool>,
-    next_pid: Vec<i32>,
-    next_tgid: Vec<i32>,
+    prev_prio: I32Col,
+    prev_state: I64Col,
+    preempt: BoolCol,
+    next_pid: I32Col,
+    next_tgid: I32Col,
     next_comm: CommDict,
-    next_prio: Vec<i32>,
+    next_prio: I32Col,
 }
 
 impl SwitchCols {
     fn new(cap: usize) -> Self {
         SwitchCols {
-            ts: Vec::with_capacity(cap),
-            cpu: Vec::with_capacity(cap),
-            prev_pid: Vec::with_capacity(cap),
-            prev_tgid: Vec::with_capacity(cap),
-            prev_comm: CommDict::new(cap),
-            prev_prio: Vec::with_capacity(cap),
-            prev_state: Vec::with_capacity(cap),
-            preempt: Vec::with_capacity(cap),
-            next_pid: Vec::with_capacity(cap),
-            next_tgid: Vec::with_capacity(cap),
-            next_comm: CommDict::new(cap),
-            next_prio: Vec::with_capacity(cap),
+            ts: TsCol::with_capacity(cap),
+            cpu: I32Col::with_capacity(cap),
+            prev_pid: I32Col::with_capacity(cap),
+            prev_tgid: I32Col::with_capacity(cap),
+            prev_comm: CommDict::with_capacity(cap),
+            prev_prio: I32Col::with_capacity(cap),
+            prev_state: I64Col::with_capacity(cap),
+            preempt: BoolCol::with_capacity(cap),
+            next_pid: I32Col::with_capacity(cap),
+            next_tgid: I32Col::with_capacity(cap),
+            next_comm: CommDict::with_capacity(cap),
+            next_prio: I32Col::with_capacity(cap),
         }
     }
 
     #[inline]
     fn push(&mut self, e: &SchedSwitchEvent, offset_ns: i64) {
-        self.ts.push(e.ts as i64 + offset_ns);
-        self.cpu.push(e.cpu as i32);
-        self.prev_pid.push(e.prev_pid as i32);
-        self.prev_tgid.push(e.prev_tgid as i32);
-        self.prev_comm.push(&e.prev_comm);
-        self.prev_prio.push(e.prev_prio as i32);
-        self.prev_state.push(e.prev_state as i64);
-        self.preempt.push(e.preempt != 0);
-        self.next_pid.push(e.next_pid as i32);
-        self.next_tgid.push(e.next_tgid as i32);
-        self.next_comm.push(&e.next_comm);
-        self.next_prio.push(e.next_prio as i32);
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.prev_pid.append_value(e.prev_pid as i32);
+        self.prev_tgid.append_value(e.prev_tgid as i32);
+        self.prev_comm.append_value(&e.prev_comm);
+        self.prev_prio.append_value(e.prev_prio as i32);
+        self.prev_state.append_value(e.prev_state as i64);
+        self.preempt.append_value(e.preempt != 0);
+        self.next_pid.append_value(e.next_pid as i32);
+        self.next_tgid.append_value(e.next_tgid as i32);
+        self.next_comm.append_value(&e.next_comm);
+        self.next_prio.append_value(e.next_prio as i32);
     }
 
     fn len(&self) -> usize {
@@ -156,18 +152,18 @@ impl SwitchCols {
 
     fn finish(&mut self, cap: usize) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            ts_array(&mut self.ts),
-            i32_array(&mut self.cpu),
-            i32_array(&mut self.prev_pid),
-            i32_array(&mut self.prev_tgid),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.prev_pid.finish(),
+            self.prev_tgid.finish(),
             self.prev_comm.finish(),
-            i32_array(&mut self.prev_prio),
-            Arc::new(Int64Array::from(std::mem::take(&mut self.prev_state))),
-            bool_array(&mut self.preempt),
-            i32_array(&mut self.next_pid),
-            i32_array(&mut self.next_tgid),
+            self.prev_prio.finish(),
+            self.prev_state.finish(),
+            self.preempt.finish(),
+            self.next_pid.finish(),
+            self.next_tgid.finish(),
             self.next_comm.finish(),
-            i32_array(&mut self.next_prio),
+            self.next_prio.finish(),
         ];
         // The vectors were handed over; start the next batch at full size
         // so appends never reallocate.
@@ -179,46 +175,46 @@ impl SwitchCols {
 
 /// Column vectors of `sched_wakeup`, in column order.
 struct WakeupCols {
-    ts: Vec<i64>,
-    cpu: Vec<i32>,
-    target_cpu: Vec<i32>,
-    pid: Vec<i32>,
-    tgid: Vec<i32>,
+    ts: TsCol,
+    cpu: I32Col,
+    target_cpu: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
     comm: CommDict,
-    prio: Vec<i32>,
-    new_task: Vec<bool>,
-    waker_pid: Vec<i32>,
-    waker_tgid: Vec<i32>,
+    prio: I32Col,
+    new_task: BoolCol,
+    waker_pid: I32Col,
+    waker_tgid: I32Col,
 }
 
 impl WakeupCols {
     fn new(cap: usize) -> Self {
         WakeupCols {
-            ts: Vec::with_capacity(cap),
-            cpu: Vec::with_capacity(cap),
-            target_cpu: Vec::with_capacity(cap),
-            pid: Vec::with_capacity(cap),
-            tgid: Vec::with_capacity(cap),
-            comm: CommDict::new(cap),
-            prio: Vec::with_capacity(cap),
-            new_task: Vec::with_capacity(cap),
-            waker_pid: Vec::with_capacity(cap),
-            waker_tgid: Vec::with_capacity(cap),
+            ts: TsCol::with_capacity(cap),
+            cpu: I32Col::with_capacity(cap),
+            target_cpu: I32Col::with_capacity(cap),
+            pid: I32Col::with_capacity(cap),
+            tgid: I32Col::with_capacity(cap),
+            comm: CommDict::with_capacity(cap),
+            prio: I32Col::with_capacity(cap),
+            new_task: BoolCol::with_capacity(cap),
+            waker_pid: I32Col::with_capacity(cap),
+            waker_tgid: I32Col::with_capacity(cap),
         }
     }
 
     #[inline]
     fn push(&mut self, e: &SchedWakeupEvent, offset_ns: i64) {
-        self.ts.push(e.ts as i64 + offset_ns);
-        self.cpu.push(e.cpu as i32);
-        self.target_cpu.push(e.target_cpu);
-        self.pid.push(e.pid as i32);
-        self.tgid.push(e.tgid as i32);
-        self.comm.push(&e.comm);
-        self.prio.push(e.prio as i32);
-        self.new_task.push(e.new_task != 0);
-        self.waker_pid.push(e.waker_pid as i32);
-        self.waker_tgid.push(e.waker_tgid as i32);
+        self.ts.append_value(e.ts as i64 + offset_ns);
+        self.cpu.append_value(e.cpu as i32);
+        self.target_cpu.append_value(e.target_cpu);
+        self.pid.append_value(e.pid as i32);
+        self.tgid.append_value(e.tgid as i32);
+        self.comm.append_value(&e.comm);
+        self.prio.append_value(e.prio as i32);
+        self.new_task.append_value(e.new_task != 0);
+        self.waker_pid.append_value(e.waker_pid as i32);
+        self.waker_tgid.append_value(e.waker_tgid as i32);
     }
 
     fn len(&self) -> usize {
@@ -227,16 +223,16 @@ impl WakeupCols {
 
     fn finish(&mut self, cap: usize) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            ts_array(&mut self.ts),
-            i32_array(&mut self.cpu),
-            i32_array(&mut self.target_cpu),
-            i32_array(&mut self.pid),
-            i32_array(&mut self.tgid),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.target_cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
             self.comm.finish(),
-            i32_array(&mut self.prio),
-            bool_array(&mut self.new_task),
-            i32_array(&mut self.waker_pid),
-            i32_array(&mut self.waker_tgid),
+            self.prio.finish(),
+            self.new_task.finish(),
+            self.waker_pid.finish(),
+            self.waker_tgid.finish(),
         ];
         *self = WakeupCols::new(cap);
         RecordBatch::try_new(ktape_format::sched::WAKEUP_TABLE.schema(), cols)

@@ -7,20 +7,15 @@
 //! server costs no string formatting per row beyond the address.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    Int32Builder, Int64Builder, StringDictionaryBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::tcp::{TcpSkel, TcpSkelBuilder};
-use ktape_format::schema::UTC;
 use ktape_format::tcp::{addr_text, state_name, ACCEPT_TABLE, RETRANSMIT_TABLE, STATE_TABLE};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
-use crate::abi::{self, cstr};
+use crate::abi::{self};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
@@ -211,6 +206,7 @@ impl Decoder for TcpDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::types::Int32Type;
     use arrow_array::cast::AsArray;
     use arrow_array::Array;
 

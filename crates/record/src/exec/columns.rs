@@ -4,53 +4,52 @@ use super::*;
 
 /// Builders of the `exec` table, in column order.
 pub(super) struct ExecColumns {
-    pub(super) ts: TimestampNanosecondBuilder,
-    pub(super) cpu: Int32Builder,
-    pub(super) pid: Int32Builder,
-    pub(super) tgid: Int32Builder,
-    pub(super) ppid: Int32Builder,
-    pub(super) uid: Int64Builder,
-    pub(super) comm: StringDictionaryBuilder<Int32Type>,
-    pub(super) filename: StringBuilder,
-    pub(super) args: ListBuilder<StringBuilder>,
-    pub(super) truncated: BooleanBuilder,
-    pub(super) ret: Int32Builder,
-    pub(super) cgroup_id: Int64Builder,
+    pub(super) ts: TsCol,
+    pub(super) cpu: I32Col,
+    pub(super) pid: I32Col,
+    pub(super) tgid: I32Col,
+    pub(super) ppid: I32Col,
+    pub(super) uid: I64Col,
+    pub(super) comm: CommDict,
+    pub(super) filename: TextCol,
+    pub(super) args: TextListCol,
+    pub(super) truncated: BoolCol,
+    pub(super) ret: I32Col,
+    pub(super) cgroup_id: I64Col,
 }
 
 impl ExecColumns {
     pub(super) fn new() -> Self {
         ExecColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            uid: Int64Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            filename: StringBuilder::new(),
-            args: ListBuilder::new(StringBuilder::new())
-                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
-            truncated: BooleanBuilder::new(),
-            ret: Int32Builder::new(),
-            cgroup_id: Int64Builder::new(),
+            ts: TsCol::new(),
+            cpu: I32Col::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            ppid: I32Col::new(),
+            uid: I64Col::new(),
+            comm: CommDict::new(),
+            filename: TextCol::new(),
+            args: TextListCol::new(),
+            truncated: BoolCol::new(),
+            ret: I32Col::new(),
+            cgroup_id: I64Col::new(),
         }
     }
 
     pub(super) fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.uid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.filename.finish()),
-            Arc::new(self.args.finish()),
-            Arc::new(self.truncated.finish()),
-            Arc::new(self.ret.finish()),
-            Arc::new(self.cgroup_id.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
+            self.ppid.finish(),
+            self.uid.finish(),
+            self.comm.finish(),
+            self.filename.finish(),
+            self.args.finish(),
+            self.truncated.finish(),
+            self.ret.finish(),
+            self.cgroup_id.finish(),
         ];
         RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec builders match the exec table")
     }
@@ -58,49 +57,49 @@ impl ExecColumns {
 
 /// Builders of the `exit` table, in column order.
 pub(super) struct ExitColumns {
-    pub(super) ts: TimestampNanosecondBuilder,
-    pub(super) cpu: Int32Builder,
-    pub(super) pid: Int32Builder,
-    pub(super) tgid: Int32Builder,
-    pub(super) ppid: Int32Builder,
-    pub(super) comm: StringDictionaryBuilder<Int32Type>,
-    pub(super) exit_code: Int32Builder,
-    pub(super) signal: Int32Builder,
-    pub(super) core_dumped: BooleanBuilder,
-    pub(super) lifetime_ns: Int64Builder,
-    pub(super) cgroup_id: Int64Builder,
+    pub(super) ts: TsCol,
+    pub(super) cpu: I32Col,
+    pub(super) pid: I32Col,
+    pub(super) tgid: I32Col,
+    pub(super) ppid: I32Col,
+    pub(super) comm: CommDict,
+    pub(super) exit_code: I32Col,
+    pub(super) signal: I32Col,
+    pub(super) core_dumped: BoolCol,
+    pub(super) lifetime_ns: I64Col,
+    pub(super) cgroup_id: I64Col,
 }
 
 impl ExitColumns {
     pub(super) fn new() -> Self {
         ExitColumns {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            ppid: Int32Builder::new(),
-            comm: StringDictionaryBuilder::new(),
-            exit_code: Int32Builder::new(),
-            signal: Int32Builder::new(),
-            core_dumped: BooleanBuilder::new(),
-            lifetime_ns: Int64Builder::new(),
-            cgroup_id: Int64Builder::new(),
+            ts: TsCol::new(),
+            cpu: I32Col::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            ppid: I32Col::new(),
+            comm: CommDict::new(),
+            exit_code: I32Col::new(),
+            signal: I32Col::new(),
+            core_dumped: BoolCol::new(),
+            lifetime_ns: I64Col::new(),
+            cgroup_id: I64Col::new(),
         }
     }
 
     pub(super) fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.pid.finish()),
-            Arc::new(self.tgid.finish()),
-            Arc::new(self.ppid.finish()),
-            Arc::new(self.comm.finish()),
-            Arc::new(self.exit_code.finish()),
-            Arc::new(self.signal.finish()),
-            Arc::new(self.core_dumped.finish()),
-            Arc::new(self.lifetime_ns.finish()),
-            Arc::new(self.cgroup_id.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.pid.finish(),
+            self.tgid.finish(),
+            self.ppid.finish(),
+            self.comm.finish(),
+            self.exit_code.finish(),
+            self.signal.finish(),
+            self.core_dumped.finish(),
+            self.lifetime_ns.finish(),
+            self.cgroup_id.finish(),
         ];
         RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit builders match the exit table")
     }

@@ -12,32 +12,32 @@ pub(super) fn ip(e: &TcpEvent) -> i32 {
     }
 }
 
-pub(super) type Dict = StringDictionaryBuilder<Int32Type>;
+pub(super) type Dict = DictCol;
 
 /// Columns every tcp table starts with: ts, cpu, skaddr, ip, saddr, daddr,
 /// sport, dport.
 pub(super) struct Head {
-    pub(super) ts: TimestampNanosecondBuilder,
-    pub(super) cpu: Int32Builder,
-    pub(super) skaddr: Int64Builder,
-    pub(super) ip: Int32Builder,
+    pub(super) ts: TsCol,
+    pub(super) cpu: I32Col,
+    pub(super) skaddr: I64Col,
+    pub(super) ip: I32Col,
     pub(super) saddr: Dict,
     pub(super) daddr: Dict,
-    pub(super) sport: Int32Builder,
-    pub(super) dport: Int32Builder,
+    pub(super) sport: I32Col,
+    pub(super) dport: I32Col,
 }
 
 impl Head {
     pub(super) fn new() -> Self {
         Head {
-            ts: TimestampNanosecondBuilder::new().with_timezone(UTC),
-            cpu: Int32Builder::new(),
-            skaddr: Int64Builder::new(),
-            ip: Int32Builder::new(),
+            ts: TsCol::new(),
+            cpu: I32Col::new(),
+            skaddr: I64Col::new(),
+            ip: I32Col::new(),
             saddr: Dict::new(),
             daddr: Dict::new(),
-            sport: Int32Builder::new(),
-            dport: Int32Builder::new(),
+            sport: I32Col::new(),
+            dport: I32Col::new(),
         }
     }
 
@@ -55,31 +55,31 @@ impl Head {
 
     pub(super) fn finish(&mut self) -> Vec<ArrayRef> {
         vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.skaddr.finish()),
-            Arc::new(self.ip.finish()),
-            Arc::new(self.saddr.finish()),
-            Arc::new(self.daddr.finish()),
-            Arc::new(self.sport.finish()),
-            Arc::new(self.dport.finish()),
+            self.ts.finish(),
+            self.cpu.finish(),
+            self.skaddr.finish(),
+            self.ip.finish(),
+            self.saddr.finish(),
+            self.daddr.finish(),
+            self.sport.finish(),
+            self.dport.finish(),
         ]
     }
 }
 
 /// sk_pid, sk_tgid, sk_comm: null while the owner is unknown.
 pub(super) struct Owner {
-    pub(super) pid: Int32Builder,
-    pub(super) tgid: Int32Builder,
-    pub(super) comm: Dict,
+    pub(super) pid: I32Col,
+    pub(super) tgid: I32Col,
+    pub(super) comm: CommDict,
 }
 
 impl Owner {
     pub(super) fn new() -> Self {
         Owner {
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            comm: CommDict::new(),
         }
     }
 
@@ -87,7 +87,7 @@ impl Owner {
         if e.has & HAS_OWNER != 0 {
             self.pid.append_value(e.sk_pid as i32);
             self.tgid.append_value(e.sk_tgid as i32);
-            self.comm.append_value(cstr(&e.sk_comm));
+            self.comm.append_value(&e.sk_comm);
         } else {
             self.pid.append_null();
             self.tgid.append_null();
@@ -96,13 +96,13 @@ impl Owner {
     }
 
     pub(super) fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
+        cols.push(self.pid.finish());
+        cols.push(self.tgid.finish());
+        cols.push(self.comm.finish());
     }
 }
 
-pub(super) fn opt64(b: &mut Int64Builder, has: bool, v: u64) {
+pub(super) fn opt64(b: &mut I64Col, has: bool, v: u64) {
     if has {
         b.append_value(v as i64);
     } else {
@@ -115,15 +115,15 @@ pub(super) struct StateCols {
     pub(super) head: Head,
     pub(super) oldstate: Dict,
     pub(super) newstate: Dict,
-    pub(super) prev_ns: Int64Builder,
-    pub(super) lifetime_ns: Int64Builder,
-    pub(super) rx_bytes: Int64Builder,
-    pub(super) tx_bytes: Int64Builder,
-    pub(super) pid: Int32Builder,
-    pub(super) tgid: Int32Builder,
-    pub(super) comm: Dict,
+    pub(super) prev_ns: I64Col,
+    pub(super) lifetime_ns: I64Col,
+    pub(super) rx_bytes: I64Col,
+    pub(super) tx_bytes: I64Col,
+    pub(super) pid: I32Col,
+    pub(super) tgid: I32Col,
+    pub(super) comm: CommDict,
     pub(super) owner: Owner,
-    pub(super) uid: Int64Builder,
+    pub(super) uid: I64Col,
     pub(super) rows: usize,
 }
 
@@ -133,15 +133,15 @@ impl StateCols {
             head: Head::new(),
             oldstate: Dict::new(),
             newstate: Dict::new(),
-            prev_ns: Int64Builder::new(),
-            lifetime_ns: Int64Builder::new(),
-            rx_bytes: Int64Builder::new(),
-            tx_bytes: Int64Builder::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
+            prev_ns: I64Col::new(),
+            lifetime_ns: I64Col::new(),
+            rx_bytes: I64Col::new(),
+            tx_bytes: I64Col::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            comm: CommDict::new(),
             owner: Owner::new(),
-            uid: Int64Builder::new(),
+            uid: I64Col::new(),
             rows: 0,
         }
     }
@@ -163,7 +163,7 @@ impl StateCols {
         if task {
             self.pid.append_value(e.pid as i32);
             self.tgid.append_value(e.tgid as i32);
-            self.comm.append_value(cstr(&e.comm));
+            self.comm.append_value(&e.comm);
         } else {
             self.pid.append_null();
             self.tgid.append_null();
@@ -176,17 +176,17 @@ impl StateCols {
 
     pub(super) fn finish(&mut self) -> RecordBatch {
         let mut cols = self.head.finish();
-        cols.push(Arc::new(self.oldstate.finish()));
-        cols.push(Arc::new(self.newstate.finish()));
-        cols.push(Arc::new(self.prev_ns.finish()));
-        cols.push(Arc::new(self.lifetime_ns.finish()));
-        cols.push(Arc::new(self.rx_bytes.finish()));
-        cols.push(Arc::new(self.tx_bytes.finish()));
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
+        cols.push(self.oldstate.finish());
+        cols.push(self.newstate.finish());
+        cols.push(self.prev_ns.finish());
+        cols.push(self.lifetime_ns.finish());
+        cols.push(self.rx_bytes.finish());
+        cols.push(self.tx_bytes.finish());
+        cols.push(self.pid.finish());
+        cols.push(self.tgid.finish());
+        cols.push(self.comm.finish());
         self.owner.finish(&mut cols);
-        cols.push(Arc::new(self.uid.finish()));
+        cols.push(self.uid.finish());
         self.rows = 0;
         RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state builders match")
     }
@@ -196,10 +196,10 @@ impl StateCols {
 pub(super) struct AcceptCols {
     pub(super) head: Head,
     pub(super) state: Dict,
-    pub(super) pid: Int32Builder,
-    pub(super) tgid: Int32Builder,
-    pub(super) comm: Dict,
-    pub(super) uid: Int64Builder,
+    pub(super) pid: I32Col,
+    pub(super) tgid: I32Col,
+    pub(super) comm: CommDict,
+    pub(super) uid: I64Col,
     pub(super) rows: usize,
 }
 
@@ -208,10 +208,10 @@ impl AcceptCols {
         AcceptCols {
             head: Head::new(),
             state: Dict::new(),
-            pid: Int32Builder::new(),
-            tgid: Int32Builder::new(),
-            comm: Dict::new(),
-            uid: Int64Builder::new(),
+            pid: I32Col::new(),
+            tgid: I32Col::new(),
+            comm: CommDict::new(),
+            uid: I64Col::new(),
             rows: 0,
         }
     }
@@ -221,18 +221,18 @@ impl AcceptCols {
         self.state.append_value(state_name(e.newstate));
         self.pid.append_value(e.pid as i32);
         self.tgid.append_value(e.tgid as i32);
-        self.comm.append_value(cstr(&e.comm));
+        self.comm.append_value(&e.comm);
         self.uid.append_value(e.uid as i64);
         self.rows += 1;
     }
 
     pub(super) fn finish(&mut self) -> RecordBatch {
         let mut cols = self.head.finish();
-        cols.push(Arc::new(self.state.finish()));
-        cols.push(Arc::new(self.pid.finish()));
-        cols.push(Arc::new(self.tgid.finish()));
-        cols.push(Arc::new(self.comm.finish()));
-        cols.push(Arc::new(self.uid.finish()));
+        cols.push(self.state.finish());
+        cols.push(self.pid.finish());
+        cols.push(self.tgid.finish());
+        cols.push(self.comm.finish());
+        cols.push(self.uid.finish());
         self.rows = 0;
         RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept builders match")
     }
@@ -242,7 +242,7 @@ impl AcceptCols {
 pub(super) struct RetransCols {
     pub(super) head: Head,
     pub(super) state: Dict,
-    pub(super) error: Int32Builder,
+    pub(super) error: I32Col,
     pub(super) owner: Owner,
     pub(super) rows: usize,
 }
@@ -252,7 +252,7 @@ impl RetransCols {
         RetransCols {
             head: Head::new(),
             state: Dict::new(),
-            error: Int32Builder::new(),
+            error: I32Col::new(),
             owner: Owner::new(),
             rows: 0,
         }
@@ -272,8 +272,8 @@ impl RetransCols {
 
     pub(super) fn finish(&mut self) -> RecordBatch {
         let mut cols = self.head.finish();
-        cols.push(Arc::new(self.state.finish()));
-        cols.push(Arc::new(self.error.finish()));
+        cols.push(self.state.finish());
+        cols.push(self.error.finish());
         self.owner.finish(&mut cols);
         self.rows = 0;
         RecordBatch::try_new(RETRANSMIT_TABLE.schema(), cols)
