@@ -14,7 +14,7 @@ use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI64Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{self, FixedDecoder, Rows};
@@ -131,7 +131,7 @@ struct Columns {
     sector: I64Col,
     bytes: I64Col,
     latency_ns: I64Col,
-    queue_ns: I64Col,
+    queue_ns: OptI64Col,
     error: I32Col,
     pid: I32Col,
     tgid: I32Col,
@@ -151,7 +151,7 @@ impl Columns {
             sector: I64Col::with_capacity(cap),
             bytes: I64Col::with_capacity(cap),
             latency_ns: I64Col::with_capacity(cap),
-            queue_ns: I64Col::with_capacity(cap),
+            queue_ns: OptI64Col::with_capacity(cap),
             error: I32Col::with_capacity(cap),
             pid: I32Col::with_capacity(cap),
             tgid: I32Col::with_capacity(cap),

@@ -18,10 +18,11 @@ use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, Primitive
 use arrow_schema::{DataType, Field};
 use ktape_format::schema::UTC;
 
-/// A column of primitive values, nullable on demand.
+/// A column of primitive values that are never null: a bare `Vec`, so a
+/// push on the hottest paths (sched: a dozen per event) costs no null
+/// bookkeeping.
 pub struct Col<T: ArrowPrimitiveType> {
     values: Vec<T::Native>,
-    nulls: NullBufferBuilder,
 }
 
 /// An Int32 column.
@@ -33,6 +34,58 @@ impl<T: ArrowPrimitiveType> Col<T> {
     /// An empty column for about `cap` rows.
     pub fn with_capacity(cap: usize) -> Self {
         Col {
+            values: Vec::with_capacity(cap),
+        }
+    }
+
+    /// An empty column.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Appends a value.
+    #[inline]
+    pub fn append_value(&mut self, v: T::Native) {
+        self.values.push(v);
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn take(&mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::<T>::new(std::mem::take(&mut self.values).into(), None)
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.take())
+    }
+}
+
+impl<T: ArrowPrimitiveType> Default for Col<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A column of primitive values that may be null (a bitmap is kept only
+/// once a null arrives).
+pub struct OptCol<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+/// A nullable Int32 column.
+pub type OptI32Col = OptCol<Int32Type>;
+/// A nullable Int64 column.
+pub type OptI64Col = OptCol<Int64Type>;
+
+impl<T: ArrowPrimitiveType> OptCol<T> {
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        OptCol {
             values: Vec::with_capacity(cap),
             nulls: NullBufferBuilder::new(cap),
         }
@@ -57,11 +110,6 @@ impl<T: ArrowPrimitiveType> Col<T> {
         self.nulls.append_null();
     }
 
-    /// Rows so far.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
     fn take(&mut self) -> PrimitiveArray<T> {
         let values = std::mem::take(&mut self.values);
         PrimitiveArray::<T>::new(values.into(), self.nulls.finish())
@@ -70,12 +118,6 @@ impl<T: ArrowPrimitiveType> Col<T> {
     /// The rows so far as an array; empties the column.
     pub fn finish(&mut self) -> ArrayRef {
         Arc::new(self.take())
-    }
-}
-
-impl<T: ArrowPrimitiveType> Default for Col<T> {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -265,7 +307,10 @@ impl Hasher for CommHasher {
 pub struct CommDict {
     index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
     values: StringBuilder,
-    keys: Col<Int32Type>,
+    keys: Vec<i32>,
+    /// Made at the first null (tcp's unknown owners): sched's comms,
+    /// never null, pay nothing for it.
+    nulls: Option<NullBufferBuilder>,
 }
 
 impl CommDict {
@@ -274,7 +319,8 @@ impl CommDict {
         CommDict {
             index: HashMap::default(),
             values: StringBuilder::new(),
-            keys: Col::with_capacity(cap),
+            keys: Vec::with_capacity(cap),
+            nulls: None,
         }
     }
 
@@ -293,19 +339,31 @@ impl CommDict {
             values.append_value(String::from_utf8_lossy(&comm[..len]));
             n
         });
-        self.keys.append_value(k);
+        self.keys.push(k);
+        if let Some(nulls) = &mut self.nulls {
+            nulls.append_non_null();
+        }
     }
 
     /// Appends a null.
     #[inline]
     pub fn append_null(&mut self) {
-        self.keys.append_null();
+        let rows = self.keys.len();
+        let nulls = self.nulls.get_or_insert_with(|| {
+            let mut n = NullBufferBuilder::new(rows + 1);
+            n.append_n_non_nulls(rows);
+            n
+        });
+        nulls.append_null();
+        self.keys.push(0);
     }
 
     /// The rows so far as a dictionary array; empties the dictionary.
     pub fn finish(&mut self) -> ArrayRef {
         self.index.clear();
-        dictionary(self.keys.take(), &mut self.values)
+        let nulls = self.nulls.take().and_then(|mut n| n.finish());
+        let keys = Int32Array::new(std::mem::take(&mut self.keys).into(), nulls);
+        dictionary(keys, &mut self.values)
     }
 }
 
@@ -317,7 +375,7 @@ mod tests {
 
     #[test]
     fn nulls_appear_only_where_appended() {
-        let mut c = I64Col::new();
+        let mut c = OptI64Col::new();
         c.append_value(1);
         c.append_null();
         c.append_value(3);
@@ -327,8 +385,9 @@ mod tests {
         assert!(a.is_null(1) && a.value(2) == 3);
         // A column without nulls has no bitmap, and finishing empties it.
         c.append_value(4);
-        assert_eq!(c.finish().null_count(), 0);
-        assert_eq!(c.len(), 0);
+        let b = c.finish();
+        assert_eq!((b.len(), b.null_count()), (1, 0));
+        assert!(b.nulls().is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI32Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Record, Rows};
@@ -118,7 +118,7 @@ pub struct Columns {
     path: DictCol,
     flags: I64Col,
     mode: I32Col,
-    fd: I32Col,
+    fd: OptI32Col,
     errno: I32Col,
     latency_ns: I64Col,
 }
@@ -135,7 +135,7 @@ impl Columns {
             path: DictCol::new(),
             flags: I64Col::new(),
             mode: I32Col::new(),
-            fd: I32Col::new(),
+            fd: OptI32Col::new(),
             errno: I32Col::new(),
             latency_ns: I64Col::new(),
         }

@@ -15,7 +15,7 @@ use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self};
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
+use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI32Col, OptI64Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,

@@ -69,16 +69,16 @@ impl Head {
 
 /// sk_pid, sk_tgid, sk_comm: null while the owner is unknown.
 pub(super) struct Owner {
-    pub(super) pid: I32Col,
-    pub(super) tgid: I32Col,
+    pub(super) pid: OptI32Col,
+    pub(super) tgid: OptI32Col,
     pub(super) comm: CommDict,
 }
 
 impl Owner {
     pub(super) fn new() -> Self {
         Owner {
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
+            pid: OptI32Col::new(),
+            tgid: OptI32Col::new(),
             comm: CommDict::new(),
         }
     }
@@ -102,7 +102,7 @@ impl Owner {
     }
 }
 
-pub(super) fn opt64(b: &mut I64Col, has: bool, v: u64) {
+pub(super) fn opt64(b: &mut OptI64Col, has: bool, v: u64) {
     if has {
         b.append_value(v as i64);
     } else {
@@ -115,15 +115,15 @@ pub(super) struct StateCols {
     pub(super) head: Head,
     pub(super) oldstate: Dict,
     pub(super) newstate: Dict,
-    pub(super) prev_ns: I64Col,
-    pub(super) lifetime_ns: I64Col,
-    pub(super) rx_bytes: I64Col,
-    pub(super) tx_bytes: I64Col,
-    pub(super) pid: I32Col,
-    pub(super) tgid: I32Col,
+    pub(super) prev_ns: OptI64Col,
+    pub(super) lifetime_ns: OptI64Col,
+    pub(super) rx_bytes: OptI64Col,
+    pub(super) tx_bytes: OptI64Col,
+    pub(super) pid: OptI32Col,
+    pub(super) tgid: OptI32Col,
     pub(super) comm: CommDict,
     pub(super) owner: Owner,
-    pub(super) uid: I64Col,
+    pub(super) uid: OptI64Col,
     pub(super) rows: usize,
 }
 
@@ -133,15 +133,15 @@ impl StateCols {
             head: Head::new(),
             oldstate: Dict::new(),
             newstate: Dict::new(),
-            prev_ns: I64Col::new(),
-            lifetime_ns: I64Col::new(),
-            rx_bytes: I64Col::new(),
-            tx_bytes: I64Col::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
+            prev_ns: OptI64Col::new(),
+            lifetime_ns: OptI64Col::new(),
+            rx_bytes: OptI64Col::new(),
+            tx_bytes: OptI64Col::new(),
+            pid: OptI32Col::new(),
+            tgid: OptI32Col::new(),
             comm: CommDict::new(),
             owner: Owner::new(),
-            uid: I64Col::new(),
+            uid: OptI64Col::new(),
             rows: 0,
         }
     }
@@ -196,10 +196,10 @@ impl StateCols {
 pub(super) struct AcceptCols {
     pub(super) head: Head,
     pub(super) state: Dict,
-    pub(super) pid: I32Col,
-    pub(super) tgid: I32Col,
+    pub(super) pid: OptI32Col,
+    pub(super) tgid: OptI32Col,
     pub(super) comm: CommDict,
-    pub(super) uid: I64Col,
+    pub(super) uid: OptI64Col,
     pub(super) rows: usize,
 }
 
@@ -208,10 +208,10 @@ impl AcceptCols {
         AcceptCols {
             head: Head::new(),
             state: Dict::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
+            pid: OptI32Col::new(),
+            tgid: OptI32Col::new(),
             comm: CommDict::new(),
-            uid: I64Col::new(),
+            uid: OptI64Col::new(),
             rows: 0,
         }
     }
@@ -242,7 +242,7 @@ impl AcceptCols {
 pub(super) struct RetransCols {
     pub(super) head: Head,
     pub(super) state: Dict,
-    pub(super) error: I32Col,
+    pub(super) error: OptI32Col,
     pub(super) owner: Owner,
     pub(super) rows: usize,
 }
@@ -252,7 +252,7 @@ impl RetransCols {
         RetransCols {
             head: Head::new(),
             state: Dict::new(),
-            error: I32Col::new(),
+            error: OptI32Col::new(),
             owner: Owner::new(),
             rows: 0,
         }
