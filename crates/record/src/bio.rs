@@ -120,7 +120,7 @@ struct OpNames {
     flags: String,
 }
 
-/// Builders of the `bio` table, in column order.
+/// Columns of the `bio` table, in column order.
 struct Columns {
     ts: TsCol,
     cpu: I32Col,
@@ -179,7 +179,7 @@ impl Columns {
             self.cgroup_id.finish(),
         ];
         RecordBatch::try_new(ktape_format::bio::TABLE.schema(), cols)
-            .expect("bio builders match the bio table")
+            .expect("bio columns match the bio table")
     }
 }
 

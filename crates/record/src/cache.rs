@@ -243,7 +243,7 @@ impl Decoder for CacheDecoder {
         );
         sink(
             &TABLE,
-            RecordBatch::try_new(TABLE.schema(), cols).expect("cache builders match the table"),
+            RecordBatch::try_new(TABLE.schema(), cols).expect("cache columns match the table"),
         );
     }
 }

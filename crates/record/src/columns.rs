@@ -121,6 +121,12 @@ impl<T: ArrowPrimitiveType> OptCol<T> {
     }
 }
 
+impl<T: ArrowPrimitiveType> Default for OptCol<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A `ts` column: wall-clock ns, UTC.
 #[derive(Default)]
 pub struct TsCol(Col<TimestampNanosecondType>);
@@ -163,11 +169,6 @@ impl BoolCol {
         BoolCol(Vec::with_capacity(cap))
     }
 
-    /// An empty column.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Appends a value.
     #[inline]
     pub fn append_value(&mut self, v: bool) {
@@ -202,6 +203,12 @@ impl TextCol {
     }
 }
 
+impl Default for TextCol {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A column of lists of strings (exec's arguments); items are never null.
 pub struct TextListCol(ListBuilder<StringBuilder>);
 
@@ -229,6 +236,12 @@ impl TextListCol {
     /// The rows so far as an array; empties the column.
     pub fn finish(&mut self) -> ArrayRef {
         Arc::new(self.0.finish())
+    }
+}
+
+impl Default for TextListCol {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -269,6 +282,12 @@ impl DictCol {
     pub fn finish(&mut self) -> ArrayRef {
         self.index.clear();
         dictionary(self.keys.take(), &mut self.values)
+    }
+}
+
+impl Default for DictCol {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -364,6 +383,12 @@ impl CommDict {
         let nulls = self.nulls.take().and_then(|mut n| n.finish());
         let keys = Int32Array::new(std::mem::take(&mut self.keys).into(), nulls);
         dictionary(keys, &mut self.values)
+    }
+}
+
+impl Default for CommDict {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -4,7 +4,7 @@
 //! timer: `poll` sleeps up to [`TICK`] (returning early when a program
 //! forces a wakeup because a ring is half full), then `consume` empties
 //! every ring. Records go straight into each family's decoder; the cycle's
-//! rows are then sorted and appended to Arrow builders. The thread never
+//! rows are then sorted and appended to column vectors ([`crate::columns`]). The thread never
 //! touches disk: finished batches go to the writer thread over a bounded
 //! channel, and if the writer falls behind, the channel blocks us, the
 //! rings fill, and the kernel counts the loss. After each flush (once a
@@ -28,7 +28,7 @@ use crate::writer::Msg;
 
 /// Longest sleep between drains.
 pub const TICK: Duration = Duration::from_millis(10);
-/// Longest time rows wait in builders before they are handed over.
+/// Longest time rows wait in the column vectors before they are handed over.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Counters the main thread reads for the status line and summary.

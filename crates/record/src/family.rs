@@ -226,7 +226,7 @@ pub trait Decoder: Send {
     /// allocate).
     fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError>;
     /// End of one drain cycle: sort the cycle's rows by time, append them
-    /// to the builders, and hand over a batch if enough rows are buffered.
+    /// to the columns, and hand over a batch if enough rows are buffered.
     fn end_cycle(&mut self, sink: &mut Sink<'_>);
     /// Hands over whatever is buffered (once a second and at exit).
     fn flush(&mut self, sink: &mut Sink<'_>);

@@ -138,7 +138,8 @@ impl Skeleton for FileioSkel<'static> {
     }
 }
 
-/// Builders of the `file_op` table, in column order.
+/// Columns of the `file_op` table, in column order.
+#[derive(Default)]
 pub struct Columns {
     ts: TsCol,
     cpu: I32Col,
@@ -159,23 +160,7 @@ pub struct Columns {
 
 impl Columns {
     fn new() -> Self {
-        Columns {
-            ts: TsCol::new(),
-            cpu: I32Col::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
-            comm: CommDict::new(),
-            op: DictCol::new(),
-            fs: DictCol::new(),
-            dev: I64Col::new(),
-            inode: I64Col::new(),
-            path: DictCol::new(),
-            offset: I64Col::new(),
-            bytes: I64Col::new(),
-            ret: I64Col::new(),
-            latency_ns: I64Col::new(),
-            cgroup_id: I64Col::new(),
-        }
+        Self::default()
     }
 }
 
@@ -241,7 +226,7 @@ impl Rows for Columns {
             self.latency_ns.finish(),
             self.cgroup_id.finish(),
         ];
-        RecordBatch::try_new(TABLE.schema(), cols).expect("file_op builders match the table")
+        RecordBatch::try_new(TABLE.schema(), cols).expect("file_op columns match the table")
     }
 }
 

@@ -5,7 +5,7 @@
 //! ```text
 //! kernel hook ──► BPF program ──► per-CPU ring ──► drain thread ──► channel ──► writer thread ──► OUT/<table>/000000.parquet
 //!                 (filter, pair,   (one per CPU,    (decode into     (bounded:    (Parquet + zstd,
-//!                  normalize,       no wakeup per    Arrow builders,  back-       .tmp then rename)
+//!                  normalize,       no wakeup per    column vectors,  back-       .tmp then rename)
 //!                  reserve)         event)           sort, batch)     pressure)
 //! ```
 //!

@@ -107,7 +107,8 @@ impl Skeleton for KtapeOpenSkel<'static> {
     }
 }
 
-/// Builders of the `open` table, in column order.
+/// Columns of the `open` table, in column order.
+#[derive(Default)]
 pub struct Columns {
     ts: TsCol,
     cpu: I32Col,
@@ -125,20 +126,7 @@ pub struct Columns {
 
 impl Columns {
     fn new() -> Self {
-        Columns {
-            ts: TsCol::new(),
-            cpu: I32Col::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
-            uid: I64Col::new(),
-            comm: CommDict::new(),
-            path: DictCol::new(),
-            flags: I64Col::new(),
-            mode: I32Col::new(),
-            fd: OptI32Col::new(),
-            errno: I32Col::new(),
-            latency_ns: I64Col::new(),
-        }
+        Self::default()
     }
 }
 
@@ -199,7 +187,7 @@ impl Rows for Columns {
             self.errno.finish(),
             self.latency_ns.finish(),
         ];
-        RecordBatch::try_new(TABLE.schema(), cols).expect("open builders match the open table")
+        RecordBatch::try_new(TABLE.schema(), cols).expect("open columns match the open table")
     }
 }
 

@@ -3,7 +3,7 @@
 //! The kernel side (`bpf/tcp.bpf.c`) writes one [`TcpEvent`] layout for
 //! three record kinds; here each kind becomes a row of its table
 //! (`tcp_state`, `tcp_accept`, `tcp_retransmit`). Addresses become text and
-//! states names once per distinct value (dictionary builders), so a busy
+//! states names once per distinct value (dictionary columns), so a busy
 //! server costs no string formatting per row beyond the address.
 
 use std::os::fd::AsFd;

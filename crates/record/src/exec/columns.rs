@@ -1,8 +1,9 @@
-//! The builders of the `exec` and `exit` tables.
+//! The columns of the `exec` and `exit` tables.
 
 use super::*;
 
-/// Builders of the `exec` table, in column order.
+/// Columns of the `exec` table, in column order.
+#[derive(Default)]
 pub(super) struct ExecColumns {
     pub(super) ts: TsCol,
     pub(super) cpu: I32Col,
@@ -20,20 +21,7 @@ pub(super) struct ExecColumns {
 
 impl ExecColumns {
     pub(super) fn new() -> Self {
-        ExecColumns {
-            ts: TsCol::new(),
-            cpu: I32Col::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
-            ppid: I32Col::new(),
-            uid: I64Col::new(),
-            comm: CommDict::new(),
-            filename: TextCol::new(),
-            args: TextListCol::new(),
-            truncated: BoolCol::new(),
-            ret: I32Col::new(),
-            cgroup_id: I64Col::new(),
-        }
+        Self::default()
     }
 
     pub(super) fn finish(&mut self) -> RecordBatch {
@@ -51,11 +39,12 @@ impl ExecColumns {
             self.ret.finish(),
             self.cgroup_id.finish(),
         ];
-        RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec builders match the exec table")
+        RecordBatch::try_new(EXEC_TABLE.schema(), cols).expect("exec columns match the exec table")
     }
 }
 
-/// Builders of the `exit` table, in column order.
+/// Columns of the `exit` table, in column order.
+#[derive(Default)]
 pub(super) struct ExitColumns {
     pub(super) ts: TsCol,
     pub(super) cpu: I32Col,
@@ -72,19 +61,7 @@ pub(super) struct ExitColumns {
 
 impl ExitColumns {
     pub(super) fn new() -> Self {
-        ExitColumns {
-            ts: TsCol::new(),
-            cpu: I32Col::new(),
-            pid: I32Col::new(),
-            tgid: I32Col::new(),
-            ppid: I32Col::new(),
-            comm: CommDict::new(),
-            exit_code: I32Col::new(),
-            signal: I32Col::new(),
-            core_dumped: BoolCol::new(),
-            lifetime_ns: I64Col::new(),
-            cgroup_id: I64Col::new(),
-        }
+        Self::default()
     }
 
     pub(super) fn finish(&mut self) -> RecordBatch {
@@ -101,6 +78,6 @@ impl ExitColumns {
             self.lifetime_ns.finish(),
             self.cgroup_id.finish(),
         ];
-        RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit builders match the exit table")
+        RecordBatch::try_new(EXIT_TABLE.schema(), cols).expect("exit columns match the exit table")
     }
 }

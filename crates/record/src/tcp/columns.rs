@@ -1,4 +1,4 @@
-//! The builders of the three tcp tables. They share their leading
+//! The columns of the three tcp tables. They share their leading
 //! columns ([`Head`]) and, for accept and state, the socket owner's
 //! ([`Owner`]), so the tables line up column for column.
 
@@ -16,6 +16,7 @@ pub(super) type Dict = DictCol;
 
 /// Columns every tcp table starts with: ts, cpu, skaddr, ip, saddr, daddr,
 /// sport, dport.
+#[derive(Default)]
 pub(super) struct Head {
     pub(super) ts: TsCol,
     pub(super) cpu: I32Col,
@@ -29,16 +30,7 @@ pub(super) struct Head {
 
 impl Head {
     pub(super) fn new() -> Self {
-        Head {
-            ts: TsCol::new(),
-            cpu: I32Col::new(),
-            skaddr: I64Col::new(),
-            ip: I32Col::new(),
-            saddr: Dict::new(),
-            daddr: Dict::new(),
-            sport: I32Col::new(),
-            dport: I32Col::new(),
-        }
+        Self::default()
     }
 
     pub(super) fn append(&mut self, e: &TcpEvent, offset_ns: i64) {
@@ -68,6 +60,7 @@ impl Head {
 }
 
 /// sk_pid, sk_tgid, sk_comm: null while the owner is unknown.
+#[derive(Default)]
 pub(super) struct Owner {
     pub(super) pid: OptI32Col,
     pub(super) tgid: OptI32Col,
@@ -76,11 +69,7 @@ pub(super) struct Owner {
 
 impl Owner {
     pub(super) fn new() -> Self {
-        Owner {
-            pid: OptI32Col::new(),
-            tgid: OptI32Col::new(),
-            comm: CommDict::new(),
-        }
+        Self::default()
     }
 
     pub(super) fn append(&mut self, e: &TcpEvent) {
@@ -110,7 +99,7 @@ pub(super) fn opt64(b: &mut OptI64Col, has: bool, v: u64) {
     }
 }
 
-/// Builders of `tcp_state`.
+/// Columns of `tcp_state`.
 pub(super) struct StateCols {
     pub(super) head: Head,
     pub(super) oldstate: Dict,
@@ -188,11 +177,11 @@ impl StateCols {
         self.owner.finish(&mut cols);
         cols.push(self.uid.finish());
         self.rows = 0;
-        RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state builders match")
+        RecordBatch::try_new(STATE_TABLE.schema(), cols).expect("tcp_state columns match")
     }
 }
 
-/// Builders of `tcp_accept`.
+/// Columns of `tcp_accept`.
 pub(super) struct AcceptCols {
     pub(super) head: Head,
     pub(super) state: Dict,
@@ -234,11 +223,11 @@ impl AcceptCols {
         cols.push(self.comm.finish());
         cols.push(self.uid.finish());
         self.rows = 0;
-        RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept builders match")
+        RecordBatch::try_new(ACCEPT_TABLE.schema(), cols).expect("tcp_accept columns match")
     }
 }
 
-/// Builders of `tcp_retransmit`.
+/// Columns of `tcp_retransmit`.
 pub(super) struct RetransCols {
     pub(super) head: Head,
     pub(super) state: Dict,
@@ -277,6 +266,6 @@ impl RetransCols {
         self.owner.finish(&mut cols);
         self.rows = 0;
         RecordBatch::try_new(RETRANSMIT_TABLE.schema(), cols)
-            .expect("tcp_retransmit builders match")
+            .expect("tcp_retransmit columns match")
     }
 }
