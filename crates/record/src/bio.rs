@@ -17,7 +17,7 @@ use crate::abi;
 use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI64Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
-use crate::fixed::{self, FixedDecoder, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 use crate::procfs::DiskNames;
 
 mod sweep;
@@ -180,13 +180,6 @@ impl Columns {
         ];
         RecordBatch::try_new(ktape_format::bio::TABLE.schema(), cols)
             .expect("bio columns match the bio table")
-    }
-}
-
-impl fixed::Record for BioEvent {
-    const FAMILY: &'static str = "bio";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 

@@ -23,7 +23,7 @@ use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
 };
-use crate::fixed::{FixedDecoder, Record, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 
 pub use ktape_bpf::abi::FileOpEvent;
 
@@ -161,13 +161,6 @@ pub struct Columns {
 impl Columns {
     fn new() -> Self {
         Self::default()
-    }
-}
-
-impl Record for FileOpEvent {
-    const FAMILY: &'static str = "fileio";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 

@@ -12,16 +12,15 @@
 use arrow_array::RecordBatch;
 use ktape_format::TableSpec;
 
+use crate::abi::Timed;
 use crate::family::{DecodeCtx, DecodeError, Decoder, Sink};
 
-/// A fixed-size ring record: a `#[repr(C)]` twin of a struct of
-/// `bpf/ktape.h`.
-pub trait Record: plain::Plain + Copy + Default + Send + 'static {
-    /// The family, for the error of a short record.
-    const FAMILY: &'static str;
-    /// CLOCK_MONOTONIC ns: the time the row is sorted by.
-    fn ts(&self) -> u64;
-}
+/// A fixed-size ring record: a struct of `bpf/ktape.h` with a `ts`, whose
+/// Rust side (`ktape_bpf::abi`, generated) is all this needs, so a family
+/// writes no impl of its own.
+pub trait Record: plain::Plain + Copy + Default + Send + Timed + 'static {}
+
+impl<R: plain::Plain + Copy + Default + Send + Timed + 'static> Record for R {}
 
 /// The columns of one family's table, filled one record at a time.
 pub trait Rows: Send {
@@ -79,7 +78,7 @@ impl<C: Rows> Decoder for FixedDecoder<C> {
     fn decode(&mut self, rec: &[u8]) -> Result<(), DecodeError> {
         let mut e = C::Record::default();
         plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
-            family: C::Record::FAMILY,
+            family: self.rows.table().family,
             got: rec.len(),
             want: std::mem::size_of::<C::Record>(),
         })?;

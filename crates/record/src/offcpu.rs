@@ -21,7 +21,7 @@ use crate::family::{
     Attached, DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
     Skeleton,
 };
-use crate::fixed::{FixedDecoder, Record, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 use crate::stacks::Stacks;
 
 pub use ktape_bpf::abi::OffcpuEvent;
@@ -165,13 +165,6 @@ impl Cols {
         ];
         RecordBatch::try_new(ktape_format::offcpu::TABLE.schema(), cols)
             .expect("offcpu columns match the table")
-    }
-}
-
-impl Record for OffcpuEvent {
-    const FAMILY: &'static str = "offcpu";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 

@@ -17,7 +17,7 @@ use crate::abi::{self, cstr};
 use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI32Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
-use crate::fixed::{FixedDecoder, Record, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 
 pub use ktape_bpf::abi::OpenEvent;
 
@@ -127,13 +127,6 @@ pub struct Columns {
 impl Columns {
     fn new() -> Self {
         Self::default()
-    }
-}
-
-impl Record for OpenEvent {
-    const FAMILY: &'static str = "open";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 

@@ -19,7 +19,7 @@ use crate::columns::{CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
 };
-use crate::fixed::{FixedDecoder, Record, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 use crate::perf::{CpuClocks, Sampled, HOOKS};
 use crate::stacks::Stacks;
 
@@ -149,13 +149,6 @@ impl Cols {
         ];
         RecordBatch::try_new(ktape_format::profile::TABLE.schema(), cols)
             .expect("profile columns match the table")
-    }
-}
-
-impl Record for ProfileEvent {
-    const FAMILY: &'static str = "profile";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 

@@ -16,7 +16,7 @@ use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{I32Col, TsCol};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded};
-use crate::fixed::{FixedDecoder, Record, Rows};
+use crate::fixed::{FixedDecoder, Rows};
 use crate::perf::{CpuClocks, Sampled, HOOKS};
 
 pub use ktape_bpf::abi::RunqlenEvent;
@@ -75,13 +75,6 @@ impl Family for Runqlen {
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
         Box::new(RunqlenDecoder::new(ctx, Cols::default()))
-    }
-}
-
-impl Record for RunqlenEvent {
-    const FAMILY: &'static str = "runqlen";
-    fn ts(&self) -> u64 {
-        self.ts
     }
 }
 
