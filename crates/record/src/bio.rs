@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::bio::{BioSkel, BioSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI64Col};
+use crate::columns::{table_columns, CommDict, DictCol, I32Col, I64Col, TsCol, OptI64Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{Attached, DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Rows};
@@ -120,8 +120,9 @@ struct OpNames {
     flags: String,
 }
 
-/// Columns of the `bio` table, in column order.
-struct Columns {
+table_columns! {
+    /// Columns of the `bio` table, in column order.
+    struct Columns for ktape_format::bio::TABLE;
     ts: TsCol,
     cpu: I32Col,
     dev: I64Col,
@@ -139,49 +140,6 @@ struct Columns {
     cgroup_id: I64Col,
 }
 
-impl Columns {
-    fn new(cap: usize) -> Self {
-        Columns {
-            ts: TsCol::with_capacity(cap),
-            cpu: I32Col::with_capacity(cap),
-            dev: I64Col::with_capacity(cap),
-            disk: DictCol::new(),
-            op: DictCol::new(),
-            flags: DictCol::new(),
-            sector: I64Col::with_capacity(cap),
-            bytes: I64Col::with_capacity(cap),
-            latency_ns: I64Col::with_capacity(cap),
-            queue_ns: OptI64Col::with_capacity(cap),
-            error: I32Col::with_capacity(cap),
-            pid: I32Col::with_capacity(cap),
-            tgid: I32Col::with_capacity(cap),
-            comm: CommDict::new(),
-            cgroup_id: I64Col::with_capacity(cap),
-        }
-    }
-
-    fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.dev.finish(),
-            self.disk.finish(),
-            self.op.finish(),
-            self.flags.finish(),
-            self.sector.finish(),
-            self.bytes.finish(),
-            self.latency_ns.finish(),
-            self.queue_ns.finish(),
-            self.error.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.comm.finish(),
-            self.cgroup_id.finish(),
-        ];
-        RecordBatch::try_new(ktape_format::bio::TABLE.schema(), cols)
-            .expect("bio columns match the bio table")
-    }
-}
 
 /// Decodes bio records into `bio` batches.
 pub type BioDecoder = FixedDecoder<BioRows>;
@@ -199,7 +157,7 @@ impl BioRows {
         BioRows {
             disks: ctx.disks.clone(),
             names: HashMap::new(),
-            cols: Columns::new(ctx.batch_rows),
+            cols: Columns::with_capacity(ctx.batch_rows),
         }
     }
 }
@@ -212,11 +170,11 @@ impl Rows for BioRows {
     }
 
     fn len(&self) -> usize {
-        self.cols.ts.len()
+        self.cols.rows()
     }
 
     fn finish(&mut self) -> RecordBatch {
-        self.cols.finish()
+        self.cols.take_batch()
     }
 
     fn append(&mut self, e: &BioEvent, offset_ns: i64) {

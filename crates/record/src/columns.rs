@@ -18,6 +18,55 @@ use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, Primitive
 use arrow_schema::{DataType, Field};
 use ktape_format::schema::UTC;
 
+/// Declares the columns of one table, in its column order: the struct (a
+/// field per column), `with_capacity(cap)` (every column sized for `cap`
+/// rows; 0 for families whose batches stay small), `rows()`, and
+/// `take_batch()`, the rows so far as a batch of the table, leaving empty
+/// columns of the same capacity so that appends never reallocate. The
+/// table's schema checks the column types when the batch is made.
+macro_rules! table_columns {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident for $table:expr;
+        $first:ident: $first_ty:ty,
+        $($field:ident: $ty:ty,)*
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $vis $first: $first_ty,
+            $($vis $field: $ty,)*
+            cap: usize,
+        }
+
+        #[allow(dead_code)]
+        impl $name {
+            /// Empty columns for about `cap` rows.
+            $vis fn with_capacity(cap: usize) -> Self {
+                $name {
+                    $first: <$first_ty>::with_capacity(cap),
+                    $($field: <$ty>::with_capacity(cap),)*
+                    cap,
+                }
+            }
+
+            /// Rows so far.
+            $vis fn rows(&self) -> usize {
+                self.$first.len()
+            }
+
+            /// The rows so far as a batch of the table; empties the columns.
+            $vis fn take_batch(&mut self) -> arrow_array::RecordBatch {
+                let cols: Vec<arrow_array::ArrayRef> =
+                    vec![self.$first.finish(), $(self.$field.finish(),)*];
+                *self = Self::with_capacity(self.cap);
+                arrow_array::RecordBatch::try_new($table.schema(), cols)
+                    .expect(concat!(stringify!($name), " match their table"))
+            }
+        }
+    };
+}
+pub(crate) use table_columns;
+
 /// A column of primitive values that are never null: a bare `Vec`, so a
 /// push on the hottest paths (sched: a dozen per event) costs no null
 /// bookkeeping.
@@ -191,6 +240,11 @@ impl TextCol {
         TextCol(StringBuilder::new())
     }
 
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        TextCol(StringBuilder::with_capacity(cap, 0))
+    }
+
     /// Appends a string.
     #[inline]
     pub fn append_value(&mut self, v: impl AsRef<str>) {
@@ -215,8 +269,13 @@ pub struct TextListCol(ListBuilder<StringBuilder>);
 impl TextListCol {
     /// An empty column.
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
         TextListCol(
-            ListBuilder::new(StringBuilder::new())
+            ListBuilder::with_capacity(StringBuilder::new(), cap)
                 .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false))),
         )
     }
@@ -255,10 +314,15 @@ pub struct DictCol {
 impl DictCol {
     /// An empty dictionary column.
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty dictionary column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
         DictCol {
             index: HashMap::new(),
             values: StringBuilder::new(),
-            keys: Col::new(),
+            keys: Col::with_capacity(cap),
         }
     }
 

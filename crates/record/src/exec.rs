@@ -12,7 +12,6 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder};
 use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE};
 use ktape_format::TableSpec;
@@ -180,8 +179,8 @@ impl ExecDecoder {
             exec_bytes: Vec::new(),
             exec_cycle: Vec::new(),
             exit_cycle: Vec::new(),
-            exec: ExecColumns::new(),
-            exit: ExitColumns::new(),
+            exec: ExecColumns::with_capacity(0),
+            exit: ExitColumns::with_capacity(0),
             procs: ProcessRows::default(),
             exec_rows: 0,
             exit_rows: 0,
@@ -260,7 +259,7 @@ impl ExecDecoder {
             return;
         }
         self.exec_rows = 0;
-        sink(&EXEC_TABLE, self.exec.finish());
+        sink(&EXEC_TABLE, self.exec.take_batch());
         let procs = std::mem::take(&mut self.procs).finish();
         if procs.num_rows() > 0 {
             sink(&ktape_format::process::TABLE, procs);
@@ -272,7 +271,7 @@ impl ExecDecoder {
             return;
         }
         self.exit_rows = 0;
-        sink(&EXIT_TABLE, self.exit.finish());
+        sink(&EXIT_TABLE, self.exit.take_batch());
     }
 }
 

@@ -11,14 +11,14 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::fileio::{FileioSkel, FileioSkelBuilder};
 use ktape_format::fileio::{op_name, TABLE};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol};
+use crate::columns::{table_columns, CommDict, DictCol, I32Col, I64Col, TsCol};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Skeleton,
@@ -96,7 +96,7 @@ impl Family for Fileio {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(FileOpDecoder::new(ctx, Columns::new()))
+        Box::new(FileOpDecoder::new(ctx, Columns::with_capacity(0)))
     }
 }
 
@@ -138,9 +138,9 @@ impl Skeleton for FileioSkel<'static> {
     }
 }
 
-/// Columns of the `file_op` table, in column order.
-#[derive(Default)]
-pub struct Columns {
+table_columns! {
+    /// Columns of the `file_op` table, in column order.
+    pub struct Columns for TABLE;
     ts: TsCol,
     cpu: I32Col,
     pid: I32Col,
@@ -158,11 +158,6 @@ pub struct Columns {
     cgroup_id: I64Col,
 }
 
-impl Columns {
-    fn new() -> Self {
-        Self::default()
-    }
-}
 
 /// Decodes file operation records into `file_op` batches, in time order
 /// per drain cycle (the per-CPU rings interleave).
@@ -176,7 +171,7 @@ impl Rows for Columns {
     }
 
     fn len(&self) -> usize {
-        self.ts.len()
+        self.rows()
     }
 
     fn append(&mut self, e: &FileOpEvent, offset_ns: i64) {
@@ -202,24 +197,7 @@ impl Rows for Columns {
     }
 
     fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.comm.finish(),
-            self.op.finish(),
-            self.fs.finish(),
-            self.dev.finish(),
-            self.inode.finish(),
-            self.path.finish(),
-            self.offset.finish(),
-            self.bytes.finish(),
-            self.ret.finish(),
-            self.latency_ns.finish(),
-            self.cgroup_id.finish(),
-        ];
-        RecordBatch::try_new(TABLE.schema(), cols).expect("file_op columns match the table")
+        self.take_batch()
     }
 }
 
@@ -237,7 +215,7 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         };
-        let mut d = FileOpDecoder::new(&ctx, Columns::new());
+        let mut d = FileOpDecoder::new(&ctx, Columns::with_capacity(0));
         let mut w = FileOpEvent {
             kind: abi::KIND_FILE_OP,
             ts: 200,

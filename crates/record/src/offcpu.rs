@@ -7,16 +7,15 @@
 //! the ring. Stack ids go through [`crate::stacks`] like the profile's.
 
 use std::os::fd::AsFd;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{CommDict, I32Col, I64Col, TsCol};
+use crate::columns::{table_columns, CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     Attached, DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
     Skeleton,
@@ -123,8 +122,9 @@ impl Skeleton for OffcpuSkel<'static> {
     }
 }
 
-/// Column vectors of `offcpu`, and the stacks their ids go through.
-pub struct Cols {
+table_columns! {
+    /// Columns of `offcpu`.
+    pub struct OffcpuColumns for ktape_format::offcpu::TABLE;
     ts: TsCol,
     pid: I32Col,
     tgid: I32Col,
@@ -133,38 +133,21 @@ pub struct Cols {
     duration: I64Col,
     kstack: I32Col,
     ustack: I32Col,
+}
+
+/// The columns, and the stacks their ids go through.
+pub struct Cols {
+    c: OffcpuColumns,
     /// `None` only in unit tests (ids pass through).
-    stacks: Option<Arc<Stacks>>,
+    stacks: Option<std::sync::Arc<Stacks>>,
 }
 
 impl Cols {
-    fn new(cap: usize, stacks: Option<Arc<Stacks>>) -> Self {
+    fn new(cap: usize, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
         Cols {
-            ts: TsCol::with_capacity(cap),
-            pid: I32Col::with_capacity(cap),
-            tgid: I32Col::with_capacity(cap),
-            comm: CommDict::with_capacity(cap),
-            state: I64Col::with_capacity(cap),
-            duration: I64Col::with_capacity(cap),
-            kstack: I32Col::with_capacity(cap),
-            ustack: I32Col::with_capacity(cap),
+            c: OffcpuColumns::with_capacity(cap),
             stacks,
         }
-    }
-
-    fn finish_batch(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.comm.finish(),
-            self.state.finish(),
-            self.duration.finish(),
-            self.kstack.finish(),
-            self.ustack.finish(),
-        ];
-        RecordBatch::try_new(ktape_format::offcpu::TABLE.schema(), cols)
-            .expect("offcpu columns match the table")
     }
 }
 
@@ -179,25 +162,25 @@ impl Rows for Cols {
     }
 
     fn len(&self) -> usize {
-        self.ts.len()
+        self.c.rows()
     }
 
     fn append(&mut self, e: &OffcpuEvent, offset_ns: i64) {
         let ts = e.ts as i64 + offset_ns;
         let (k, u) =
             crate::stacks::resolve_pair(self.stacks.as_deref(), e.tgid, e.kstack, e.ustack, ts);
-        self.ts.append_value(ts);
-        self.pid.append_value(e.pid as i32);
-        self.tgid.append_value(e.tgid as i32);
-        self.comm.append_value(&e.comm);
-        self.state.append_value(e.state as i64);
-        self.duration.append_value(e.duration_ns as i64);
-        self.kstack.append_value(k);
-        self.ustack.append_value(u);
+        self.c.ts.append_value(ts);
+        self.c.pid.append_value(e.pid as i32);
+        self.c.tgid.append_value(e.tgid as i32);
+        self.c.comm.append_value(&e.comm);
+        self.c.state.append_value(e.state as i64);
+        self.c.duration.append_value(e.duration_ns as i64);
+        self.c.kstack.append_value(k);
+        self.c.ustack.append_value(u);
     }
 
     fn finish(&mut self) -> RecordBatch {
-        self.finish_batch()
+        self.c.take_batch()
     }
 
     fn after_flush(&mut self, sink: &mut Sink<'_>, last: bool) {

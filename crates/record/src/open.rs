@@ -7,14 +7,14 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::open::{KtapeOpenSkel, KtapeOpenSkelBuilder};
 use ktape_format::open::TABLE;
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi::{self, cstr};
-use crate::columns::{CommDict, DictCol, I32Col, I64Col, TsCol, OptI32Col};
+use crate::columns::{table_columns, CommDict, DictCol, I32Col, I64Col, TsCol, OptI32Col};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded, Skeleton};
 use crate::fixed::{FixedDecoder, Rows};
@@ -72,7 +72,7 @@ impl Family for Open {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(OpenDecoder::new(ctx, Columns::new()))
+        Box::new(OpenDecoder::new(ctx, Columns::with_capacity(0)))
     }
 }
 
@@ -107,9 +107,9 @@ impl Skeleton for KtapeOpenSkel<'static> {
     }
 }
 
-/// Columns of the `open` table, in column order.
-#[derive(Default)]
-pub struct Columns {
+table_columns! {
+    /// Columns of the `open` table, in column order.
+    pub struct Columns for TABLE;
     ts: TsCol,
     cpu: I32Col,
     pid: I32Col,
@@ -124,11 +124,6 @@ pub struct Columns {
     latency_ns: I64Col,
 }
 
-impl Columns {
-    fn new() -> Self {
-        Self::default()
-    }
-}
 
 /// Decodes open records into `open` batches, in time order per drain
 /// cycle (the per-CPU rings interleave).
@@ -142,7 +137,7 @@ impl Rows for Columns {
     }
 
     fn len(&self) -> usize {
-        self.ts.len()
+        self.rows()
     }
 
     fn append(&mut self, e: &OpenEvent, offset_ns: i64) {
@@ -166,21 +161,7 @@ impl Rows for Columns {
     }
 
     fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.uid.finish(),
-            self.comm.finish(),
-            self.path.finish(),
-            self.flags.finish(),
-            self.mode.finish(),
-            self.fd.finish(),
-            self.errno.finish(),
-            self.latency_ns.finish(),
-        ];
-        RecordBatch::try_new(TABLE.schema(), cols).expect("open columns match the open table")
+        self.take_batch()
     }
 }
 
@@ -198,7 +179,7 @@ mod tests {
             disks: DiskNames::new(),
             batch_rows: 1000,
         };
-        let mut d = OpenDecoder::new(&ctx, Columns::new());
+        let mut d = OpenDecoder::new(&ctx, Columns::with_capacity(0));
         let mut ok = OpenEvent {
             kind: abi::KIND_OPEN,
             ts: 200,

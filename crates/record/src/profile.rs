@@ -9,13 +9,13 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::profile::{ProfileSkel, ProfileSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{CommDict, I32Col, I64Col, TsCol};
+use crate::columns::{table_columns, CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
 };
@@ -107,8 +107,9 @@ impl Family for Profile {
     }
 }
 
-/// Column vectors of `profile`, and the stacks their ids go through.
-pub struct Cols {
+table_columns! {
+    /// Columns of `profile`.
+    pub struct ProfileColumns for ktape_format::profile::TABLE;
     ts: TsCol,
     cpu: I32Col,
     pid: I32Col,
@@ -117,6 +118,11 @@ pub struct Cols {
     cgroup_id: I64Col,
     kstack: I32Col,
     ustack: I32Col,
+}
+
+/// The columns, and the stacks their ids go through.
+pub struct Cols {
+    c: ProfileColumns,
     /// `None` only in unit tests (ids pass through).
     stacks: Option<std::sync::Arc<Stacks>>,
 }
@@ -124,31 +130,9 @@ pub struct Cols {
 impl Cols {
     fn new(cap: usize, stacks: Option<std::sync::Arc<Stacks>>) -> Self {
         Cols {
-            ts: TsCol::with_capacity(cap),
-            cpu: I32Col::with_capacity(cap),
-            pid: I32Col::with_capacity(cap),
-            tgid: I32Col::with_capacity(cap),
-            comm: CommDict::with_capacity(cap),
-            cgroup_id: I64Col::with_capacity(cap),
-            kstack: I32Col::with_capacity(cap),
-            ustack: I32Col::with_capacity(cap),
+            c: ProfileColumns::with_capacity(cap),
             stacks,
         }
-    }
-
-    fn finish_batch(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.comm.finish(),
-            self.cgroup_id.finish(),
-            self.kstack.finish(),
-            self.ustack.finish(),
-        ];
-        RecordBatch::try_new(ktape_format::profile::TABLE.schema(), cols)
-            .expect("profile columns match the table")
     }
 }
 
@@ -163,25 +147,25 @@ impl Rows for Cols {
     }
 
     fn len(&self) -> usize {
-        self.ts.len()
+        self.c.rows()
     }
 
     fn append(&mut self, e: &ProfileEvent, offset_ns: i64) {
         let ts = e.ts as i64 + offset_ns;
         let (k, u) =
             crate::stacks::resolve_pair(self.stacks.as_deref(), e.tgid, e.kstack, e.ustack, ts);
-        self.ts.append_value(ts);
-        self.cpu.append_value(e.cpu as i32);
-        self.pid.append_value(e.pid as i32);
-        self.tgid.append_value(e.tgid as i32);
-        self.comm.append_value(&e.comm);
-        self.cgroup_id.append_value(e.cgroup_id as i64);
-        self.kstack.append_value(k);
-        self.ustack.append_value(u);
+        self.c.ts.append_value(ts);
+        self.c.cpu.append_value(e.cpu as i32);
+        self.c.pid.append_value(e.pid as i32);
+        self.c.tgid.append_value(e.tgid as i32);
+        self.c.comm.append_value(&e.comm);
+        self.c.cgroup_id.append_value(e.cgroup_id as i64);
+        self.c.kstack.append_value(k);
+        self.c.ustack.append_value(u);
     }
 
     fn finish(&mut self) -> RecordBatch {
-        self.finish_batch()
+        self.c.take_batch()
     }
 
     fn after_flush(&mut self, sink: &mut Sink<'_>, last: bool) {

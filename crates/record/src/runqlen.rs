@@ -8,13 +8,13 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use ktape_bpf::runqlen::{RunqlenSkel, RunqlenSkelBuilder};
 use ktape_format::TableSpec;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{I32Col, TsCol};
+use crate::columns::{table_columns, I32Col, TsCol};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Rows};
 use crate::perf::{CpuClocks, Sampled, HOOKS};
@@ -74,16 +74,16 @@ impl Family for Runqlen {
     }
 
     fn decoder(&self, ctx: &DecodeCtx) -> Box<dyn Decoder> {
-        Box::new(RunqlenDecoder::new(ctx, Cols::default()))
+        Box::new(RunqlenDecoder::new(ctx, Cols::with_capacity(0)))
     }
 }
 
 /// Decodes runqlen records into `runqlen` batches.
 pub type RunqlenDecoder = FixedDecoder<Cols>;
 
-/// Column vectors of `runqlen`.
-#[derive(Default)]
-pub struct Cols {
+table_columns! {
+    /// Columns of `runqlen`.
+    pub struct Cols for ktape_format::runqlen::TABLE;
     ts: TsCol,
     cpu: I32Col,
     len: I32Col,
@@ -97,7 +97,7 @@ impl Rows for Cols {
     }
 
     fn len(&self) -> usize {
-        self.ts.len()
+        self.rows()
     }
 
     fn append(&mut self, e: &RunqlenEvent, offset_ns: i64) {
@@ -107,13 +107,7 @@ impl Rows for Cols {
     }
 
     fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.len.finish(),
-        ];
-        RecordBatch::try_new(ktape_format::runqlen::TABLE.schema(), cols)
-            .expect("runqlen columns match the table")
+        self.take_batch()
     }
 }
 
@@ -130,7 +124,7 @@ mod tests {
             disks: Default::default(),
             batch_rows: 100,
         };
-        let mut d = RunqlenDecoder::new(&ctx, Cols::default());
+        let mut d = RunqlenDecoder::new(&ctx, Cols::with_capacity(0));
         for (ts, cpu, len) in [(300u64, 1u32, 2u32), (100, 0, 0)] {
             let e = RunqlenEvent {
                 kind: abi::KIND_RUNQLEN,

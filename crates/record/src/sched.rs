@@ -11,14 +11,13 @@
 
 use std::os::fd::AsFd;
 
-use arrow_array::{ArrayRef, RecordBatch};
 use ktape_bpf::sched::{SchedSkel, SchedSkelBuilder};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{BoolCol, CommDict, I32Col, I64Col, TsCol};
+use crate::columns::{table_columns, BoolCol, CommDict, I32Col, I64Col, TsCol};
 use crate::family::{
     Attached, DecodeCtx, DecodeError, Decoder, Family, LoadCtx, Loaded, Sink, Skeleton,
 };
@@ -96,8 +95,9 @@ impl Skeleton for SchedSkel<'static> {
 }
 
 
-/// Column vectors of `sched_switch`, in column order.
-struct SwitchCols {
+table_columns! {
+    /// Columns of `sched_switch`.
+    struct SwitchCols for ktape_format::sched::SWITCH_TABLE;
     ts: TsCol,
     cpu: I32Col,
     prev_pid: I32Col,
@@ -113,23 +113,6 @@ struct SwitchCols {
 }
 
 impl SwitchCols {
-    fn new(cap: usize) -> Self {
-        SwitchCols {
-            ts: TsCol::with_capacity(cap),
-            cpu: I32Col::with_capacity(cap),
-            prev_pid: I32Col::with_capacity(cap),
-            prev_tgid: I32Col::with_capacity(cap),
-            prev_comm: CommDict::with_capacity(cap),
-            prev_prio: I32Col::with_capacity(cap),
-            prev_state: I64Col::with_capacity(cap),
-            preempt: BoolCol::with_capacity(cap),
-            next_pid: I32Col::with_capacity(cap),
-            next_tgid: I32Col::with_capacity(cap),
-            next_comm: CommDict::with_capacity(cap),
-            next_prio: I32Col::with_capacity(cap),
-        }
-    }
-
     #[inline]
     fn push(&mut self, e: &SchedSwitchEvent, offset_ns: i64) {
         self.ts.append_value(e.ts as i64 + offset_ns);
@@ -145,36 +128,11 @@ impl SwitchCols {
         self.next_comm.append_value(&e.next_comm);
         self.next_prio.append_value(e.next_prio as i32);
     }
-
-    fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    fn finish(&mut self, cap: usize) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.prev_pid.finish(),
-            self.prev_tgid.finish(),
-            self.prev_comm.finish(),
-            self.prev_prio.finish(),
-            self.prev_state.finish(),
-            self.preempt.finish(),
-            self.next_pid.finish(),
-            self.next_tgid.finish(),
-            self.next_comm.finish(),
-            self.next_prio.finish(),
-        ];
-        // The vectors were handed over; start the next batch at full size
-        // so appends never reallocate.
-        *self = SwitchCols::new(cap);
-        RecordBatch::try_new(ktape_format::sched::SWITCH_TABLE.schema(), cols)
-            .expect("sched_switch columns match the table")
-    }
 }
 
-/// Column vectors of `sched_wakeup`, in column order.
-struct WakeupCols {
+table_columns! {
+    /// Columns of `sched_wakeup`.
+    struct WakeupCols for ktape_format::sched::WAKEUP_TABLE;
     ts: TsCol,
     cpu: I32Col,
     target_cpu: I32Col,
@@ -188,21 +146,6 @@ struct WakeupCols {
 }
 
 impl WakeupCols {
-    fn new(cap: usize) -> Self {
-        WakeupCols {
-            ts: TsCol::with_capacity(cap),
-            cpu: I32Col::with_capacity(cap),
-            target_cpu: I32Col::with_capacity(cap),
-            pid: I32Col::with_capacity(cap),
-            tgid: I32Col::with_capacity(cap),
-            comm: CommDict::with_capacity(cap),
-            prio: I32Col::with_capacity(cap),
-            new_task: BoolCol::with_capacity(cap),
-            waker_pid: I32Col::with_capacity(cap),
-            waker_tgid: I32Col::with_capacity(cap),
-        }
-    }
-
     #[inline]
     fn push(&mut self, e: &SchedWakeupEvent, offset_ns: i64) {
         self.ts.append_value(e.ts as i64 + offset_ns);
@@ -215,28 +158,6 @@ impl WakeupCols {
         self.new_task.append_value(e.new_task != 0);
         self.waker_pid.append_value(e.waker_pid as i32);
         self.waker_tgid.append_value(e.waker_tgid as i32);
-    }
-
-    fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    fn finish(&mut self, cap: usize) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            self.ts.finish(),
-            self.cpu.finish(),
-            self.target_cpu.finish(),
-            self.pid.finish(),
-            self.tgid.finish(),
-            self.comm.finish(),
-            self.prio.finish(),
-            self.new_task.finish(),
-            self.waker_pid.finish(),
-            self.waker_tgid.finish(),
-        ];
-        *self = WakeupCols::new(cap);
-        RecordBatch::try_new(ktape_format::sched::WAKEUP_TABLE.schema(), cols)
-            .expect("sched_wakeup columns match the table")
     }
 }
 
@@ -259,8 +180,8 @@ impl SchedDecoder {
             batch_rows: ctx.batch_rows,
             switches: Vec::with_capacity(64 * 1024),
             wakeups: Vec::with_capacity(32 * 1024),
-            sw: SwitchCols::new(ctx.batch_rows),
-            wk: WakeupCols::new(ctx.batch_rows),
+            sw: SwitchCols::with_capacity(ctx.batch_rows),
+            wk: WakeupCols::with_capacity(ctx.batch_rows),
         }
     }
 }
@@ -294,19 +215,19 @@ impl Decoder for SchedDecoder {
         self.wakeups.sort_by_key(|e| e.ts);
         for e in &self.switches {
             self.sw.push(e, self.offset_ns);
-            if self.sw.len() >= self.batch_rows {
+            if self.sw.rows() >= self.batch_rows {
                 sink(
                     &ktape_format::sched::SWITCH_TABLE,
-                    self.sw.finish(self.batch_rows),
+                    self.sw.take_batch(),
                 );
             }
         }
         for e in &self.wakeups {
             self.wk.push(e, self.offset_ns);
-            if self.wk.len() >= self.batch_rows {
+            if self.wk.rows() >= self.batch_rows {
                 sink(
                     &ktape_format::sched::WAKEUP_TABLE,
-                    self.wk.finish(self.batch_rows),
+                    self.wk.take_batch(),
                 );
             }
         }
@@ -315,16 +236,16 @@ impl Decoder for SchedDecoder {
     }
 
     fn flush(&mut self, sink: &mut Sink<'_>) {
-        if self.sw.len() > 0 {
+        if self.sw.rows() > 0 {
             sink(
                 &ktape_format::sched::SWITCH_TABLE,
-                self.sw.finish(self.batch_rows),
+                self.sw.take_batch(),
             );
         }
-        if self.wk.len() > 0 {
+        if self.wk.rows() > 0 {
             sink(
                 &ktape_format::sched::WAKEUP_TABLE,
-                self.wk.finish(self.batch_rows),
+                self.wk.take_batch(),
             );
         }
     }
