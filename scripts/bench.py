@@ -17,6 +17,12 @@ sched pipe` pinned to each of the first two CPUs (fixed loop count);
 runqlen, the sched load again (the sampler's cost does not depend on it:
 99 samples a second per CPU).
 
+Then, side by side with the peer (scripts/bench_peer.py, whose doc gives
+the method): `perf record -z` and `ktape-record -e sched` on the same
+load, alternately, `--peer-rounds` times (default 3; 0 skips it): each
+recorder's CPU, the whole machine's extra busy time and the bytes, per
+`sched_switch` event, and their ratios.
+
 `--duration S` (or KTAPE_BENCH_SECONDS) sizes each load to run about S
 seconds without the recorder, from the warm-up's speed: `--duration 30
 sched` is the issue's 30-second no-loss run.
@@ -35,6 +41,9 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_peer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("KTAPE_BIN", REPO / "target" / "release"))
@@ -212,6 +221,8 @@ def main():
                     help="size each load to run about this many seconds (default: fixed size; "
                          "env KTAPE_BENCH_SECONDS)")
     ap.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    ap.add_argument("--peer-rounds", type=int, default=3,
+                    help="rounds of the side-by-side run against perf record -z (default 3; 0: skip)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("make bench records with BPF: run it as root")
@@ -220,11 +231,15 @@ def main():
     try:
         with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ktape-bench.") as d:
             results = [bench(f, args.scale, Path(d), args.duration) for f in args.families]
+            peer = (bench_peer.run(BIN, Path(d), args.peer_rounds, int(300000 * args.scale))
+                    if args.peer_rounds > 0 else None)
     finally:
         Path("/proc/sys/kernel/bpf_stats_enabled").write_text(old)
     if args.json:
         for r in results:
             print(json.dumps(r))
+        if peer:
+            print(json.dumps({"peer": peer}))
         return
     cols = [("family", "{}"), ("rows", "{}"), ("rows_per_s", "{:.0f}"), ("lost", "{}"),
             ("events", "{}"), ("user_sys_ns_per_row", "{:.0f}"),
@@ -238,6 +253,8 @@ def main():
             print(f"  {k:<22} {fmt.format(r[k])}")
         for name, ns in r["kernel_ns_per_run_by_prog"].items():
             print(f"  {'  ns/run ' + name:<22} {ns:.0f}")
+    if peer:
+        bench_peer.print_table(peer)
 
 
 if __name__ == "__main__":
