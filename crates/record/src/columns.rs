@@ -390,10 +390,9 @@ impl Hasher for CommHasher {
 pub struct CommDict {
     index: HashMap<[u8; 16], i32, BuildHasherDefault<CommHasher>>,
     values: StringBuilder,
-    keys: Vec<i32>,
-    /// Made at the first null (tcp's unknown owners): sched's comms,
-    /// never null, pay nothing for it.
-    nulls: Option<NullBufferBuilder>,
+    /// Nullable for tcp's unknown owners; its bitmap is made only at the
+    /// first null, so sched's comms pay a length count for it.
+    keys: OptCol<Int32Type>,
 }
 
 impl CommDict {
@@ -402,8 +401,7 @@ impl CommDict {
         CommDict {
             index: HashMap::default(),
             values: StringBuilder::new(),
-            keys: Vec::with_capacity(cap),
-            nulls: None,
+            keys: OptCol::with_capacity(cap),
         }
     }
 
@@ -422,31 +420,19 @@ impl CommDict {
             values.append_value(String::from_utf8_lossy(&comm[..len]));
             n
         });
-        self.keys.push(k);
-        if let Some(nulls) = &mut self.nulls {
-            nulls.append_non_null();
-        }
+        self.keys.append_value(k);
     }
 
     /// Appends a null.
     #[inline]
     pub fn append_null(&mut self) {
-        let rows = self.keys.len();
-        let nulls = self.nulls.get_or_insert_with(|| {
-            let mut n = NullBufferBuilder::new(rows + 1);
-            n.append_n_non_nulls(rows);
-            n
-        });
-        nulls.append_null();
-        self.keys.push(0);
+        self.keys.append_null();
     }
 
     /// The rows so far as a dictionary array; empties the dictionary.
     pub fn finish(&mut self) -> ArrayRef {
         self.index.clear();
-        let nulls = self.nulls.take().and_then(|mut n| n.finish());
-        let keys = Int32Array::new(std::mem::take(&mut self.keys).into(), nulls);
-        dictionary(keys, &mut self.values)
+        dictionary(self.keys.take(), &mut self.values)
     }
 }
 
