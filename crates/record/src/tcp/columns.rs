@@ -12,8 +12,6 @@ pub(super) fn ip(e: &TcpEvent) -> i32 {
     }
 }
 
-pub(super) type Dict = DictCol;
-
 /// Columns every tcp table starts with: ts, cpu, skaddr, ip, saddr, daddr,
 /// sport, dport.
 #[derive(Default)]
@@ -22,8 +20,8 @@ pub(super) struct Head {
     pub(super) cpu: I32Col,
     pub(super) skaddr: I64Col,
     pub(super) ip: I32Col,
-    pub(super) saddr: Dict,
-    pub(super) daddr: Dict,
+    pub(super) saddr: DictCol,
+    pub(super) daddr: DictCol,
     pub(super) sport: I32Col,
     pub(super) dport: I32Col,
 }
@@ -102,8 +100,8 @@ pub(super) fn opt64(b: &mut OptI64Col, has: bool, v: u64) {
 /// Columns of `tcp_state`.
 pub(super) struct StateCols {
     pub(super) head: Head,
-    pub(super) oldstate: Dict,
-    pub(super) newstate: Dict,
+    pub(super) oldstate: DictCol,
+    pub(super) newstate: DictCol,
     pub(super) prev_ns: OptI64Col,
     pub(super) lifetime_ns: OptI64Col,
     pub(super) rx_bytes: OptI64Col,
@@ -120,8 +118,8 @@ impl StateCols {
     pub(super) fn new() -> Self {
         StateCols {
             head: Head::new(),
-            oldstate: Dict::new(),
-            newstate: Dict::new(),
+            oldstate: DictCol::new(),
+            newstate: DictCol::new(),
             prev_ns: OptI64Col::new(),
             lifetime_ns: OptI64Col::new(),
             rx_bytes: OptI64Col::new(),
@@ -184,7 +182,7 @@ impl StateCols {
 /// Columns of `tcp_accept`.
 pub(super) struct AcceptCols {
     pub(super) head: Head,
-    pub(super) state: Dict,
+    pub(super) state: DictCol,
     pub(super) pid: OptI32Col,
     pub(super) tgid: OptI32Col,
     pub(super) comm: CommDict,
@@ -196,7 +194,7 @@ impl AcceptCols {
     pub(super) fn new() -> Self {
         AcceptCols {
             head: Head::new(),
-            state: Dict::new(),
+            state: DictCol::new(),
             pid: OptI32Col::new(),
             tgid: OptI32Col::new(),
             comm: CommDict::new(),
@@ -230,7 +228,7 @@ impl AcceptCols {
 /// Columns of `tcp_retransmit`.
 pub(super) struct RetransCols {
     pub(super) head: Head,
-    pub(super) state: Dict,
+    pub(super) state: DictCol,
     pub(super) error: OptI32Col,
     pub(super) owner: Owner,
     pub(super) rows: usize,
@@ -240,7 +238,7 @@ impl RetransCols {
     pub(super) fn new() -> Self {
         RetransCols {
             head: Head::new(),
-            state: Dict::new(),
+            state: DictCol::new(),
             error: OptI32Col::new(),
             owner: Owner::new(),
             rows: 0,
