@@ -49,12 +49,22 @@ mod linux {
                 .trim_end_matches(".bpf.c")
                 .to_string();
             let skel = out.join(format!("{stem}.skel.rs"));
-            let mut builder = SkeletonBuilder::new();
             // The generated types are named after the object: the `open`
             // family's would include `OpenSkel`, which the generated code
             // also imports from libbpf-rs, so its object is `ktape_open`.
-            if stem == "open" {
-                builder.obj(out.join("ktape_open.o"));
+            let object = if stem == "open" {
+                "ktape_open"
+            } else {
+                stem.as_str()
+            };
+            // libbpf-cargo names the types after the object, CamelCase.
+            let camel: String = object
+                .split('_')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect();
+            let mut builder = SkeletonBuilder::new();
+            if object != stem {
+                builder.obj(out.join(format!("{object}.o")));
             }
             builder
                 .source(&src)
@@ -70,21 +80,13 @@ mod linux {
                 .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
             let text = std::fs::read_to_string(&src).expect("reading a bpf source");
             let mut doc = summary(&text);
-            if stem == "open" {
+            if object != stem {
                 doc.push(String::new());
-                doc.push("Its types are `KtapeOpen*`: `OpenSkel` would clash with".into());
+                doc.push(format!(
+                    "Its types are `{camel}*`: `OpenSkel` would clash with"
+                ));
                 doc.push("libbpf-rs's trait of that name.".into());
             }
-            // The open skeleton's type, named by libbpf-cargo after the object.
-            let object = if stem == "open" {
-                "ktape_open"
-            } else {
-                stem.as_str()
-            };
-            let camel: String = object
-                .split('_')
-                .map(|w| w[..1].to_uppercase() + &w[1..])
-                .collect();
             list.push_str(&format!(
                 "skeleton!(\n    /// Skeleton of `bpf/{stem}.bpf.c`.\n    ///\n{}    {stem}, Open{camel}Skel\n);\n",
                 doc.iter()
