@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_peer  # noqa: E402
+from benchlib import cpu_ns, pipe_load, wait_holding  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("KTAPE_BIN", REPO / "target" / "release"))
@@ -64,14 +65,8 @@ def bio_load(scratch, scale):
 
 
 def sched_load(scratch, scale):
-    """`perf bench sched pipe` pinned to each CPU: two tasks per CPU ping-pong
-    through a pipe, a context switch and a wakeup per message."""
-    n = int(300000 * scale)
-    procs = [subprocess.Popen(["taskset", "-c", str(cpu), "perf", "bench", "sched", "pipe",
-                               "-l", str(n)], stdout=subprocess.DEVNULL)
-             for cpu in range(min(2, os.cpu_count() or 1))]
-    for p in procs:
-        p.wait()
+    """The pipe ping-pong of benchlib, 300000 messages per CPU at scale 1."""
+    pipe_load(int(300000 * scale))
 
 
 FAMILIES = {
@@ -118,35 +113,6 @@ def stats_delta(k0, k1):
     return d
 
 
-def wait_attached(proc, timeout=30):
-    """Waits until the recorder holds BPF links, i.e. its hooks are attached."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"ktape-record exited early with {proc.returncode}")
-        fds = Path(f"/proc/{proc.pid}/fd")
-        try:
-            if any("bpf_link" in os.readlink(fd) for fd in fds.iterdir()):
-                time.sleep(0.3)
-                return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    sys.exit("ktape-record did not attach")
-
-
-def cpu_ns(pid):
-    """CPU time of every thread of a process so far, in ns (schedstat is
-    exact, unlike the 10 ms ticks of /proc/PID/stat)."""
-    total = 0
-    for t in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((t / "schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
-    return total
-
-
 def bench(family, scale, scratch, duration=None):
     load, tables = FAMILIES[family]
     table = tables[0]
@@ -163,7 +129,7 @@ def bench(family, scale, scratch, duration=None):
     out = scratch / f"{family}.parquet"
     rec = subprocess.Popen([str(BIN / "ktape-record"), "-e", family, "--force", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_attached(rec)
+    wait_holding(rec, "bpf_link")
     ids = own_prog_ids(rec.pid)
     k0 = bpf_stats(ids)
     c0 = cpu_ns(rec.pid)

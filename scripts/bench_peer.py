@@ -31,10 +31,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from benchlib import cpu_ns, pipe_load, wait_holding
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -48,24 +49,6 @@ def busy_ns():
     return busy * 1e9 / CLK_TCK
 
 
-def tree_cpu_ns(pid):
-    total = 0
-    for t in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((t / "schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
-    return total
-
-
-def load(n):
-    procs = [subprocess.Popen(["taskset", "-c", str(cpu), "perf", "bench", "sched", "pipe",
-                               "-l", str(n)], stdout=subprocess.DEVNULL)
-             for cpu in range(min(2, os.cpu_count() or 1))]
-    for p in procs:
-        p.wait()
-
-
 def ensure_tracefs():
     """perf resolves tracepoints through tracefs, which a fresh machine
     does not mount."""
@@ -73,32 +56,14 @@ def ensure_tracefs():
         subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=False)
 
 
-def wait_ready(proc, ready, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{proc.args[0]} exited early with {proc.returncode}")
-        if ready(proc):
-            time.sleep(0.3)
-            return
-        time.sleep(0.02)
-    sys.exit(f"{proc.args[0]} did not start recording")
-
-
-def holds(proc, what):
-    try:
-        return any(what in os.readlink(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir())
-    except OSError:
-        return False
-
-
-def measured(argv, ready, n):
-    """Runs the load under a recorder: (recorder ns, machine busy ns)."""
+def measured(argv, holding, n):
+    """Runs the load under a recorder, started once it holds an fd named
+    `holding`: (recorder ns, machine busy ns)."""
     rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_ready(rec, ready)
-    c0 = tree_cpu_ns(rec.pid)
+    wait_holding(rec, holding)
+    c0 = cpu_ns(rec.pid)
     b0 = busy_ns()
-    load(n)
+    pipe_load(n)
     b1 = busy_ns()
     rec.send_signal(signal.SIGINT)
     _, status, ru = os.wait4(rec.pid, 0)
@@ -122,11 +87,11 @@ def perf_events(data):
 
 def run(bin_dir, scratch, rounds=3, loops=300000):
     ensure_tracefs()
-    load(loops // 10)  # warm up
+    pipe_load(loops // 10)  # warm up
     rows = {"perf record -z": [], "ktape-record -e sched": []}
     for i in range(rounds):
         b0 = busy_ns()
-        load(loops)
+        pipe_load(loops)
         alone = busy_ns() - b0
         order = ["perf", "ktape"] if i % 2 == 0 else ["ktape", "perf"]
         for who in order:
@@ -134,14 +99,14 @@ def run(bin_dir, scratch, rounds=3, loops=300000):
                 data = scratch / "perf.data"
                 rec, busy = measured(["perf", "record", "-z", "-e", "sched:sched_switch", "-a",
                                       "-o", str(data)],
-                                     lambda p: holds(p, "perf_event"), loops)
+                                     "perf_event", loops)
                 events = perf_events(data)
                 size = data.stat().st_size
                 rows["perf record -z"].append((rec, busy - alone, size, events))
             else:
                 out = scratch / "peer.parquet"
                 rec, busy = measured([str(bin_dir / "ktape-record"), "-e", "sched", "--force",
-                                      str(out)], lambda p: holds(p, "bpf_link"), loops)
+                                      str(out)], "bpf_link", loops)
                 events = pq.read_table(out / "sched_switch").num_rows
                 size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
                 rows["ktape-record -e sched"].append((rec, busy - alone, size, events))
