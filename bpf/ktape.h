@@ -43,7 +43,11 @@
 #define KTAPE_FAMILY_OPEN 5
 #define KTAPE_FAMILY_FILEIO 6
 #define KTAPE_FAMILY_CACHE 7
-#define KTAPE_MAX_FAMILIES 16
+/* Numbers taken by families being added (issue 16), so that parallel work
+ * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
+ * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
+ * signal 70, oom 71, mount 72, stat 73, sync 74, irq 80-81, wakeup 52. */
+#define KTAPE_MAX_FAMILIES 32
 
 #define KTAPE_LOSS_RINGBUF_FULL 0
 #define KTAPE_LOSS_MAP_FULL 1
