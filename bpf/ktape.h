@@ -31,6 +31,7 @@
 #define KTAPE_KIND_RUNQLEN 22
 #define KTAPE_KIND_OPEN 40
 #define KTAPE_KIND_FILE_OP 41
+#define KTAPE_KIND_SYSCALL_SLOW 60
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -43,6 +44,7 @@
 #define KTAPE_FAMILY_OPEN 5
 #define KTAPE_FAMILY_FILEIO 6
 #define KTAPE_FAMILY_CACHE 7
+#define KTAPE_FAMILY_SYSCALL 10
 /* Numbers taken by families being added (issue 16), so that parallel work
  * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
  * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
@@ -383,6 +385,47 @@ struct ktape_cache_counters {
 };
 #define KTAPE_CACHE_COUNTERS_SIZE 32
 
+/* ---- syscall: every syscall, counted per second in the kernel -------- */
+/* Slots of a syscall aggregate's latency histogram: slot i counts calls of
+ * [2^i, 2^(i+1)) µs (slot 0 also holds < 1 µs); the last slot holds every
+ * longer call. */
+#define KTAPE_SYSCALL_SLOTS 32
+/* What ktape_syscall_agg counts, one map entry each. */
+struct ktape_syscall_key {
+	__u32 sec;         /* CLOCK_MONOTONIC second the calls returned in */
+	__u32 tgid;        /* calling process */
+	__u32 nr;          /* syscall number (the architecture's table) */
+	__u32 err;         /* errno the calls failed with, 0 for success */
+};
+#define KTAPE_SYSCALL_KEY_SIZE 16
+
+/* Calls of one key. Every CPU updates it: the counts are atomic adds; the
+ * maximum is not (two CPUs racing on one key may keep the smaller). */
+struct ktape_syscall_agg {
+	__u64 count;       /* calls */
+	__u64 total_ns;    /* sum of entry -> return */
+	__u64 max_ns;      /* slowest call */
+	__u32 hist[KTAPE_SYSCALL_SLOTS]; /* latency, log2 µs slots */
+	char comm[KTAPE_COMM_LEN];       /* caller's thread name, first call */
+};
+#define KTAPE_SYSCALL_AGG_SIZE 168
+
+/* One call slower than --syscall-slow (also counted in the aggregates). */
+struct ktape_syscall_event {
+	__u32 kind;        /* KTAPE_KIND_SYSCALL_SLOW */
+	__u32 cpu;         /* CPU the call returned on */
+	__u64 ts;          /* return, CLOCK_MONOTONIC ns */
+	__u64 latency_ns;  /* entry -> return */
+	__s64 ret;         /* return value (-errno on failure) */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tgid;
+	__u32 nr;          /* syscall number */
+	__u32 pad;
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_SYSCALL_EVENT_SIZE 72
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -414,6 +457,12 @@ _Static_assert(sizeof(struct ktape_cache_counters) == KTAPE_CACHE_COUNTERS_SIZE,
 	       "struct ktape_cache_counters changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_file_op_event) == KTAPE_FILE_OP_EVENT_SIZE,
 	       "struct ktape_file_op_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_syscall_key) == KTAPE_SYSCALL_KEY_SIZE,
+	       "struct ktape_syscall_key changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_syscall_agg) == KTAPE_SYSCALL_AGG_SIZE,
+	       "struct ktape_syscall_agg changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_syscall_event) == KTAPE_SYSCALL_EVENT_SIZE,
+	       "struct ktape_syscall_event changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

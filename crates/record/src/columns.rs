@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, NullBufferBuilder, StringBuilder};
+use arrow_array::builder::{Int64Builder, ListBuilder, NullBufferBuilder, StringBuilder};
 use arrow_array::types::{ArrowPrimitiveType, Int32Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray};
 use arrow_schema::{DataType, Field};
@@ -301,6 +301,34 @@ impl TextListCol {
 impl Default for TextListCol {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A column of lists of integers (a syscall row's histogram); items are
+/// never null.
+pub struct I64ListCol(ListBuilder<Int64Builder>);
+
+impl I64ListCol {
+    /// An empty column for about `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        I64ListCol(
+            ListBuilder::with_capacity(Int64Builder::new(), cap)
+                .with_field(Arc::new(Field::new_list_field(DataType::Int64, false))),
+        )
+    }
+
+    /// Appends one row's list.
+    #[inline]
+    pub fn append_row(&mut self, items: impl IntoIterator<Item = i64>) {
+        for v in items {
+            self.0.values().append_value(v);
+        }
+        self.0.append(true);
+    }
+
+    /// The rows so far as an array; empties the column.
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
     }
 }
 
