@@ -170,4 +170,12 @@ reports! {
         /// Page-cache hits, misses and dirtied pages per second (bcc cachestat; needs -e cache).
         Cachestat(CachestatArgs),
     }
+    syscount {
+        /// System calls counted by syscall or by process, exact at any rate (bcc syscount; needs -e syscall).
+        Syscount(SyscountArgs),
+    }
+    syscallslower {
+        /// One line per system call slower than a threshold (needs -e syscall).
+        Syscallslower(SyscallslowerArgs),
+    }
 }

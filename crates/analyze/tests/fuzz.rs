@@ -252,6 +252,23 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
             &["--count", "4", "--json"],
         ],
     ),
+    (
+        "syscount",
+        &[
+            &[],
+            &["-P", "-L", "-m", "-T", "3"],
+            &["-x", "-i", "2", "--count", "3", "--json"],
+            &["-e", "ENOENT", "-p", "5120"],
+        ],
+    ),
+    (
+        "syscallslower",
+        &[
+            &[],
+            &["--min-latency", "20", "-x", "--json"],
+            &["--exclude-waits", "-s", "fdatasync", "--comm", "postgres"],
+        ],
+    ),
 ];
 
 /// One run of the binary.
@@ -414,6 +431,7 @@ fn bases() -> &'static Bases {
             add("tcp", &|p| fixture::write_tcp(p, 7));
             add("stacks", &|p| fixture::write_stacks(p, 5));
             add("files", &|p| fixture::write_files(p));
+            add("syscall", &|p| fixture::syscall::write_syscall(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

@@ -29,6 +29,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
         fixture::write_stacks(&dir.join("stacks").join("stacks.parquet"), 5);
         fixture::write_files(&dir.join("files").join("files.parquet"));
+        fixture::syscall::write_syscall(&dir.join("syscall").join("syscall.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1022,5 +1023,45 @@ fn negative_times_are_left_out_and_said() {
     golden(
         "offcputime_negative",
         &["offcputime", "-f", &format!("{d}/negative_stacks.parquet")],
+    );
+}
+
+#[test]
+fn syscount() {
+    let rec = "$DIR/syscall/syscall.parquet";
+    golden("syscount", &["syscount", rec]);
+    golden("syscount_P_L", &["syscount", "-P", "-L", rec]);
+    golden("syscount_L_m_T3", &["syscount", "-L", "-m", "-T", "3", rec]);
+    golden("syscount_x_i4", &["syscount", "-x", "-i", "4", rec]);
+    golden(
+        "syscount_e_enoent",
+        &["syscount", "-e", "enoent", "-P", rec],
+    );
+    golden("syscount_json", &["syscount", "-s", "read", "--json", rec]);
+    golden_fails(
+        "syscount_no_table",
+        &["syscount", "$DIR/procs/exec.parquet"],
+    );
+    let (ok, err) = run(&["syscount", "--cgroup", "5", rec]);
+    assert!(!ok && err.contains("per process"), "{err}");
+}
+
+#[test]
+fn syscallslower() {
+    let rec = "$DIR/syscall/syscall.parquet";
+    golden("syscallslower", &["syscallslower", rec]);
+    golden(
+        "syscallslower_min30_waits",
+        &[
+            "syscallslower",
+            "--min-latency",
+            "30",
+            "--exclude-waits",
+            rec,
+        ],
+    );
+    golden(
+        "syscallslower_x_json",
+        &["syscallslower", "-x", "--json", rec],
     );
 }
