@@ -342,3 +342,35 @@ def test_opensnoop_sql(engine, request, files_recording, failed):
     assert ts == sorted(ts) and all(isinstance(t, int) for t in ts)
     assert sum(r["path"] == SQL_MISSING and r["errno"] == 2 and r["fd"] == -1 for r in rows) == 5
     assert sum(r["path"] == there and r["fd"] >= 0 for r in rows) == (0 if failed else 1)
+
+
+# ---- syscall: syscount.sql -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def syscall_recording(tmp_path_factory):
+    """`-e syscall` while a child makes 777 getppid calls and 31 failed
+    opens (plus whatever else the machine does)."""
+    out = tmp_path_factory.mktemp("sqlsys") / "out.parquet"
+    rec = Recorder(out, "syscall")
+    subprocess.run([sys.executable, "-c",
+                    "import os\nfor _ in range(777): os.getppid()\n"
+                    "for _ in range(31):\n  try: os.open('/nonexistent-ktape-sql', os.O_RDONLY)\n"
+                    "  except OSError: pass\n"], check=True)
+    time.sleep(0.3)
+    rec.stop()
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("failed", [False, True])
+def test_syscount_sql(engine, request, syscall_recording, failed):
+    out = syscall_recording
+    rows = run_tables(engine, request, out, "syscount.sql", ["syscall"],
+                      {"0 AS failed": f"{int(failed)} AS failed"})
+    want = analyze_json("syscount", "-T", "10", *(["-x"] if failed else []), out)
+    lines = want["tables"][0]["lines"]
+    assert [(r["syscall"], r["count"], r["total_ns"]) for r in rows] == \
+        [(w["syscall"], w["count"], w["total_ns"]) for w in lines]
+    if failed:
+        assert all(r["count"] > 0 for r in rows)
+        assert any(r["syscall"] == "openat" and r["count"] >= 31 for r in rows)
