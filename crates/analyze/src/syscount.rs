@@ -161,10 +161,31 @@ pub fn parse_errno(s: &str) -> std::result::Result<i32, String> {
         .ok_or_else(|| format!("unknown errno {s:?}: give a number or a name such as ENOENT, EAGAIN"))
 }
 
+/// One line being added up.
+struct Sum {
+    count: u64,
+    total_ns: u64,
+    /// The earliest row's time and command: a process's name is the one it
+    /// had first in the window, whichever order the scan threads finish in.
+    first_ts: i64,
+    comm: Arc<str>,
+}
+
+impl Sum {
+    fn merge(&mut self, count: u64, total_ns: u64, ts: i64, comm: impl FnOnce() -> Arc<str>) {
+        self.count = self.count.saturating_add(count);
+        self.total_ns = self.total_ns.saturating_add(total_ns);
+        if ts < self.first_ts {
+            self.first_ts = ts;
+            self.comm = comm();
+        }
+    }
+}
+
 #[derive(Default)]
 struct Acc {
-    /// (interval, key) → (count, total_ns, (first ts, comm)).
-    lines: HashMap<(i64, Key), (u64, u64, (i64, Arc<str>))>,
+    /// (interval, key) → its sum.
+    lines: HashMap<(i64, Key), Sum>,
 }
 
 /// Adds up the rows.
@@ -221,15 +242,15 @@ pub fn compute(recordings: &[Recording], opts: &SyscountOptions) -> Result<Sysco
                 };
                 // Damaged rows cannot make a negative count.
                 let (n, t) = (count[i].max(0) as u64, total[i].max(0) as u64);
-                let e = acc
-                    .lines
+                acc.lines
                     .entry((bin, key))
-                    .or_insert_with(|| (0, 0, (ts[i], comm.get(i).clone())));
-                e.0 = e.0.saturating_add(n);
-                e.1 = e.1.saturating_add(t);
-                if ts[i] < e.2 .0 {
-                    e.2 = (ts[i], comm.get(i).clone());
-                }
+                    .or_insert_with(|| Sum {
+                        count: 0,
+                        total_ns: 0,
+                        first_ts: ts[i],
+                        comm: comm.get(i).clone(),
+                    })
+                    .merge(n, t, ts[i], || comm.get(i).clone());
             }
             Ok(())
         },
@@ -240,12 +261,8 @@ pub fn compute(recordings: &[Recording], opts: &SyscountOptions) -> Result<Sysco
                         e.insert(v);
                     }
                     std::collections::hash_map::Entry::Occupied(mut e) => {
-                        let w = e.get_mut();
-                        w.0 = w.0.saturating_add(v.0);
-                        w.1 = w.1.saturating_add(v.1);
-                        if v.2 .0 < w.2 .0 {
-                            w.2 = v.2;
-                        }
+                        let Sum { count, total_ns, first_ts, comm } = v;
+                        e.get_mut().merge(count, total_ns, first_ts, || comm);
                     }
                 }
             }
@@ -253,7 +270,7 @@ pub fn compute(recordings: &[Recording], opts: &SyscountOptions) -> Result<Sysco
         },
     )?;
     let mut by_bin: std::collections::BTreeMap<i64, Vec<Line>> = Default::default();
-    for ((bin, key), (count, total_ns, (_, comm))) in acc.lines {
+    for ((bin, key), Sum { count, total_ns, comm, .. }) in acc.lines {
         by_bin.entry(bin).or_default().push(Line {
             key,
             comm,

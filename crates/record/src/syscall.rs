@@ -253,7 +253,7 @@ impl Columns {
             c.tgid.append_value(k.tgid as i32);
             c.comm.append_value(&a.comm);
             c.nr.append_value(k.nr as i32);
-            c.syscall.append_value(&display_name(k.nr));
+            c.syscall.append_value(display_name(k.nr));
             c.errno.append_value(k.err as i32);
             c.count.append_value(a.count as i64);
             c.total_ns.append_value(a.total_ns as i64);
@@ -288,7 +288,7 @@ impl Rows for Columns {
         c.tgid.append_value(e.tgid as i32);
         c.comm.append_value(&e.comm);
         c.nr.append_value(e.nr as i32);
-        c.syscall.append_value(&display_name(e.nr));
+        c.syscall.append_value(display_name(e.nr));
         c.ret.append_value(e.ret);
         c.latency_ns.append_value(e.latency_ns as i64);
         c.cgroup_id.append_value(e.cgroup_id as i64);
