@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * ktape `exec` family: one record per execve/execveat (at its return,
- * failed ones included) and one per task exit.
+ * failed ones included), one per new task (fork, vfork, clone) and one
+ * per task exit.
  *
  * The syscall entry copies the filename and up to max_args arguments into
  * a per-thread entry (the user memory is gone once exec succeeds); the
@@ -194,6 +195,33 @@ static __always_inline int on_task_exit(struct task_struct *p)
 	return 0;
 }
 
+static __always_inline int on_task_fork(struct task_struct *parent,
+					struct task_struct *child)
+{
+	struct ktape_fork_event *e;
+	__u32 tgid = BPF_CORE_READ(parent, tgid);
+	void *ring;
+
+	if (targ_tgid && tgid != targ_tgid)
+		return 0;
+	e = ktape_reserve(KTAPE_FAMILY_EXEC, sizeof(*e), &ring);
+	if (!e)
+		return 0;
+	e->kind = KTAPE_KIND_FORK;
+	e->cpu = bpf_get_smp_processor_id();
+	e->ts = bpf_ktime_get_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = BPF_CORE_READ(parent, pid);
+	e->tgid = tgid;
+	e->child_pid = BPF_CORE_READ(child, pid);
+	e->child_tgid = BPF_CORE_READ(child, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->pad = 0;
+	BPF_CORE_READ_STR_INTO(&e->comm, parent, comm);
+	ktape_submit(ring, e);
+	return 0;
+}
+
 /* ---- tp_btf: typed arguments ------------------------------------------ */
 
 SEC("tp_btf/sched_process_exec")
@@ -208,6 +236,12 @@ int BPF_PROG(ktape_exit, struct task_struct *p)
 	return on_task_exit(p);
 }
 
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(ktape_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_task_fork(parent, child);
+}
+
 /* ---- raw_tp: the fallback --------------------------------------------- */
 
 SEC("raw_tp/sched_process_exec")
@@ -220,4 +254,10 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(ktape_exit_raw, struct task_struct *p)
 {
 	return on_task_exit(p);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(ktape_fork_raw, struct task_struct *parent, struct task_struct *child)
+{
+	return on_task_fork(parent, child);
 }

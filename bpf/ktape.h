@@ -21,6 +21,7 @@
 #define KTAPE_KIND_BIO 1
 #define KTAPE_KIND_EXEC 2
 #define KTAPE_KIND_EXIT 3
+#define KTAPE_KIND_FORK 4
 #define KTAPE_KIND_SCHED_SWITCH 20
 #define KTAPE_KIND_SCHED_WAKEUP 21
 #define KTAPE_KIND_TCP_STATE 30
@@ -178,6 +179,26 @@ struct ktape_exit_event {
 	char comm[KTAPE_COMM_LEN];
 };
 #define KTAPE_EXIT_EVENT_SIZE 64
+
+/*
+ * One new task (fork, vfork or clone), at sched_process_fork in the
+ * parent's context. The child starts with the parent's comm, so one comm
+ * serves both; a new thread is told from a new process by its tgid.
+ */
+struct ktape_fork_event {
+	__u32 kind;        /* KTAPE_KIND_FORK */
+	__u32 cpu;
+	__u64 ts;          /* fork, CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;   /* the parent's (the child starts in it) */
+	__u32 pid;         /* parent thread */
+	__u32 tgid;        /* parent process */
+	__u32 child_pid;
+	__u32 child_tgid;  /* == tgid for a new thread */
+	__u32 uid;
+	__u32 pad;
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_FORK_EVENT_SIZE 64
 
 /*
  * One sched_switch. The hot path (hundreds of thousands a second), so it
@@ -435,6 +456,8 @@ _Static_assert(sizeof(struct ktape_exec_event) == KTAPE_EXEC_EVENT_SIZE,
 	       "struct ktape_exec_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_exit_event) == KTAPE_EXIT_EVENT_SIZE,
 	       "struct ktape_exit_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_fork_event) == KTAPE_FORK_EVENT_SIZE,
+	       "struct ktape_fork_event changed size: update its _SIZE define");
 
 _Static_assert(sizeof(struct ktape_bio_event) == KTAPE_BIO_EVENT_SIZE,
 	       "struct ktape_bio_event changed size: update KTAPE_BIO_EVENT_SIZE and bio.rs");

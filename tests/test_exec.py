@@ -157,3 +157,79 @@ def test_duckdb_reads_the_argument_lists(exec_run):
         f"WHERE args = ['/bin/true', 'a', 'b', 'c'] AND ppid = {os.getpid()}"
     ).fetchall()[0][0]
     assert n == RUNS
+
+
+# A child that creates exactly FORKS processes and THREADS threads, after
+# waiting for the recorder (its stdin line), so that all of them fall in
+# the recording.
+FORKS = 60
+THREADS = 3
+FORKER = f"""
+import os, sys, threading
+sys.stdin.readline()
+for _ in range({FORKS}):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+ts = [threading.Thread(target=lambda: None) for _ in range({THREADS})]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+"""
+
+
+@pytest.fixture(scope="module")
+def fork_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fork") / "out.parquet"
+    child = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, text=True)
+    rec = Recorder(out, "exec")
+    child.stdin.write("go\n")
+    child.stdin.close()
+    assert child.wait(timeout=60) == 0
+    time.sleep(0.5)
+    rec.stop()
+    return out, child.pid
+
+
+def test_one_fork_row_per_new_task(fork_run):
+    out, pid = fork_run
+    forks = pq.read_table(out / "fork").to_pandas()
+    mine = forks[forks["tgid"] == pid]
+    procs = mine[~mine["thread"]]
+    threads = mine[mine["thread"]]
+    assert len(procs) == FORKS, mine
+    assert len(threads) == THREADS, mine
+    assert (procs["child_pid"] == procs["child_tgid"]).all()
+    assert procs["child_pid"].nunique() == FORKS
+    assert (threads["child_tgid"] == pid).all()
+    assert (mine["pid"] == pid).all(), "the main thread forks and starts the threads"
+    # Each forked child exits: its exit row has this process as parent.
+    exits = pq.read_table(out / "exit").to_pandas()
+    assert set(procs["child_pid"]) <= set(exits[exits["ppid"] == pid]["pid"])
+
+
+def test_pidpersec_counts_the_forks(fork_run):
+    out, pid = fork_run
+    tasks = analyze_json("pidpersec", "-p", str(pid), out)
+    assert sum(l["tasks"] for l in tasks["lines"]) == FORKS + THREADS
+    assert sum(l["processes"] for l in tasks["lines"]) == FORKS
+    assert tasks["loss"]["total"] == 0
+    # The text lines are bcc's, one per second, and add up the same way.
+    lines = analyze("pidpersec", "-p", str(pid), out).stdout.splitlines()
+    assert len(lines) == len(tasks["lines"])
+    assert all(": PIDs/sec: " in l for l in lines), lines
+    assert sum(int(l.rsplit(" ", 1)[1]) for l in lines) == FORKS + THREADS
+    procs = analyze("pidpersec", "--processes", "-p", str(pid), out).stdout.splitlines()
+    assert sum(int(l.rsplit(" ", 1)[1]) for l in procs) == FORKS
+    # pandas, in integer nanoseconds from the window's start (which the
+    # JSON gives), puts each of our rows in the same line.
+    import pandas as pd
+
+    start = pd.Timestamp(tasks["lines"][0]["from"]).value
+    forks = pq.read_table(out / "fork").to_pandas()
+    ns = forks[forks["tgid"] == pid]["ts"].astype("int64")
+    want = ((ns - start) // 1_000_000_000).value_counts().to_dict()
+    got = {k: l["tasks"] for k, l in enumerate(tasks["lines"]) if l["tasks"]}
+    assert got == want

@@ -114,6 +114,10 @@ reports! {
         /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
         Exitsnoop(ExitsnoopArgs),
     }
+    pidpersec {
+        /// New tasks (or, with --processes, new processes) per second (bcc pidpersec; needs -e exec).
+        Pidpersec(PidpersecArgs),
+    }
     runqlat {
         /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
         Runqlat(RunqlatArgs),

@@ -130,6 +130,15 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         &[&[], &["-t", "-x", "-T", "--json"], &["-p", "3042"]],
     ),
     (
+        "pidpersec",
+        &[
+            &[],
+            &["--processes", "--json"],
+            &["-i", "2s", "--count", "3", "--localtime"],
+            &["-p", "3042", "--from", "+1s"],
+        ],
+    ),
+    (
         "runqlat",
         &[
             &[],

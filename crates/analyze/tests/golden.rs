@@ -395,6 +395,44 @@ fn exitsnoop_json_pid() {
 }
 
 #[test]
+fn pidpersec() {
+    golden("pidpersec", &["pidpersec", "$DIR/procs/exec.parquet"]);
+}
+
+#[test]
+fn pidpersec_processes_interval() {
+    golden(
+        "pidpersec_processes_i3",
+        &[
+            "pidpersec",
+            "--processes",
+            "-i",
+            "3",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn pidpersec_json_pid() {
+    golden(
+        "pidpersec_json",
+        &[
+            "pidpersec",
+            "--json",
+            "-p",
+            "3042",
+            "$DIR/procs/exec.parquet",
+        ],
+    );
+}
+
+#[test]
+fn pidpersec_on_a_bio_recording_says_what_records_forks() {
+    golden_fails("pidpersec_no_table", &["pidpersec", "$DIR/other.parquet"]);
+}
+
+#[test]
 fn execsnoop_on_a_bio_recording_says_what_records_exec() {
     golden_fails("execsnoop_no_table", &["execsnoop", "$DIR/other.parquet"]);
 }

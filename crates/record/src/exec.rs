@@ -1,19 +1,20 @@
 //! The `exec` family: one `exec` row per execve/execveat (failed ones
-//! too) and one `exit` row per task that ends.
+//! too), one `fork` row per task created and one `exit` row per task that
+//! ends.
 //!
 //! The kernel side (`bpf/exec.bpf.c`) copies the filename and arguments at
 //! the syscall's entry, pairs entry and return by thread id (following a
 //! non-leader thread's change of id through `sched_process_exec`), and
 //! hands over one variable-length exec record (an [`ExecEventHeader`] and
 //! the used part of its arguments) at the return; task exits
-//! come as fixed-size [`ExitEvent`]s. Each exec also becomes a `process`
+//! and forks come as fixed-size [`ExitEvent`]s and [`ForkEvent`]s. Each exec also becomes a `process`
 //! row (`source = exec`), so rows recorded later resolve to the new
 //! command line.
 
 use std::os::fd::AsFd;
 
 use ktape_bpf::exec::{ExecSkel, ExecSkelBuilder};
-use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE};
+use ktape_format::exec::{split_exit_code, EXEC_TABLE, EXIT_TABLE, FORK_TABLE};
 use ktape_format::TableSpec;
 use libbpf_rs::ProgramMut;
 
@@ -28,9 +29,9 @@ use crate::procfs::ProcessRows;
 
 mod columns;
 
-use columns::{ExecColumns, ExitColumns};
+use columns::{ExecColumns, ExitColumns, ForkColumns};
 
-pub use ktape_bpf::abi::{ExecEventHeader, ExitEvent};
+pub use ktape_bpf::abi::{ExecEventHeader, ExitEvent, ForkEvent};
 
 /// Bytes of argv kept per exec (`KTAPE_EXEC_ARGS_BUF`).
 pub const ARGS_BUF: usize = crate::abi::EXEC_ARGS_BUF as usize;
@@ -68,20 +69,20 @@ pub static FAMILY: Exec = Exec;
 /// Its options (`crate::family::registry!` flattens them into the command line).
 pub type Options = ExecOptions;
 
-static TABLES: [&TableSpec; 2] = [&EXEC_TABLE, &EXIT_TABLE];
+static TABLES: [&TableSpec; 3] = [&EXEC_TABLE, &FORK_TABLE, &EXIT_TABLE];
 
 impl Family for Exec {
     fn name(&self) -> &'static str {
         "exec"
     }
     fn about(&self) -> &'static str {
-        "execs with arguments, and task exits"
+        "execs with arguments, forks, and task exits"
     }
     fn id(&self) -> u32 {
         abi::FAMILY_EXEC
     }
     fn kinds(&self) -> &'static [u32] {
-        &[abi::KIND_EXEC, abi::KIND_EXIT]
+        &[abi::KIND_EXEC, abi::KIND_FORK, abi::KIND_EXIT]
     }
     fn tables(&self) -> &'static [&'static TableSpec] {
         &TABLES
@@ -125,15 +126,20 @@ impl Skeleton for ExecSkel<'static> {
     /// exit and move hooks exist.
     fn programs(&self, flavour: Flavour) -> Vec<&ProgramMut<'static>> {
         let p = &self.progs;
-        let (sched, exit) = match flavour {
-            Flavour::TpBtf => (&p.ktape_exec_sched, &p.ktape_exit),
-            Flavour::RawTp => (&p.ktape_exec_sched_raw, &p.ktape_exit_raw),
+        let (sched, exit, fork) = match flavour {
+            Flavour::TpBtf => (&p.ktape_exec_sched, &p.ktape_exit, &p.ktape_fork),
+            Flavour::RawTp => (
+                &p.ktape_exec_sched_raw,
+                &p.ktape_exit_raw,
+                &p.ktape_fork_raw,
+            ),
         };
         vec![
             &p.ktape_exec_exit,
             &p.ktape_execat_exit,
             sched,
             exit,
+            fork,
             &p.ktape_exec_enter,
             &p.ktape_execat_enter,
         ]
@@ -152,8 +158,8 @@ impl Skeleton for ExecSkel<'static> {
     }
 }
 
-/// Decodes exec and exit records into `exec`, `exit` and `process`
-/// batches.
+/// Decodes exec, fork and exit records into `exec`, `fork`, `exit` and
+/// `process` batches.
 pub struct ExecDecoder {
     offset_ns: i64,
     /// This cycle's exec records, copied back to back; `(ts, start, len)`
@@ -161,11 +167,14 @@ pub struct ExecDecoder {
     exec_bytes: Vec<u8>,
     exec_cycle: Vec<(u64, usize, usize)>,
     exit_cycle: Vec<ExitEvent>,
+    fork_cycle: Vec<ForkEvent>,
     exec: ExecColumns,
     exit: ExitColumns,
+    fork: ForkColumns,
     procs: ProcessRows,
     exec_rows: usize,
     exit_rows: usize,
+    fork_rows: usize,
     batch_rows: usize,
     /// Scratch for joining arguments into a command line.
     cmdline: String,
@@ -179,11 +188,14 @@ impl ExecDecoder {
             exec_bytes: Vec::new(),
             exec_cycle: Vec::new(),
             exit_cycle: Vec::new(),
+            fork_cycle: Vec::new(),
             exec: ExecColumns::with_capacity(0),
             exit: ExitColumns::with_capacity(0),
+            fork: ForkColumns::with_capacity(0),
             procs: ProcessRows::default(),
             exec_rows: 0,
             exit_rows: 0,
+            fork_rows: 0,
             batch_rows: ctx.batch_rows,
             cmdline: String::new(),
         }
@@ -254,6 +266,28 @@ impl ExecDecoder {
         c.cgroup_id.append_value(e.cgroup_id as i64);
     }
 
+    fn append_fork(&mut self, e: &ForkEvent) {
+        let c = &mut self.fork;
+        c.ts.append_value(e.ts as i64 + self.offset_ns);
+        c.cpu.append_value(e.cpu as i32);
+        c.pid.append_value(e.pid as i32);
+        c.tgid.append_value(e.tgid as i32);
+        c.comm.append_value(&e.comm);
+        c.child_pid.append_value(e.child_pid as i32);
+        c.child_tgid.append_value(e.child_tgid as i32);
+        c.thread.append_value(e.child_tgid == e.tgid);
+        c.uid.append_value(e.uid as i64);
+        c.cgroup_id.append_value(e.cgroup_id as i64);
+    }
+
+    fn flush_fork(&mut self, sink: &mut Sink<'_>) {
+        if self.fork_rows == 0 {
+            return;
+        }
+        self.fork_rows = 0;
+        sink(&FORK_TABLE, self.fork.take_batch());
+    }
+
     fn flush_exec(&mut self, sink: &mut Sink<'_>) {
         if self.exec_rows == 0 {
             return;
@@ -301,6 +335,16 @@ impl Decoder for ExecDecoder {
                 self.exec_cycle.push((h.ts, start, want));
                 Ok(())
             }
+            Some(abi::KIND_FORK) => {
+                let mut e = ForkEvent::default();
+                plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
+                    family: "exec",
+                    got: rec.len(),
+                    want: std::mem::size_of::<ForkEvent>(),
+                })?;
+                self.fork_cycle.push(e);
+                Ok(())
+            }
             _ => {
                 let mut e = ExitEvent::default();
                 plain::copy_from_bytes(&mut e, rec).map_err(|_| DecodeError::Short {
@@ -331,6 +375,19 @@ impl Decoder for ExecDecoder {
             self.exec_bytes = bytes;
             self.exec_bytes.clear();
         }
+        if !self.fork_cycle.is_empty() {
+            let mut cycle = std::mem::take(&mut self.fork_cycle);
+            cycle.sort_unstable_by_key(|e| e.ts);
+            for e in &cycle {
+                self.append_fork(e);
+                self.fork_rows += 1;
+                if self.fork_rows >= self.batch_rows {
+                    self.flush_fork(sink);
+                }
+            }
+            cycle.clear();
+            self.fork_cycle = cycle;
+        }
         if !self.exit_cycle.is_empty() {
             let mut cycle = std::mem::take(&mut self.exit_cycle);
             cycle.sort_unstable_by_key(|e| e.ts);
@@ -348,6 +405,7 @@ impl Decoder for ExecDecoder {
 
     fn flush(&mut self, sink: &mut Sink<'_>) {
         self.flush_exec(sink);
+        self.flush_fork(sink);
         self.flush_exit(sink);
     }
 }
@@ -415,6 +473,24 @@ mod tests {
         exit.comm[..4].copy_from_slice(b"true");
         // SAFETY: ExitEvent is Plain.
         d.decode(unsafe { plain::as_bytes(&exit) }).unwrap();
+        let mut fork = ForkEvent {
+            kind: abi::KIND_FORK,
+            ts: 300,
+            pid: 7,
+            tgid: 7,
+            child_pid: 9,
+            child_tgid: 9,
+            uid: 1000,
+            ..Default::default()
+        };
+        fork.comm[..4].copy_from_slice(b"true");
+        // SAFETY: ForkEvent is Plain.
+        d.decode(unsafe { plain::as_bytes(&fork) }).unwrap();
+        fork.child_pid = 10;
+        fork.child_tgid = 7;
+        fork.ts = 250;
+        // SAFETY: ForkEvent is Plain.
+        d.decode(unsafe { plain::as_bytes(&fork) }).unwrap();
         assert!(d.decode(&exec_record(1, 1, 0, &["x"], 0)[..100]).is_err());
         let mut cut = exec_record(1, 1, 0, &["xyz"], 0);
         cut.truncate(EXEC_HDR + 2);
@@ -423,7 +499,7 @@ mod tests {
         d.end_cycle(&mut |t, b| out.push((t.name, b)));
         d.flush(&mut |t, b| out.push((t.name, b)));
         let names: Vec<_> = out.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["exec", "process", "exit"]);
+        assert_eq!(names, ["exec", "process", "fork", "exit"]);
         let b = &out[0].1;
         assert_eq!(b.schema(), EXEC_TABLE.schema());
         let pid = b.column(2).as_primitive::<arrow_array::types::Int32Type>();
@@ -446,7 +522,13 @@ mod tests {
             procs.column(6).as_string::<i32>().value(0),
             "/bin/true a b c"
         );
-        let e = &out[2].1;
+        let f = &out[2].1;
+        assert_eq!(f.schema(), FORK_TABLE.schema());
+        let child = f.column(5).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(child.values().to_vec(), vec![10, 9], "sorted by time");
+        let thread = f.column(7).as_boolean();
+        assert!(thread.value(0) && !thread.value(1));
+        let e = &out[3].1;
         assert_eq!(e.schema(), EXIT_TABLE.schema());
         let code = e.column(6).as_primitive::<arrow_array::types::Int32Type>();
         assert_eq!(code.value(0), 3);

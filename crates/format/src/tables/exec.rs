@@ -1,5 +1,6 @@
-//! The `exec` and `exit` tables: processes starting programs and tasks
-//! ending, what bcc's execsnoop and exitsnoop show.
+//! The `exec`, `fork` and `exit` tables: processes starting programs,
+//! tasks being created and tasks ending, what bcc's execsnoop, pidpersec
+//! and exitsnoop show.
 //!
 //! The kernel copies an exec's filename and arguments at the syscall's
 //! entry (they live in memory the exec replaces) and hands over one record
@@ -117,8 +118,27 @@ pub static EXIT_TABLE: TableSpec = TableSpec {
     ],
 };
 
+/// The `fork` table.
+pub static FORK_TABLE: TableSpec = TableSpec {
+    name: "fork",
+    family: "exec",
+    row: "one new task (fork, vfork or clone: a process or a thread), in its parent's context",
+    columns: &[
+        ColumnSpec { name: "ts", ty: Timestamp, unit: "ns", nullable: false, doc: "When the task was created (UTC), from the kernel's monotonic clock." },
+        ColumnSpec { name: "cpu", ty: Int32, unit: "-", nullable: false, doc: "CPU the parent ran on." },
+        ColumnSpec { name: "pid", ty: Int32, unit: "-", nullable: false, doc: "Thread id of the parent (the thread that called fork or clone)." },
+        ColumnSpec { name: "tgid", ty: Int32, unit: "-", nullable: false, doc: "Process id of the parent." },
+        ColumnSpec { name: "comm", ty: DictString, unit: "-", nullable: false, doc: "Command name of the parent, which the child starts with." },
+        ColumnSpec { name: "child_pid", ty: Int32, unit: "-", nullable: false, doc: "Thread id of the new task." },
+        ColumnSpec { name: "child_tgid", ty: Int32, unit: "-", nullable: false, doc: "Process id of the new task: `child_pid` for a new process, `tgid` for a new thread." },
+        ColumnSpec { name: "thread", ty: Bool, unit: "-", nullable: false, doc: "Whether the new task is a thread of the parent's process (CLONE_THREAD) rather than a new process." },
+        ColumnSpec { name: "uid", ty: Int64, unit: "-", nullable: false, doc: "Real user id of the parent." },
+        ColumnSpec { name: "cgroup_id", ty: Int64, unit: "-", nullable: false, doc: "cgroup v2 id of the parent, where the child starts." },
+    ],
+};
+
 /// The tables of this module.
-pub static TABLES: &[&TableSpec] = &[&EXEC_TABLE, &EXIT_TABLE];
+pub static TABLES: &[&TableSpec] = &[&EXEC_TABLE, &FORK_TABLE, &EXIT_TABLE];
 
 /// `exec.truncated` bits as the BPF side writes them.
 pub mod truncated {

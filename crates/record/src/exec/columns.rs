@@ -1,4 +1,4 @@
-//! The columns of the `exec` and `exit` tables.
+//! The columns of the `exec`, `fork` and `exit` tables.
 
 use super::*;
 use crate::columns::table_columns;
@@ -37,3 +37,17 @@ table_columns! {
     cgroup_id: I64Col,
 }
 
+table_columns! {
+    /// Columns of the `fork` table, in column order.
+    pub(super) struct ForkColumns for FORK_TABLE;
+    ts: TsCol,
+    cpu: I32Col,
+    pid: I32Col,
+    tgid: I32Col,
+    comm: CommDict,
+    child_pid: I32Col,
+    child_tgid: I32Col,
+    thread: BoolCol,
+    uid: I64Col,
+    cgroup_id: I64Col,
+}
