@@ -46,6 +46,7 @@
 #define KTAPE_FAMILY_FILEIO 6
 #define KTAPE_FAMILY_CACHE 7
 #define KTAPE_FAMILY_SYSCALL 10
+#define KTAPE_FAMILY_IRQ 16
 /* Numbers taken by families being added (issue 16), so that parallel work
  * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
  * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
@@ -447,6 +448,35 @@ struct ktape_syscall_event {
 };
 #define KTAPE_SYSCALL_EVENT_SIZE 72
 
+/* ---- irq: handler runs counted in the kernel per second x CPU x IRQ -- */
+#define KTAPE_IRQ_HARD 0   /* a hard IRQ handler (irq_handler_entry/exit) */
+#define KTAPE_IRQ_SOFT 1   /* a softirq vector (softirq_entry/exit) */
+/* Slots of both histograms: slot i counts runs of [2^i, 2^(i+1)) units
+ * (slot 0 also holds 0); the last slot every longer run. */
+#define KTAPE_IRQ_SLOTS 32
+#define KTAPE_IRQ_NAME_LEN 32
+/* What ktape_irq_agg counts, one map entry each. The CPU is in the key, so
+ * only that CPU ever updates an entry: plain adds, exact maximum. */
+struct ktape_irq_key {
+	__u32 sec;         /* CLOCK_MONOTONIC second the runs ended in */
+	__u32 cpu;
+	__u32 kind;        /* KTAPE_IRQ_HARD or KTAPE_IRQ_SOFT */
+	__u32 irq;         /* IRQ number, or softirq vector */
+	__u64 handler;     /* hard: the struct irqaction (shared lines have
+			    * several); soft: 0 */
+};
+#define KTAPE_IRQ_KEY_SIZE 24
+
+struct ktape_irq_agg {
+	__u64 count;       /* handler runs */
+	__u64 total_ns;    /* sum of entry -> exit */
+	__u64 max_ns;      /* longest run */
+	__u32 ns_hist[KTAPE_IRQ_SLOTS]; /* run time, log2 ns slots */
+	__u32 us_hist[KTAPE_IRQ_SLOTS]; /* run time, log2 µs slots (bcc's -d) */
+	char name[KTAPE_IRQ_NAME_LEN];  /* hard: the handler's name (irqaction) */
+};
+#define KTAPE_IRQ_AGG_SIZE 312
+
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
 
@@ -486,6 +516,10 @@ _Static_assert(sizeof(struct ktape_syscall_agg) == KTAPE_SYSCALL_AGG_SIZE,
 	       "struct ktape_syscall_agg changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_syscall_event) == KTAPE_SYSCALL_EVENT_SIZE,
 	       "struct ktape_syscall_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_irq_key) == KTAPE_IRQ_KEY_SIZE,
+	       "struct ktape_irq_key changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_irq_agg) == KTAPE_IRQ_AGG_SIZE,
+	       "struct ktape_irq_agg changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -76,6 +76,13 @@ impl Log2Hist {
         self.slots[log2_slot(v)] += 1;
     }
 
+    /// Counts `n` values in slot `slot` (the last slot takes anything
+    /// past it), for histograms the kernel already bucketed.
+    #[inline]
+    pub fn add_n(&mut self, slot: usize, n: u64) {
+        self.slots[slot.min(LOG2_SLOTS - 1)] += n;
+    }
+
     /// Adds another histogram's counts to this one.
     pub fn merge(&mut self, other: &Log2Hist) {
         for (a, b) in self.slots.iter_mut().zip(other.slots.iter()) {

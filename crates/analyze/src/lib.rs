@@ -114,6 +114,12 @@ reports! {
         /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
         Exitsnoop(ExitsnoopArgs),
     }
+    irqs {
+        /// Time (or runs) per hard IRQ handler, exact at any interrupt rate (bcc hardirqs; needs -e irq).
+        Hardirqs(HardirqsArgs),
+        /// Time (or runs) per softirq vector, exact at any rate (bcc softirqs; needs -e irq).
+        Softirqs(SoftirqsArgs),
+    }
     pidpersec {
         /// New tasks (or, with --processes, new processes) per second (bcc pidpersec; needs -e exec).
         Pidpersec(PidpersecArgs),

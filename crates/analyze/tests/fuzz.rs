@@ -262,6 +262,19 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     (
+        "hardirqs",
+        &[
+            &[],
+            &["-C", "--json"],
+            &["-d", "-N", "-c", "1"],
+            &["-i", "3", "--count", "2", "-T", "--localtime"],
+        ],
+    ),
+    (
+        "softirqs",
+        &[&[], &["-d", "--json"], &["-C", "-i", "2s", "--from", "+1s"]],
+    ),
+    (
         "syscount",
         &[
             &[],
@@ -441,6 +454,7 @@ fn bases() -> &'static Bases {
             add("stacks", &|p| fixture::write_stacks(p, 5));
             add("files", &|p| fixture::write_files(p));
             add("syscall", &|p| fixture::syscall::write_syscall(p));
+            add("irq", &|p| fixture::irq::write_irq(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

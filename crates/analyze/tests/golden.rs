@@ -30,6 +30,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::write_stacks(&dir.join("stacks").join("stacks.parquet"), 5);
         fixture::write_files(&dir.join("files").join("files.parquet"));
         fixture::syscall::write_syscall(&dir.join("syscall").join("syscall.parquet"));
+        fixture::irq::write_irq(&dir.join("irq").join("irq.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1082,6 +1083,26 @@ fn syscount() {
     );
     let (ok, err) = run(&["syscount", "--cgroup", "5", rec]);
     assert!(!ok && err.contains("per process"), "{err}");
+}
+
+#[test]
+fn hardirqs_softirqs() {
+    let rec = "$DIR/irq/irq.parquet";
+    golden("hardirqs", &["hardirqs", rec]);
+    golden("hardirqs_C_c1", &["hardirqs", "-C", "-c", "1", rec]);
+    golden("hardirqs_d", &["hardirqs", "-d", rec]);
+    golden("hardirqs_N_i5_T", &["hardirqs", "-N", "-i", "5", "-T", rec]);
+    golden("softirqs", &["softirqs", rec]);
+    golden("softirqs_d_N", &["softirqs", "-d", "-N", rec]);
+    golden("softirqs_json", &["softirqs", "-C", "--json", rec]);
+    golden_fails(
+        "hardirqs_no_table",
+        &["hardirqs", "$DIR/procs/exec.parquet"],
+    );
+    let (ok, err) = run(&["softirqs", "-p", "5", rec]);
+    assert!(!ok && err.contains("no process"), "{err}");
+    let (ok, err) = run(&["hardirqs", "-C", "-d", rec]);
+    assert!(!ok && err.contains("cannot be combined"), "{err}");
 }
 
 #[test]
