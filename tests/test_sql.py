@@ -374,3 +374,24 @@ def test_syscount_sql(engine, request, syscall_recording, failed):
     if failed:
         assert all(r["count"] > 0 for r in rows)
         assert any(r["syscall"] == "openat" and r["count"] >= 31 for r in rows)
+
+
+# ---- bio: bitesize.sql -------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bitesize_sql(engine, request, recording):
+    rows = run(engine, request, recording, "bitesize.sql")
+    got = {(r["comm"], r["slot"]): r["count"] for r in rows}
+    want = {}
+    for iv in analyze_json("bitesize", recording)["intervals"]:
+        for h in iv["histograms"]:
+            for b in h["buckets"]:
+                if b["count"]:
+                    want[(h["comm"], b["slot"])] = b["count"]
+                    r = next(r for r in rows if (r["comm"], r["slot"]) == (h["comm"], b["slot"]))
+                    assert (r["low_kb"], r["high_kb"]) == (b["low"], b["high"])
+    assert got == want
+    # dd's 4 KiB, 64 KiB and (up to) 1 MiB requests: exact powers of two,
+    # the sizes where a floating-point log2 can go wrong.
+    dd = {slot for comm, slot in got if comm == "dd"}
+    assert {2, 6} <= dd, got

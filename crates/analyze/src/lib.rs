@@ -106,6 +106,14 @@ reports! {
         /// One line per block I/O request (bcc biosnoop).
         Biosnoop(BiosnoopArgs),
     }
+    bitesize {
+        /// Block I/O sizes as a log2 histogram in KiB per process name (bcc bitesize).
+        Bitesize(BitesizeArgs),
+    }
+    biotop {
+        /// The processes doing the most block I/O, per disk and direction (bcc biotop).
+        Biotop(BiotopArgs),
+    }
     execsnoop {
         /// One line per exec, with its arguments (bcc execsnoop; needs -e exec).
         Execsnoop(ExecsnoopArgs),
@@ -171,6 +179,16 @@ reports! {
     fsslower {
         /// File operations slower than a threshold (bcc fsslower/ext4slower; needs -e fileio).
         Fsslower(FsslowerArgs),
+    }
+    fsdist {
+        /// File operation latency per operation (read, write, open, fsync) as log2 histograms (bcc fsdist; needs -e fileio, and -e open for opens).
+        Fsdist(FsdistArgs),
+        /// fsdist -t ext4 (bcc ext4dist).
+        Ext4dist(Ext4distArgs),
+        /// fsdist -t xfs (bcc xfsdist).
+        Xfsdist(XfsdistArgs),
+        /// fsdist -t btrfs (bcc btrfsdist).
+        Btrfsdist(BtrfsdistArgs),
     }
     filetop {
         /// Files read and written the most, by thread (bcc filetop; needs -e fileio).

@@ -29,6 +29,10 @@ fn fixtures() -> &'static Fixtures {
         fixture::write_tcp(&dir.join("tcp").join("tcp.parquet"), 7);
         fixture::write_stacks(&dir.join("stacks").join("stacks.parquet"), 5);
         fixture::write_files(&dir.join("files").join("files.parquet"));
+        fixture::write_files_recorded_with(
+            &dir.join("files_min").join("files.parquet"),
+            "ktape-record -e open,fileio --min-latency 2ms -d 10 files.parquet",
+        );
         fixture::syscall::write_syscall(&dir.join("syscall").join("syscall.parquet"));
         fixture::irq::write_irq(&dir.join("irq").join("irq.parquet"));
         // A hive-style fleet of the two bio recordings.
@@ -1123,4 +1127,63 @@ fn syscallslower() {
         "syscallslower_x_json",
         &["syscallslower", "-x", "--json", rec],
     );
+}
+
+#[test]
+fn bitesize() {
+    golden("bitesize", &["bitesize", "$REC"]);
+    golden(
+        "bitesize_interval_T",
+        &["bitesize", "-T", "-i", "5", "--count", "2", "$REC"],
+    );
+    golden(
+        "bitesize_disk_pid",
+        &["bitesize", "-d", "vdb", "-p", "1234", "$REC"],
+    );
+    golden(
+        "bitesize_json",
+        &["bitesize", "--json", "--comm", "dd", "$REC"],
+    );
+}
+
+#[test]
+fn biotop() {
+    golden("biotop", &["biotop", "$REC"]);
+    golden("biotop_s_io_r5", &["biotop", "-s", "io", "-r", "5", "$REC"]);
+    golden(
+        "biotop_interval",
+        &[
+            "biotop", "-i", "5", "--count", "2", "-s", "time", "-r", "4", "$REC",
+        ],
+    );
+    golden("biotop_json", &["biotop", "--json", "-p", "2001", "$REC"]);
+    let (ok, err) = run(&["biotop", "-s", "reads", "$REC"]);
+    assert!(
+        !ok && err.contains("[possible values: all, io, bytes, time]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fsdist() {
+    let rec = "$DIR/files/files.parquet";
+    golden("fsdist", &["fsdist", rec]);
+    golden("fsdist_m_interval", &["fsdist", "-m", "-i", "5", rec]);
+    golden(
+        "fsdist_t_xfs_pid",
+        &["fsdist", "-t", "xfs", "-p", "4410", rec],
+    );
+    golden("ext4dist", &["ext4dist", "-T", rec]);
+    golden("btrfsdist_json", &["btrfsdist", "--json", rec]);
+    golden("fsdist_json", &["fsdist", "--json", "-m", rec]);
+    // Recorded with --min-latency 2ms: the report says the histograms
+    // miss the faster calls.
+    golden(
+        "fsdist_min_latency",
+        &["fsdist", "-m", "$DIR/files_min/files.parquet"],
+    );
+    // The aliases are fsdist -t FS.
+    let (_, a) = run(&["xfsdist", rec]);
+    let (_, b) = run(&["fsdist", "-t", "xfs", rec]);
+    assert_eq!(a, b);
 }
