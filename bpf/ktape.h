@@ -33,6 +33,9 @@
 #define KTAPE_KIND_OPEN 40
 #define KTAPE_KIND_FILE_OP 41
 #define KTAPE_KIND_SYSCALL_SLOW 60
+#define KTAPE_KIND_MOUNT 72
+#define KTAPE_KIND_STAT 73
+#define KTAPE_KIND_SYNC 74
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -47,6 +50,9 @@
 #define KTAPE_FAMILY_CACHE 7
 #define KTAPE_FAMILY_SYSCALL 10
 #define KTAPE_FAMILY_IRQ 16
+#define KTAPE_FAMILY_MOUNT 13
+#define KTAPE_FAMILY_STAT 14
+#define KTAPE_FAMILY_SYNC 15
 /* Numbers taken by families being added (issue 16), so that parallel work
  * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
  * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
@@ -476,6 +482,109 @@ struct ktape_irq_agg {
 	char name[KTAPE_IRQ_NAME_LEN];  /* hard: the handler's name (irqaction) */
 };
 #define KTAPE_IRQ_AGG_SIZE 312
+/* ---- mount: one mount/umount/fsopen/fsconfig/fsmount/move_mount ----- */
+/* Calls (ktape_format::mount::CALLS, in this order). */
+#define KTAPE_MOUNT_CALL_MOUNT 0
+#define KTAPE_MOUNT_CALL_UMOUNT 1
+#define KTAPE_MOUNT_CALL_FSOPEN 2
+#define KTAPE_MOUNT_CALL_FSCONFIG 3
+#define KTAPE_MOUNT_CALL_FSMOUNT 4
+#define KTAPE_MOUNT_CALL_MOVE_MOUNT 5
+#define KTAPE_MOUNT_PATH_LEN 256
+#define KTAPE_MOUNT_FS_LEN 64
+#define KTAPE_MOUNT_DATA_LEN 256
+
+/*
+ * One mount-related call, at its return. The four strings are generic
+ * slots filled at entry, each call using those its arguments need:
+ * source (mount's source, move_mount's from path), target (mount's and
+ * umount's target, move_mount's to path), fstype (mount's type, fsopen's
+ * fs name, fsconfig's key), data (mount's data, fsconfig's string value).
+ */
+struct ktape_mount_event {
+	__u32 kind;        /* KTAPE_KIND_MOUNT */
+	__u32 cpu;         /* CPU the call returned on */
+	__u64 ts;          /* return, CLOCK_MONOTONIC ns (entry while in flight) */
+	__u64 latency_ns;  /* entry -> return */
+	__u64 flags;       /* the call's flags argument (0 for fsconfig) */
+	__s64 ret;         /* return value: 0, an fd, or -errno */
+	__u32 pid;
+	__u32 tgid;
+	__u32 mnt_ns;      /* caller's mount namespace inode number */
+	__u32 attr_flags;  /* fsmount: MOUNT_ATTR_* */
+	__s32 fd;          /* fsconfig fd, fsmount fs_fd, move_mount from_dfd; else -1 */
+	__s32 to_fd;       /* move_mount to_dfd; else -1 */
+	__s32 cmd;         /* fsconfig: FSCONFIG_* command; else -1 */
+	__s32 aux;         /* fsconfig: aux argument; else 0 */
+	__u8 call;         /* KTAPE_MOUNT_CALL_* */
+	__u8 pad[7];
+	char comm[KTAPE_COMM_LEN];
+	char source[KTAPE_MOUNT_PATH_LEN];
+	char target[KTAPE_MOUNT_PATH_LEN];
+	char fstype[KTAPE_MOUNT_FS_LEN];
+	char data[KTAPE_MOUNT_DATA_LEN];
+};
+#define KTAPE_MOUNT_EVENT_SIZE 928
+
+/* ---- stat: one stat-family call, at its return ----------------------- */
+/* Calls (ktape_format::stat::CALLS, in this order). */
+#define KTAPE_STAT_CALL_STATFS 0
+#define KTAPE_STAT_CALL_NEWSTAT 1
+#define KTAPE_STAT_CALL_NEWLSTAT 2
+#define KTAPE_STAT_CALL_NEWFSTAT 3
+#define KTAPE_STAT_CALL_NEWFSTATAT 4
+#define KTAPE_STAT_CALL_STATX 5
+#define KTAPE_STAT_PATH_LEN 256
+
+/*
+ * One stat. Variable length, as stats come by the hundred thousand a
+ * second: the record ends after the path's path_len bytes and its NUL
+ * (the ring holds KTAPE_STAT_EVENT_HDR + path_len + 1 bytes).
+ */
+struct ktape_stat_event {
+	__u32 kind;        /* KTAPE_KIND_STAT */
+	__u32 cpu;         /* CPU the call returned on */
+	__u64 ts;          /* return, CLOCK_MONOTONIC ns */
+	__u64 latency_ns;  /* entry -> return */
+	__u32 pid;
+	__u32 tgid;
+	__s32 ret;         /* 0 or -errno */
+	__s32 dfd;         /* directory fd, AT_FDCWD (-100) for calls with none;
+			    * newfstat: the file's fd */
+	__u16 path_len;    /* bytes of path before its NUL */
+	__u8 call;         /* KTAPE_STAT_CALL_* */
+	__u8 pad[5];
+	char comm[KTAPE_COMM_LEN];
+	char path[KTAPE_STAT_PATH_LEN];
+};
+#define KTAPE_STAT_EVENT_HDR 64
+#define KTAPE_STAT_EVENT_SIZE 320
+
+/* ---- sync: one sync-family call, at its entry ------------------------ */
+/* Calls (ktape_format::sync::CALLS, in this order). */
+#define KTAPE_SYNC_CALL_SYNC 0
+#define KTAPE_SYNC_CALL_FSYNC 1
+#define KTAPE_SYNC_CALL_FDATASYNC 2
+#define KTAPE_SYNC_CALL_MSYNC 3
+#define KTAPE_SYNC_CALL_SYNC_FILE_RANGE 4
+#define KTAPE_SYNC_CALL_SYNCFS 5
+
+/* One sync call, at its entry (what bcc's syncsnoop shows). */
+struct ktape_sync_event {
+	__u32 kind;        /* KTAPE_KIND_SYNC */
+	__u32 cpu;
+	__u64 ts;          /* entry, CLOCK_MONOTONIC ns */
+	__u64 offset;      /* sync_file_range: offset; msync: address; else 0 */
+	__u64 nbytes;      /* sync_file_range: nbytes; msync: length; else 0 */
+	__u32 pid;
+	__u32 tgid;
+	__s32 fd;          /* fsync, fdatasync, sync_file_range, syncfs; else -1 */
+	__u32 flags;       /* msync: MS_*; sync_file_range: SYNC_FILE_RANGE_*; else 0 */
+	__u8 call;         /* KTAPE_SYNC_CALL_* */
+	__u8 pad[7];
+	char comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_SYNC_EVENT_SIZE 72
 
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
@@ -520,6 +629,14 @@ _Static_assert(sizeof(struct ktape_irq_key) == KTAPE_IRQ_KEY_SIZE,
 	       "struct ktape_irq_key changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_irq_agg) == KTAPE_IRQ_AGG_SIZE,
 	       "struct ktape_irq_agg changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_mount_event) == KTAPE_MOUNT_EVENT_SIZE,
+	       "struct ktape_mount_event changed size: update its _SIZE define");
+_Static_assert(__builtin_offsetof(struct ktape_stat_event, path) == KTAPE_STAT_EVENT_HDR,
+	       "struct ktape_stat_event header changed size: update its _HDR define");
+_Static_assert(sizeof(struct ktape_stat_event) == KTAPE_STAT_EVENT_SIZE,
+	       "struct ktape_stat_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_sync_event) == KTAPE_SYNC_EVENT_SIZE,
+	       "struct ktape_sync_event changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

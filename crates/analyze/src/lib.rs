@@ -206,4 +206,16 @@ reports! {
         /// One line per system call slower than a threshold (needs -e syscall).
         Syscallslower(SyscallslowerArgs),
     }
+    mountsnoop {
+        /// One line per mount/umount/fsopen/fsconfig/fsmount/move_mount call (bcc mountsnoop; needs -e mount).
+        Mountsnoop(MountsnoopArgs),
+    }
+    statsnoop {
+        /// One line per stat/lstat/fstat/statfs/newfstatat/statx call (bcc statsnoop; needs -e stat).
+        Statsnoop(StatsnoopArgs),
+    }
+    syncsnoop {
+        /// One line per sync/fsync/fdatasync/msync/sync_file_range/syncfs call (bcc syncsnoop; needs -e sync).
+        Syncsnoop(SyncsnoopArgs),
+    }
 }

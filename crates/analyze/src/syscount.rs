@@ -145,6 +145,12 @@ const ERRNO_NAMES: &[(&str, i32)] = &[
     ("EALREADY", 114), ("EINPROGRESS", 115), ("EDQUOT", 122), ("ECANCELED", 125),
 ];
 
+/// The name of a positive errno (`ENOENT` for 2), as mountsnoop prints
+/// failed calls; `None` for a number without one here.
+pub fn errno_name(errno: i32) -> Option<&'static str> {
+    ERRNO_NAMES.iter().find(|&&(_, v)| v == errno).map(|&(n, _)| n)
+}
+
 /// `-e` values: a number or a name such as `ENOENT`.
 pub fn parse_errno(s: &str) -> std::result::Result<i32, String> {
     if let Ok(n) = s.parse::<i32>() {

@@ -228,6 +228,12 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
             ],
         ],
     ),
+    ("mountsnoop", &[&[], &["-t", "--json", "-p", "1210"]]),
+    (
+        "statsnoop",
+        &[&[], &["-x", "-t", "-s"], &["--json", "-p", "2300"]],
+    ),
+    ("syncsnoop", &[&[], &["--json", "--comm", "postgres"]]),
     (
         "opensnoop",
         &[
@@ -480,6 +486,7 @@ fn bases() -> &'static Bases {
             add("files", &|p| fixture::write_files(p));
             add("syscall", &|p| fixture::syscall::write_syscall(p));
             add("irq", &|p| fixture::irq::write_irq(p));
+            add("vfs", &|p| fixture::vfs::write_vfs(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

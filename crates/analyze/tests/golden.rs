@@ -35,6 +35,7 @@ fn fixtures() -> &'static Fixtures {
         );
         fixture::syscall::write_syscall(&dir.join("syscall").join("syscall.parquet"));
         fixture::irq::write_irq(&dir.join("irq").join("irq.parquet"));
+        fixture::vfs::write_vfs(&dir.join("vfs").join("vfs.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1186,4 +1187,48 @@ fn fsdist() {
     let (_, a) = run(&["xfsdist", rec]);
     let (_, b) = run(&["fsdist", "-t", "xfs", rec]);
     assert_eq!(a, b);
+}
+
+#[test]
+fn mountsnoop() {
+    let rec = "$DIR/vfs/vfs.parquet";
+    golden("mountsnoop", &["mountsnoop", rec]);
+    golden("mountsnoop_t_p", &["mountsnoop", "-t", "-p", "1210", rec]);
+    golden(
+        "mountsnoop_json",
+        &["mountsnoop", "--json", "--comm", "umount", rec],
+    );
+    golden_fails(
+        "mountsnoop_no_table",
+        &["mountsnoop", "$DIR/procs/exec.parquet"],
+    );
+}
+
+#[test]
+fn statsnoop() {
+    let rec = "$DIR/vfs/vfs.parquet";
+    golden("statsnoop", &["statsnoop", rec]);
+    golden("statsnoop_x_t_s", &["statsnoop", "-x", "-t", "-s", rec]);
+    golden(
+        "statsnoop_p_json",
+        &["statsnoop", "-p", "2300", "--json", rec],
+    );
+    golden_fails(
+        "statsnoop_no_table",
+        &["statsnoop", "$DIR/procs/exec.parquet"],
+    );
+}
+
+#[test]
+fn syncsnoop() {
+    let rec = "$DIR/vfs/vfs.parquet";
+    golden("syncsnoop", &["syncsnoop", rec]);
+    golden(
+        "syncsnoop_p_json",
+        &["syncsnoop", "-p", "4410", "--json", rec],
+    );
+    golden_fails(
+        "syncsnoop_no_table",
+        &["syncsnoop", "$DIR/procs/exec.parquet"],
+    );
 }

@@ -93,6 +93,19 @@ mod tests {
                 ktape_format::fileio::OPS.iter().position(|o| *o == op)? as i64
             }
             "KTAPE_STACK_DEPTH" => ktape_format::stacks::MAX_DEPTH as i64,
+            // Call codes index their table's CALLS.
+            n if n.starts_with("KTAPE_MOUNT_CALL_") => {
+                let call = n["KTAPE_MOUNT_CALL_".len()..].to_ascii_lowercase();
+                ktape_format::mount::CALLS.iter().position(|c| *c == call)? as i64
+            }
+            n if n.starts_with("KTAPE_STAT_CALL_") => {
+                let call = n["KTAPE_STAT_CALL_".len()..].to_ascii_lowercase();
+                ktape_format::stat::CALLS.iter().position(|c| *c == call)? as i64
+            }
+            n if n.starts_with("KTAPE_SYNC_CALL_") => {
+                let call = n["KTAPE_SYNC_CALL_".len()..].to_ascii_lowercase();
+                ktape_format::sync::CALLS.iter().position(|c| *c == call)? as i64
+            }
             _ => return None,
         })
     }
