@@ -114,6 +114,10 @@ reports! {
         /// One line per process exit, with its age and status (bcc exitsnoop; needs -e exec).
         Exitsnoop(ExitsnoopArgs),
     }
+    killsnoop {
+        /// One line per signal sent: kill/tkill/tgkill calls and the kernel's own signals (bcc killsnoop; needs -e signal).
+        Killsnoop(KillsnoopArgs),
+    }
     runqlat {
         /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
         Runqlat(RunqlatArgs),

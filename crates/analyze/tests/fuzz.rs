@@ -262,6 +262,14 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     (
+        "killsnoop",
+        &[
+            &[],
+            &["-x", "-T", "--json"],
+            &["-s", "USR1", "--no-kernel", "--comm", "bash"],
+        ],
+    ),
+    (
         "syscallslower",
         &[
             &[],
@@ -432,6 +440,7 @@ fn bases() -> &'static Bases {
             add("stacks", &|p| fixture::write_stacks(p, 5));
             add("files", &|p| fixture::write_files(p));
             add("syscall", &|p| fixture::syscall::write_syscall(p));
+            add("signal", &|p| fixture::signal::write_signal(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());
