@@ -36,6 +36,8 @@
 #define KTAPE_KIND_MOUNT 72
 #define KTAPE_KIND_STAT 73
 #define KTAPE_KIND_SYNC 74
+#define KTAPE_KIND_SIGNAL 70
+#define KTAPE_KIND_OOM 71
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -53,6 +55,8 @@
 #define KTAPE_FAMILY_MOUNT 13
 #define KTAPE_FAMILY_STAT 14
 #define KTAPE_FAMILY_SYNC 15
+#define KTAPE_FAMILY_SIGNAL 11
+#define KTAPE_FAMILY_OOM 12
 /* Numbers taken by families being added (issue 16), so that parallel work
  * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
  * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
@@ -585,6 +589,68 @@ struct ktape_sync_event {
 	char comm[KTAPE_COMM_LEN];
 };
 #define KTAPE_SYNC_EVENT_SIZE 72
+/* ---- signal: kill/tkill/tgkill calls, and signals the kernel sends ---- */
+/* ktape_signal_event.source (ktape_format::signal::SOURCES, in this order). */
+#define KTAPE_SIGNAL_KERNEL 0
+#define KTAPE_SIGNAL_KILL 1
+#define KTAPE_SIGNAL_TKILL 2
+#define KTAPE_SIGNAL_TGKILL 3
+/* ktape_signal_event.has: target_tgid, target_comm, code and result are
+ * those of the (first) signal the kernel generated (signal_generate). */
+#define KTAPE_SIGNAL_HAS_GEN 1
+/* ktape_signal_event.has: target_tgid is tgkill's tgid argument. */
+#define KTAPE_SIGNAL_HAS_TGID 2
+
+/*
+ * One signal: a kill/tkill/tgkill call at its return (with what the
+ * kernel generated during it), or a signal the kernel generated outside
+ * such a call (source KTAPE_SIGNAL_KERNEL).
+ */
+struct ktape_signal_event {
+	__u32 kind;        /* KTAPE_KIND_SIGNAL */
+	__u32 cpu;
+	__u64 ts;          /* return of the call / generation, CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;   /* current task's cgroup v2 id */
+	__u32 pid;         /* current task (the sender) */
+	__u32 tgid;
+	__u32 uid;
+	__s32 sig;
+	__s32 target;      /* the id the call named (kill: pid argument as
+			    * passed; tkill/tgkill: tid); kernel: target tid */
+	__s32 target_tgid; /* with HAS_GEN or HAS_TGID */
+	__s32 ret;         /* the call's return (0 or -errno); 0 for kernel */
+	__s32 code;        /* si_code (with HAS_GEN) */
+	__u32 generated;   /* signals generated during the call (1 for kernel) */
+	__u8 source;       /* KTAPE_SIGNAL_* */
+	__u8 result;       /* enum trace_sig_result of the first generation */
+	__u8 has;          /* KTAPE_SIGNAL_HAS_* bits */
+	__u8 pad;
+	char comm[KTAPE_COMM_LEN];
+	char target_comm[KTAPE_COMM_LEN]; /* with HAS_GEN */
+};
+#define KTAPE_SIGNAL_EVENT_SIZE 96
+
+/* ---- oom: one OOM kill (oom:mark_victim) ------------------------------ */
+struct ktape_oom_event {
+	__u32 kind;        /* KTAPE_KIND_OOM */
+	__u32 cpu;
+	__u64 ts;          /* mark_victim, CLOCK_MONOTONIC ns */
+	__u64 cgroup_id;   /* triggering task's cgroup v2 id */
+	__u64 total_vm;    /* victim's mm->total_vm, pages */
+	__u64 anon_rss;    /* victim's resident anonymous pages */
+	__u64 file_rss;    /* resident file pages */
+	__u64 shmem_rss;   /* resident shared-memory pages */
+	__u32 pid;         /* current task: the one whose allocation triggered it */
+	__u32 tgid;
+	__u32 victim_pid;  /* victim thread id (the tracepoint's pid) */
+	__u32 victim_tgid;
+	__u32 victim_uid;
+	__s16 oom_score_adj;
+	__u16 pad;
+	char comm[KTAPE_COMM_LEN];
+	char victim_comm[KTAPE_COMM_LEN];
+};
+#define KTAPE_OOM_EVENT_SIZE 112
 
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
@@ -637,6 +703,10 @@ _Static_assert(sizeof(struct ktape_stat_event) == KTAPE_STAT_EVENT_SIZE,
 	       "struct ktape_stat_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_sync_event) == KTAPE_SYNC_EVENT_SIZE,
 	       "struct ktape_sync_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_signal_event) == KTAPE_SIGNAL_EVENT_SIZE,
+	       "struct ktape_signal_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_oom_event) == KTAPE_OOM_EVENT_SIZE,
+	       "struct ktape_oom_event changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -395,3 +395,37 @@ def test_bitesize_sql(engine, request, recording):
     # the sizes where a floating-point log2 can go wrong.
     dd = {slot for comm, slot in got if comm == "dd"}
     assert {2, 6} <= dd, got
+# ---- signal: killsnoop.sql -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signal_recording(tmp_path_factory):
+    """`-e signal` while a child sends itself 7 SIGUSR2 (ignored) and
+    kill()s a pid above pid_max 3 times (plus whatever else the machine
+    signals)."""
+    out = tmp_path_factory.mktemp("sqlsig") / "out.parquet"
+    rec = Recorder(out, "signal")
+    missing = int(open("/proc/sys/kernel/pid_max").read()) + 1000
+    subprocess.run([sys.executable, "-c",
+                    "import os, signal\nsignal.signal(signal.SIGUSR2, signal.SIG_IGN)\n"
+                    "for _ in range(7): os.kill(os.getpid(), signal.SIGUSR2)\n"
+                    "for _ in range(3):\n"
+                    f"  try: os.kill({missing}, signal.SIGTERM)\n"
+                    "  except ProcessLookupError: pass\n"], check=True)
+    time.sleep(0.3)
+    rec.stop()
+    return out, missing
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("failed,kernel", [(False, True), (True, True), (False, False)])
+def test_killsnoop_sql(engine, request, signal_recording, failed, kernel):
+    out, missing = signal_recording
+    rows = run_tables(engine, request, out, "killsnoop.sql", ["signal"],
+                      {"0 AS failed, 1 AS kernel": f"{int(failed)} AS failed, {int(kernel)} AS kernel"})
+    flags = (["-x"] if failed else []) + ([] if kernel else ["--no-kernel"])
+    want = analyze_json("killsnoop", *flags, out)["rows"]
+    assert [(r["pid"], r["comm"], r["sig"], r["tpid"], r["result"], r["source"]) for r in rows] == \
+        [(w["pid"], w["comm"], w["sig"], w["target"], w["ret"], w["source"]) for w in want]
+    assert sum(r["tpid"] == missing and r["result"] == -3 for r in rows) == 3
+    assert sum(r["sig"] == 12 and r["result"] == 0 for r in rows) == (0 if failed else 7)
+    assert kernel or all(r["source"] != "kernel" for r in rows)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType};
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::DataType;
 
 use crate::error::{Error, Result};
@@ -57,6 +57,13 @@ pub fn i64_array<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<
     let a = column(batch, name, path)?;
     a.as_primitive_opt::<Int64Type>()
         .ok_or_else(|| wrong(path, name, a, "int64"))
+}
+
+/// An `int32` column with its null mask (for nullable columns).
+pub fn i32_array<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a Int32Array> {
+    let a = column(batch, name, path)?;
+    a.as_primitive_opt::<Int32Type>()
+        .ok_or_else(|| wrong(path, name, a, "int32"))
 }
 
 /// A non-nullable `int32` column's values.

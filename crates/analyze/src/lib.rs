@@ -132,6 +132,10 @@ reports! {
         /// New tasks (or, with --processes, new processes) per second (bcc pidpersec; needs -e exec).
         Pidpersec(PidpersecArgs),
     }
+    killsnoop {
+        /// One line per signal sent: kill/tkill/tgkill calls and the kernel's own signals (bcc killsnoop; needs -e signal).
+        Killsnoop(KillsnoopArgs),
+    }
     runqlat {
         /// Run-queue (scheduler) latency as a log2 histogram (bcc runqlat).
         Runqlat(RunqlatArgs),

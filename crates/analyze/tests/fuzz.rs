@@ -315,6 +315,14 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     (
+        "killsnoop",
+        &[
+            &[],
+            &["-x", "-T", "--json"],
+            &["-s", "USR1", "--no-kernel", "--comm", "bash"],
+        ],
+    ),
+    (
         "syscallslower",
         &[
             &[],
@@ -487,6 +495,7 @@ fn bases() -> &'static Bases {
             add("syscall", &|p| fixture::syscall::write_syscall(p));
             add("irq", &|p| fixture::irq::write_irq(p));
             add("vfs", &|p| fixture::vfs::write_vfs(p));
+            add("signal", &|p| fixture::signal::write_signal(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

@@ -36,6 +36,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::syscall::write_syscall(&dir.join("syscall").join("syscall.parquet"));
         fixture::irq::write_irq(&dir.join("irq").join("irq.parquet"));
         fixture::vfs::write_vfs(&dir.join("vfs").join("vfs.parquet"));
+        fixture::signal::write_signal(&dir.join("signal").join("signal.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1231,4 +1232,29 @@ fn syncsnoop() {
         "syncsnoop_no_table",
         &["syncsnoop", "$DIR/procs/exec.parquet"],
     );
+}
+
+#[test]
+fn killsnoop() {
+    let rec = "$DIR/signal/signal.parquet";
+    golden("killsnoop", &["killsnoop", rec]);
+    golden("killsnoop_T_x", &["killsnoop", "-T", "-x", rec]);
+    golden(
+        "killsnoop_s_usr1_no_kernel",
+        &["killsnoop", "-s", "SIGUSR1", "--no-kernel", rec],
+    );
+    golden(
+        "killsnoop_s9_p",
+        &["killsnoop", "-s", "9", "-p", "902", rec],
+    );
+    golden(
+        "killsnoop_json",
+        &["killsnoop", "--json", "-s", "kill", rec],
+    );
+    golden_fails(
+        "killsnoop_no_table",
+        &["killsnoop", "$DIR/procs/exec.parquet"],
+    );
+    let (ok, err) = run(&["killsnoop", "-s", "SIGFOO", rec]);
+    assert!(!ok && err.contains("unknown signal"), "{err}");
 }

@@ -92,6 +92,14 @@ mod tests {
                 let op = n["KTAPE_FOP_".len()..].to_ascii_lowercase();
                 ktape_format::fileio::OPS.iter().position(|o| *o == op)? as i64
             }
+            n if n.starts_with("KTAPE_SIGNAL_") => {
+                // Sources index ktape_format::signal::SOURCES (the HAS_
+                // bits are not vocabulary, and find no twin).
+                let src = n["KTAPE_SIGNAL_".len()..].to_ascii_lowercase();
+                ktape_format::signal::SOURCES
+                    .iter()
+                    .position(|s| *s == src)? as i64
+            }
             "KTAPE_STACK_DEPTH" => ktape_format::stacks::MAX_DEPTH as i64,
             // Call codes index their table's CALLS.
             n if n.starts_with("KTAPE_MOUNT_CALL_") => {
