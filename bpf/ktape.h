@@ -38,6 +38,7 @@
 #define KTAPE_KIND_SYNC 74
 #define KTAPE_KIND_SIGNAL 70
 #define KTAPE_KIND_OOM 71
+#define KTAPE_KIND_WAKEUP 52
 
 /* ---- families and loss reasons: index of the loss counter array ------ */
 #define KTAPE_FAMILY_BIO 0
@@ -57,6 +58,7 @@
 #define KTAPE_FAMILY_SYNC 15
 #define KTAPE_FAMILY_SIGNAL 11
 #define KTAPE_FAMILY_OOM 12
+#define KTAPE_FAMILY_WAKEUP 17
 /* Numbers taken by families being added (issue 16), so that parallel work
  * does not collide: syscall 10, signal 11, oom 12, mount 13, stat 14,
  * sync 15, irq 16, wakeup 17; record kinds: fork 4, syscall 60-61,
@@ -651,6 +653,37 @@ struct ktape_oom_event {
 	char victim_comm[KTAPE_COMM_LEN];
 };
 #define KTAPE_OOM_EVENT_SIZE 112
+/* ---- wakeup: one wakeup of a blocked task, with both sides' stacks ---- */
+/* ktape_wakeup_event.flags: the woken task is a kernel thread. */
+#define KTAPE_WAKEUP_KTHREAD 1
+/* ktape_wakeup_event.flags: the waker (current task) is a kernel thread. */
+#define KTAPE_WAKEUP_WAKER_KTHREAD 2
+
+/*
+ * One wakeup (sched_waking) of a task that had blocked at least
+ * --wakeup-min-block: the waker's stacks taken in its own context, the
+ * woken task's taken when it switched out.
+ */
+struct ktape_wakeup_event {
+	__u32 kind;        /* KTAPE_KIND_WAKEUP */
+	__u32 cpu;         /* CPU the wakeup ran on */
+	__u64 ts;          /* wakeup, CLOCK_MONOTONIC ns */
+	__u64 blocked_ns;  /* woken task's switch-out -> this wakeup */
+	__u32 waker_pid;   /* current task where the wakeup ran */
+	__u32 waker_tgid;
+	__u32 pid;         /* woken thread */
+	__u32 tgid;
+	__s32 waker_kstack; /* stack map ids; -1 none, -2 lost */
+	__s32 waker_ustack;
+	__s32 kstack;      /* woken task's stacks at switch-out */
+	__s32 ustack;
+	__u32 state;       /* woken task's raw __state at switch-out */
+	__u8 flags;        /* KTAPE_WAKEUP_* bits */
+	__u8 pad[3];
+	char waker_comm[KTAPE_COMM_LEN];
+	char comm[KTAPE_COMM_LEN]; /* woken task's, at switch-out */
+};
+#define KTAPE_WAKEUP_EVENT_SIZE 96
 
 #ifdef __BPF__
 /* Only the BPF side sees what follows (vmlinux.h and libbpf headers). */
@@ -707,6 +740,8 @@ _Static_assert(sizeof(struct ktape_signal_event) == KTAPE_SIGNAL_EVENT_SIZE,
 	       "struct ktape_signal_event changed size: update its _SIZE define");
 _Static_assert(sizeof(struct ktape_oom_event) == KTAPE_OOM_EVENT_SIZE,
 	       "struct ktape_oom_event changed size: update its _SIZE define");
+_Static_assert(sizeof(struct ktape_wakeup_event) == KTAPE_WAKEUP_EVENT_SIZE,
+	       "struct ktape_wakeup_event changed size: update its _SIZE define");
 
 /*
  * The inner map type of ktape_rings. User space creates one ring per

@@ -1,22 +1,27 @@
-//! `flamegraph`: SVG flame graphs of CPU samples or off-CPU time, drawn by
-//! inferno from the same folded stacks `profile -f` / `offcputime -f`
+//! `flamegraph`: SVG flame graphs of CPU samples, off-CPU time or off-CPU
+//! time with the wakers' stacks on top (offwake), drawn by inferno from the
+//! same folded stacks `profile -f` / `offcputime -f` / `offwaketime -f`
 //! print, and differential flame graphs between two windows or two
 //! recordings (inferno's differential: red got hotter, blue colder).
 
 use std::path::PathBuf;
 
-use inferno::flamegraph::color::{BasicPalette, Palette};
+use inferno::flamegraph::color::{BasicPalette, MultiPalette, Palette};
 use ktape_format::read::Recording;
 
 use crate::common::{Options, Window};
 use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::offwaketime::{self, View};
 use crate::output::Out;
 use crate::profile::{compute_checked, compute_in, Source, StackReport};
 use crate::stacks::StackParts;
 use crate::time::format_rfc3339;
 
 /// What the flame graph's widths are (`--type`): `Cpu`, CPU samples (the
-/// `profile` table), or `Offcpu`, time blocked in µs (the `offcpu` table).
+/// `profile` table), `Offcpu`, time blocked in µs (the `offcpu` table), or
+/// `Offwake`, time blocked in µs by blocked and waker stack (the `wakeup`
+/// table).
 /// (No doc comments on the variants: clap would print them as a
 /// possible-values list in `--help`'s long layout.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -24,6 +29,7 @@ pub enum Kind {
     #[default]
     Cpu,
     Offcpu,
+    Offwake,
 }
 
 /// The "before" side of `--diff`.
@@ -49,16 +55,27 @@ pub struct FlamegraphOptions {
 
 fn source(kind: Kind) -> Source {
     match kind {
-        Kind::Cpu => Source::Cpu,
         Kind::Offcpu => Source::Offcpu {
             min_us: None,
             max_us: None,
             state: None,
         },
+        _ => Source::Cpu,
     }
 }
 
-fn folded_text(r: &StackReport, parts: StackParts) -> String {
+/// What one side of a flame graph draws: its folded lines and what they
+/// cover.
+struct Drawn {
+    folded: String,
+    stacks: usize,
+    rows: u64,
+    window: Window,
+    loss: Loss,
+    warnings: Vec<String>,
+}
+
+fn from_stacks(r: StackReport, parts: StackParts) -> Drawn {
     let mut s = String::new();
     for st in &r.stacks {
         s.push_str(&st.folded(parts));
@@ -66,7 +83,63 @@ fn folded_text(r: &StackReport, parts: StackParts) -> String {
         s.push_str(&st.value.to_string());
         s.push('\n');
     }
-    s
+    Drawn {
+        folded: s,
+        stacks: r.stacks.len(),
+        rows: r.rows,
+        window: r.window,
+        loss: r.loss,
+        warnings: r.warnings,
+    }
+}
+
+fn from_pairs(r: offwaketime::PairReport, parts: StackParts) -> Drawn {
+    let mut s = String::new();
+    for p in &r.pairs {
+        s.push_str(&offwaketime::folded(p, parts));
+        s.push(' ');
+        s.push_str(&p.value.to_string());
+        s.push('\n');
+    }
+    Drawn {
+        folded: s,
+        stacks: r.pairs.len(),
+        rows: r.rows,
+        window: r.window,
+        loss: r.loss,
+        warnings: r.warnings,
+    }
+}
+
+/// One side's folded stacks: over `window` if given, else over the
+/// window of `common` after checking the tables.
+fn draw(
+    recordings: &[Recording],
+    kind: Kind,
+    common: &Options,
+    parts: StackParts,
+    window: Option<Window>,
+) -> Result<Drawn> {
+    let sel = offwaketime::Select::default();
+    let view = View::Offwake(parts);
+    Ok(match (kind, window) {
+        (Kind::Offwake, None) => from_pairs(
+            offwaketime::compute_checked(recordings, &sel, view, common)?,
+            parts,
+        ),
+        (Kind::Offwake, Some(w)) => from_pairs(
+            offwaketime::compute_in(recordings, &sel, view, common, w)?,
+            parts,
+        ),
+        (_, None) => from_stacks(
+            compute_checked(recordings, &source(kind), common, parts)?,
+            parts,
+        ),
+        (_, Some(w)) => from_stacks(
+            compute_in(recordings, &source(kind), common, parts, w)?,
+            parts,
+        ),
+    })
 }
 
 fn hosts(recordings: &[Recording]) -> String {
@@ -76,10 +149,11 @@ fn hosts(recordings: &[Recording]) -> String {
     h.join(", ")
 }
 
-fn describe(recordings: &[Recording], r: &StackReport, kind: Kind) -> String {
+fn describe(recordings: &[Recording], r: &Drawn, kind: Kind) -> String {
     let what = match kind {
         Kind::Cpu => "samples",
         Kind::Offcpu => "off-CPU episodes",
+        Kind::Offwake => "wakeups",
     };
     format!(
         "{} {} .. {}: {} {what}, {} lost",
@@ -93,19 +167,22 @@ fn describe(recordings: &[Recording], r: &StackReport, kind: Kind) -> String {
 
 /// Draws the flame graph into `opts.output`.
 pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>) -> Result<()> {
-    let src = source(opts.kind);
-    let after = compute_checked(recordings, &src, &opts.common, opts.parts)?;
+    let after = draw(recordings, opts.kind, &opts.common, opts.parts, None)?;
     let mut warnings = after.warnings.clone();
     let mut fg = inferno::flamegraph::Options::default();
     let (title, count_name) = match opts.kind {
         Kind::Cpu => ("CPU flame graph", "samples"),
         Kind::Offcpu => ("Off-CPU flame graph", "us"),
+        Kind::Offwake => ("Off-wake flame graph", "us"),
     };
     fg.count_name = count_name.to_string();
-    if opts.kind == Kind::Offcpu {
-        fg.colors = Palette::Basic(BasicPalette::Blue);
+    match opts.kind {
+        Kind::Offcpu => fg.colors = Palette::Basic(BasicPalette::Blue),
+        // Frames above the `--` (the waker's) in their own hue.
+        Kind::Offwake => fg.colors = Palette::Multi(MultiPalette::Wakeup),
+        Kind::Cpu => {}
     }
-    let mut folded = folded_text(&after, opts.parts);
+    let mut folded = after.folded.clone();
     match &opts.diff {
         None => {
             fg.title = format!("{title}: {}", describe(recordings, &after, opts.kind));
@@ -116,12 +193,12 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
                     let win = Window::resolve(w, recordings)?;
                     (
                         recordings,
-                        compute_in(recordings, &src, &opts.common, opts.parts, win)?,
+                        draw(recordings, opts.kind, &opts.common, opts.parts, Some(win))?,
                     )
                 }
                 Before::Recordings(r) => (
                     r.as_slice(),
-                    compute_checked(r, &src, &opts.common, opts.parts)?,
+                    draw(r, opts.kind, &opts.common, opts.parts, None)?,
                 ),
             };
             let before_only: Vec<String> = b
@@ -137,11 +214,10 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
                 describe(brecs, &b, opts.kind),
                 describe(recordings, &after, opts.kind)
             ));
-            let before_text = folded_text(&b, opts.parts);
             let mut diff = Vec::new();
             inferno::differential::from_readers(
                 inferno::differential::Options::default(),
-                before_text.as_bytes(),
+                b.folded.as_bytes(),
                 folded.as_bytes(),
                 &mut diff,
             )
@@ -168,7 +244,7 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
         out.err,
         "wrote {} ({} stacks)",
         opts.output.display(),
-        after.stacks.len()
+        after.stacks
     )?;
     Ok(())
 }
@@ -179,7 +255,7 @@ pub struct FlamegraphArgs {
     /// Where to write the SVG.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: PathBuf,
-    /// cpu: width is CPU samples (profile table); offcpu: width is time blocked (offcpu table).
+    /// cpu: width is CPU samples (profile table); offcpu: width is time blocked (offcpu table); offwake: time blocked, the blocked stack below `--` and the waker's stack above it (wakeup table).
     #[arg(long = "type", value_name = "TYPE", value_enum, default_value_t = Kind::Cpu)]
     kind: Kind,
     /// Differential flame graph: with two PATHs, the first is before and the second after; with one, --before gives the before window and --from/--to the after window.

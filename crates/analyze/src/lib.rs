@@ -13,8 +13,9 @@
 //! * the reports: one module each, declared with its subcommands in the
 //!   one list at the end of this file, which makes [`Command`]. Some hold
 //!   more than one: [`verify`] (verify and recover), [`profile`] (profile
-//!   and offcputime), [`tcp`] (the six TCP reports). [`profile`] and
-//!   [`flamegraph`] share the stack code in [`stacks`]; runqlat, cpudist
+//!   and offcputime), [`tcp`] (the six TCP reports). [`profile`],
+//!   [`offwaketime`], [`wakeuptime`] and [`flamegraph`] share the stack
+//!   code in [`stacks`]; runqlat, cpudist
 //!   and runqslower pair scheduler events through [`pairing`];
 //! * [`crosscheck`]: rows against the kernel's own counters;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
@@ -160,8 +161,16 @@ reports! {
         /// Time blocked off CPU by stack, in microseconds (bcc offcputime; needs -e offcpu).
         Offcputime(OffcputimeArgs),
     }
+    wakeuptime {
+        /// Time blocked by waker kernel stack, with waker and target names, in microseconds (bcc wakeuptime; needs -e wakeup).
+        Wakeuptime(WakeuptimeArgs),
+    }
+    offwaketime {
+        /// Time blocked by the blocked stack and the waker's stack, in microseconds (bcc offwaketime; needs -e wakeup).
+        Offwaketime(OffwaketimeArgs),
+    }
     flamegraph {
-        /// SVG flame graph of CPU samples or off-CPU time (inferno); --diff compares two windows or recordings.
+        /// SVG flame graph of CPU samples, off-CPU time or off-CPU time with wakers (inferno); --diff compares two windows or recordings.
         Flamegraph(FlamegraphArgs),
     }
     runqslower {

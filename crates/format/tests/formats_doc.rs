@@ -91,7 +91,7 @@ fn every_table_is_listed_in_the_readme() {
             "every recording".to_string()
         } else if t.name == ktape_format::stacks::TABLE.name {
             // Its loss rows are family `stacks`, but no `-e stacks` exists.
-            "`-e profile`, `-e offcpu`".to_string()
+            "`-e profile`, `-e offcpu`, `-e wakeup`".to_string()
         } else {
             format!("`-e {}`", t.family)
         };

@@ -1,5 +1,5 @@
 //! One decoder for every family whose ring records have a single fixed
-//! size (bio, open, fileio, profile, offcpu, runqlen).
+//! size (bio, open, fileio, profile, offcpu, runqlen, wakeup).
 //!
 //! What such a family owns is the record layout ([`Record`]) and how one
 //! record becomes one row ([`Rows`]); the cycle around it is the same for

@@ -1,4 +1,4 @@
-//! Stacks for the `profile` and `offcpu` families: the shared stack map,
+//! Stacks for the `profile`, `offcpu` and `wakeup` families: the shared map,
 //! stack ids unique in the recording, and symbolization while recording.
 //!
 //! The kernel stores each distinct stack once in a `STACK_TRACE` map and

@@ -16,8 +16,8 @@
 
 use crate::schema::{ColumnSpec, ColumnType::*, TableSpec};
 
-/// The `stacks` table (written by the recorder whenever `profile` or
-/// `offcpu` is recorded).
+/// The `stacks` table (written by the recorder whenever `profile`,
+/// `offcpu` or `wakeup` is recorded).
 pub static TABLE: TableSpec = TableSpec {
     name: "stacks",
     family: "stacks",
