@@ -213,10 +213,24 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         &[
             &["-o", "$OUT"],
             &["--type", "offcpu", "-U", "-o", "$OUT"],
+            &["--type", "offwake", "-o", "$OUT"],
             &["--diff", "-o", "$OUT", "$OTHER", "$REC"],
             &[
                 "--diff", "--before", "+0s,+5s", "--from", "+5s", "-o", "$OUT",
             ],
+        ],
+    ),
+    (
+        "wakeuptime",
+        &[&[], &["-f", "-u", "-m", "100"], &["--json", "-k"]],
+    ),
+    (
+        "offwaketime",
+        &[
+            &[],
+            &["-f", "-d", "-t", "601"],
+            &["-K", "--state", "1", "--json"],
+            &["-U", "-M", "2000"],
         ],
     ),
     (
@@ -432,6 +446,7 @@ fn bases() -> &'static Bases {
             add("stacks", &|p| fixture::write_stacks(p, 5));
             add("files", &|p| fixture::write_files(p));
             add("syscall", &|p| fixture::syscall::write_syscall(p));
+            add("wakeup", &|p| fixture::wakeup::write_wakeup(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());
