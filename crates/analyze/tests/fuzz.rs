@@ -222,6 +222,7 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         &[
             &["-o", "$OUT"],
             &["--type", "offcpu", "-U", "-o", "$OUT"],
+            &["--type", "offwake", "-o", "$OUT"],
             &["--diff", "-o", "$OUT", "$OTHER", "$REC"],
             &[
                 "--diff", "--before", "+0s,+5s", "--from", "+5s", "-o", "$OUT",
@@ -234,6 +235,19 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         &[&[], &["-x", "-t", "-s"], &["--json", "-p", "2300"]],
     ),
     ("syncsnoop", &[&[], &["--json", "--comm", "postgres"]]),
+    (
+        "wakeuptime",
+        &[&[], &["-f", "-u", "-m", "100"], &["--json", "-k"]],
+    ),
+    (
+        "offwaketime",
+        &[
+            &[],
+            &["-f", "-d", "-t", "601"],
+            &["-K", "--state", "1", "--json"],
+            &["-U", "-M", "2000"],
+        ],
+    ),
     (
         "opensnoop",
         &[
@@ -496,6 +510,7 @@ fn bases() -> &'static Bases {
             add("irq", &|p| fixture::irq::write_irq(p));
             add("vfs", &|p| fixture::vfs::write_vfs(p));
             add("signal", &|p| fixture::signal::write_signal(p));
+            add("wakeup", &|p| fixture::wakeup::write_wakeup(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

@@ -37,6 +37,7 @@ fn fixtures() -> &'static Fixtures {
         fixture::irq::write_irq(&dir.join("irq").join("irq.parquet"));
         fixture::vfs::write_vfs(&dir.join("vfs").join("vfs.parquet"));
         fixture::signal::write_signal(&dir.join("signal").join("signal.parquet"));
+        fixture::wakeup::write_wakeup(&dir.join("wakeup").join("wakeup.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1257,4 +1258,66 @@ fn killsnoop() {
     );
     let (ok, err) = run(&["killsnoop", "-s", "SIGFOO", rec]);
     assert!(!ok && err.contains("unknown signal"), "{err}");
+}
+
+#[test]
+fn wakeuptime() {
+    let rec = "$DIR/wakeup/wakeup.parquet";
+    golden("wakeuptime", &["wakeuptime", rec]);
+    golden("wakeuptime_f", &["wakeuptime", "-f", rec]);
+    golden("wakeuptime_u", &["wakeuptime", "-f", "-u", rec]);
+    golden(
+        "wakeuptime_k_m",
+        &["wakeuptime", "-f", "-k", "-m", "5000", rec],
+    );
+    golden(
+        "wakeuptime_p_json",
+        &["wakeuptime", "-p", "600", "--json", rec],
+    );
+    golden_fails(
+        "wakeuptime_no_table",
+        &["wakeuptime", "$DIR/procs/exec.parquet"],
+    );
+}
+
+#[test]
+fn offwaketime() {
+    let rec = "$DIR/wakeup/wakeup.parquet";
+    golden("offwaketime", &["offwaketime", rec]);
+    golden("offwaketime_f", &["offwaketime", "-f", rec]);
+    golden("offwaketime_f_d", &["offwaketime", "-f", "-d", rec]);
+    golden("offwaketime_K_t", &["offwaketime", "-K", "-t", "601", rec]);
+    golden(
+        "offwaketime_U_M",
+        &["offwaketime", "-f", "-U", "-M", "1000", rec],
+    );
+    golden(
+        "offwaketime_state2",
+        &["offwaketime", "-f", "--state", "2", rec],
+    );
+    golden(
+        "offwaketime_json",
+        &["offwaketime", "--json", "--comm", "cons", rec],
+    );
+    let (ok, err) = run(&["offwaketime", "-m", "10", "-M", "5", rec]);
+    assert!(!ok && err.contains("above -M"), "{err}");
+}
+
+#[test]
+fn flamegraph_offwake() {
+    let dir = fixture::scratch("flamegraph_offwake");
+    let svg = dir.join("offwake.svg");
+    let (ok, err) = run(&[
+        "flamegraph",
+        "--type",
+        "offwake",
+        "-o",
+        svg.to_str().unwrap(),
+        "$DIR/wakeup/wakeup.parquet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for f in ["cons", "prod", "pipe_read", "pipe_write", "db-worker", "--"] {
+        assert!(text.contains(f), "{f} missing from the offwake flame graph");
+    }
 }
