@@ -378,7 +378,7 @@ pub fn run(recordings: &[Recording], opts: &MountsnoopOptions, out: &mut Out<'_>
         opts.common.json,
         out,
         || compute(recordings, opts),
-        |r, out| write_json(r, out),
+        write_json,
         |r, out| write_text(r, opts, out),
     )
 }

@@ -154,8 +154,8 @@ pub fn run(recordings: &[Recording], opts: &SyncsnoopOptions, out: &mut Out<'_>)
         opts.common.json,
         out,
         || compute(recordings, opts),
-        |r, out| write_json(r, out),
-        |r, out| write_text(r, out),
+        write_json,
+        write_text,
     )
 }
 

@@ -160,7 +160,7 @@ mod tests {
         assert!(hint("loss").starts_with("every recording has one"));
         assert_eq!(
             hint("stacks"),
-            "it is written with `-e offcpu` and `-e profile`: the recording is incomplete or damaged"
+            "it is written with `-e offcpu` and `-e profile` and `-e wakeup`: the recording is incomplete or damaged"
         );
     }
 }
