@@ -13,18 +13,18 @@
 //! with its end time). `-d` uses the histogram the kernel kept in the unit
 //! shown (µs, or ns with `-N`), so its buckets are exact too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use ktape_format::irq::{KIND_HARD, KIND_SOFT, TABLE};
 use ktape_format::read::Recording;
-use serde::Serialize;
 
 use crate::columns::{self, Strings};
 use crate::common::{interval_index, json_warnings, scan, table_notes, Options, Window};
 use crate::error::{Error, Result};
-use crate::hist::Bucket;
+use crate::hist::{Bucket, Log2Hist};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::tables::{self, Needs};
@@ -83,7 +83,7 @@ pub struct IrqsOptions {
 }
 
 /// One handler's sums in one interval.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sum {
     /// Handler runs.
     pub count: u64,
@@ -92,7 +92,7 @@ pub struct Sum {
     /// The longest run, ns.
     pub max_ns: u64,
     /// Runs per log2 slot of the unit shown.
-    pub hist: Vec<u64>,
+    pub hist: Log2Hist,
 }
 
 impl Sum {
@@ -100,17 +100,12 @@ impl Sum {
         self.count += o.count;
         self.total_ns += o.total_ns;
         self.max_ns = self.max_ns.max(o.max_ns);
-        if self.hist.len() < o.hist.len() {
-            self.hist.resize(o.hist.len(), 0);
-        }
-        for (a, b) in self.hist.iter_mut().zip(&o.hist) {
-            *a += b;
-        }
+        self.hist.merge(&o.hist);
     }
 }
 
 /// Sums per (interval, handler name).
-type Acc = BTreeMap<(i64, String), Sum>;
+type Acc = BTreeMap<(i64, Arc<str>), Sum>;
 
 /// One interval's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +114,7 @@ pub struct Interval {
     pub start_ns: i64,
     pub end_ns: i64,
     /// Handlers by name.
-    pub irqs: Vec<(String, Sum)>,
+    pub irqs: Vec<(Arc<str>, Sum)>,
 }
 
 /// The computed report.
@@ -166,17 +161,31 @@ pub fn compute(recordings: &[Recording], opts: &IrqsOptions) -> Result<Irqs> {
             let ts = columns::timestamps(batch, "ts", path)?;
             let cpu = columns::i32s(batch, "cpu", path)?;
             let kinds = Strings::from_batch(batch, "kind", path)?;
+            let kind_ok = kinds.matching(|v| v == kind);
             let names = Strings::from_batch(batch, "name", path)?;
             let count = columns::i64s(batch, "count", path)?;
             let total = columns::i64s(batch, "total_ns", path)?;
             let max = columns::i64s(batch, "max_ns", path)?;
+            let not_list =
+                || Error::Usage(format!("{}: `{hist_col}` is not a list of int64", path.display()));
             let hist = batch
                 .column_by_name(hist_col)
                 .and_then(|c| c.as_list_opt::<i32>())
-                .ok_or_else(|| Error::Usage(format!("{}: `{hist_col}` is not a list of int64", path.display())))?;
+                .ok_or_else(not_list)?;
+            // The list's items as one slice, cut by its offsets: no array
+            // per row.
+            let items = hist
+                .values()
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(not_list)?
+                .values();
+            let offsets = hist.value_offsets();
+            // Summed by dictionary code within the batch; names are
+            // attached once per group.
+            let mut local: HashMap<(i64, u32), Sum> = HashMap::new();
             for i in 0..batch.num_rows() {
                 if !range.contains(ts[i])
-                    || &**kinds.get(i) != kind
+                    || !kind_ok[kinds.codes[i] as usize]
                     || opts.cpu.is_some_and(|c| c != cpu[i])
                 {
                     continue;
@@ -189,17 +198,19 @@ pub fn compute(recordings: &[Recording], opts: &IrqsOptions) -> Result<Irqs> {
                 if k < 0 || k >= n {
                     continue;
                 }
-                let items = hist.value(i);
-                let items = items.as_primitive_opt::<Int64Type>().ok_or_else(|| {
-                    Error::Usage(format!("{}: `{hist_col}` is not a list of int64", path.display()))
-                })?;
-                let row = Sum {
-                    count: count[i].max(0) as u64,
-                    total_ns: total[i].max(0) as u64,
-                    max_ns: max[i].max(0) as u64,
-                    hist: (0..items.len()).map(|j| items.value(j).max(0) as u64).collect(),
-                };
-                acc.entry((k, names.get(i).to_string())).or_default().merge(&row);
+                let sum = local.entry((k, names.codes[i])).or_default();
+                sum.count += count[i].max(0) as u64;
+                sum.total_ns += total[i].max(0) as u64;
+                sum.max_ns = sum.max_ns.max(max[i].max(0) as u64);
+                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                for (slot, &c) in items[lo..hi].iter().enumerate() {
+                    sum.hist.add_n(slot, c.max(0) as u64);
+                }
+            }
+            for ((k, code), sum) in local {
+                acc.entry((k, names.values[code as usize].clone()))
+                    .or_default()
+                    .merge(&sum);
             }
             Ok(())
         },
@@ -283,11 +294,7 @@ pub fn write_text(r: &Irqs, opts: &IrqsOptions, out: &mut Out<'_>) -> Result<()>
         if opts.dist {
             for (name, s) in &iv.irqs {
                 writeln!(out.out, "{section} = '{name}'")?;
-                let mut h = crate::hist::Log2Hist::default();
-                for (slot, &c) in s.hist.iter().enumerate() {
-                    h.add_n(slot, c);
-                }
-                h.write_text(&mut out.out, unit)?;
+                s.hist.write_text(&mut out.out, unit)?;
                 writeln!(out.out)?;
             }
             continue;
@@ -312,13 +319,9 @@ pub fn write_json(r: &Irqs, opts: &IrqsOptions, out: &mut Out<'_>) -> Result<()>
                 .irqs
                 .iter()
                 .map(|(name, s)| {
-                    let mut h = crate::hist::Log2Hist::default();
-                    for (slot, &c) in s.hist.iter().enumerate() {
-                        h.add_n(slot, c);
-                    }
-                    let buckets: Vec<Bucket> = h.buckets();
+                    let buckets: Vec<Bucket> = s.hist.buckets();
                     serde_json::json!({
-                        "name": name,
+                        "name": &**name,
                         "count": s.count,
                         "total_ns": s.total_ns,
                         "max_ns": s.max_ns,
