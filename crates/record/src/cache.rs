@@ -101,12 +101,7 @@ impl Family for Cache {
                 ro.skip_tgid = std::process::id();
             }
         })?;
-        let handle = bpf::map_id(skel.maps.ktape_cache_counts.as_fd())
-            .and_then(|id| MapHandle::from_map_id(id).ok())
-            .ok_or_else(|| BpfError::Map {
-                map: "ktape_cache_counts",
-                source: libbpf_rs::Error::from(std::io::Error::last_os_error()),
-            })?;
+        let handle = crate::seconds::handle(skel.maps.ktape_cache_counts.as_fd(), "ktape_cache_counts")?;
         *COUNTERS.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         // tp_btf only: the folio's page count needs its typed pointer.
         Ok(Box::new(Attached::new(

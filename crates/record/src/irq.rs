@@ -3,11 +3,9 @@
 //! bcc's hardirqs and softirqs sum).
 //!
 //! Nothing goes through the rings: `bpf/irq.bpf.c` adds each run to a hash
-//! entry whose key carries the second, and the decoder, on the drain
-//! thread, reads the map at every flush (about once a second), writing and
-//! deleting the entries whose second is over, and every entry once the
-//! programs are detached. As for `syscall`, the loaded object hands the
-//! decoder its own handle of the map through [`AGGREGATES`].
+//! entry whose key carries the second, and the decoder harvests the
+//! seconds that are over with [`crate::seconds::SecondMap`], as `syscall`
+//! does; the loaded object hands it the map through [`AGGREGATES`].
 
 use std::os::fd::AsFd;
 use std::sync::Mutex;
@@ -15,11 +13,12 @@ use std::sync::Mutex;
 use ktape_bpf::irq::{IrqSkel, IrqSkelBuilder};
 use ktape_format::irq::{softirq_name, KIND_HARD, KIND_SOFT, TABLE};
 use ktape_format::TableSpec;
-use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramMut};
+use libbpf_rs::{MapHandle, ProgramMut};
 
 use crate::abi::{self, cstr};
 use crate::bpf::{self, BpfError, Flavour};
 use crate::columns::{table_columns, DictCol, I32Col, I64Col, I64ListCol, TsCol};
+use crate::seconds::{self, SecondMap};
 use crate::family::{
     DecodeCtx, DecodeError, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink,
     Skeleton,
@@ -97,12 +96,7 @@ impl Family for Irq {
                 let _ = open.maps.ktape_irq_agg.set_max_entries(keys);
             })
         })?;
-        let handle = bpf::map_id(attached.skel().maps.ktape_irq_agg.as_fd())
-            .and_then(|id| MapHandle::from_map_id(id).ok())
-            .ok_or_else(|| BpfError::Map {
-                map: "ktape_irq_agg",
-                source: libbpf_rs::Error::from(std::io::Error::last_os_error()),
-            })?;
+        let handle = seconds::handle(attached.skel().maps.ktape_irq_agg.as_fd(), "ktape_irq_agg")?;
         *AGGREGATES.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(Box::new(attached))
     }
@@ -158,63 +152,28 @@ table_columns! {
     us_hist: I64ListCol,
 }
 
-/// A key is read once its second has been over for this long: a program
-/// that read the clock in that second has long updated its entry.
-const SETTLE_NS: i64 = 200_000_000;
-
 /// Harvests the aggregate map into `irq` batches at each flush.
 pub struct IrqDecoder {
     cols: IrqColumns,
-    map: Option<MapHandle>,
+    map: SecondMap<IrqKey, IrqAgg>,
     offset_ns: i64,
-    /// Entries read this harvest, sorted before they become rows.
-    scratch: Vec<(IrqKey, IrqAgg)>,
 }
 
 impl IrqDecoder {
     fn new(ctx: &DecodeCtx, map: Option<MapHandle>) -> Self {
         IrqDecoder {
             cols: IrqColumns::with_capacity(0),
-            map,
+            map: SecondMap::new("irq", map),
             offset_ns: ctx.clock_offset_ns,
-            scratch: Vec::new(),
         }
     }
 
     /// Moves the entries of the seconds that are over (all of them when
     /// `last`) from the map into rows.
     fn harvest(&mut self, now_mono_ns: i64, last: bool) {
-        let Some(map) = &self.map else { return };
-        self.scratch.clear();
-        let mut done = Vec::new();
-        if let Ok(iter) = map.lookup_batch(1024, MapFlags::ANY, MapFlags::ANY) {
-            for (k, v) in iter {
-                let (mut key, mut agg) = (IrqKey::default(), IrqAgg::default());
-                if plain::copy_from_bytes(&mut key, &k).is_err()
-                    || plain::copy_from_bytes(&mut agg, &v).is_err()
-                {
-                    continue;
-                }
-                if last || (key.sec as i64 + 1) * 1_000_000_000 + SETTLE_NS <= now_mono_ns {
-                    done.extend_from_slice(&k);
-                    self.scratch.push((key, agg));
-                }
-            }
-        }
-        if !self.scratch.is_empty() {
-            let n = self.scratch.len() as u32;
-            // Deleted only once read: a failure leaves them for next time
-            // rather than losing them (they would then be written twice,
-            // so say so).
-            if let Err(e) = map.delete_batch(&done, n, MapFlags::ANY, MapFlags::ANY) {
-                crate::status::say(&format!(
-                    "irq: could not remove {n} counters once read ({e}); they may be written again"
-                ));
-            }
-        }
-        self.scratch
-            .sort_unstable_by_key(|(k, _)| (k.sec, k.cpu, k.kind, k.irq, k.handler));
-        for (k, a) in &self.scratch {
+        let entries = self.map.harvest(now_mono_ns, last, |k| k.sec);
+        entries.sort_unstable_by_key(|(k, _)| (k.sec, k.cpu, k.kind, k.irq, k.handler));
+        for (k, a) in entries.iter() {
             append(&mut self.cols, k, a, self.offset_ns);
         }
     }

@@ -59,6 +59,8 @@ mod procfs;
 #[cfg(target_os = "linux")]
 mod rings;
 #[cfg(target_os = "linux")]
+mod seconds;
+#[cfg(target_os = "linux")]
 mod space;
 #[cfg(target_os = "linux")]
 mod stacks;

@@ -5,12 +5,10 @@
 //! The kernel side (`bpf/syscall.bpf.c`) keeps the per-call work in the
 //! kernel: a hash entry per key, whose key carries the second the calls
 //! returned in. Only slow calls go through the rings (fixed-size
-//! [`SyscallEvent`]s). The decoder, on the drain thread, reads the map at
-//! every flush (once a second) and writes and deletes the entries whose
-//! second is over, and every entry after the programs are detached. The
-//! loaded object hands the decoder its own handle of the map through
-//! [`AGGREGATES`], as `cache` does, since loading happens before decoders
-//! are made.
+//! [`SyscallEvent`]s). The decoder, on the drain thread, harvests the
+//! seconds that are over at every flush with
+//! [`crate::seconds::SecondMap`], and every entry after the programs are
+//! detached; the loaded object hands it the map through [`AGGREGATES`].
 
 use std::os::fd::AsFd;
 use std::sync::Mutex;
@@ -19,7 +17,7 @@ use arrow_array::RecordBatch;
 use ktape_bpf::syscall::{SyscallSkel, SyscallSkelBuilder};
 use ktape_format::syscall::{display_name, AGG_TABLE, SLOW_TABLE};
 use ktape_format::TableSpec;
-use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramMut};
+use libbpf_rs::{MapHandle, ProgramMut};
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
@@ -28,6 +26,7 @@ use crate::family::{
     DecodeCtx, Decoder, Family, FamilyOptions, LoadCtx, Loaded, OptionError, Sink, Skeleton,
 };
 use crate::fixed::{FixedDecoder, Rows};
+use crate::seconds::{self, SecondMap};
 
 pub use ktape_bpf::abi::{SyscallAgg, SyscallEvent, SyscallKey};
 
@@ -119,12 +118,10 @@ impl Family for Syscall {
                 }
             })
         })?;
-        let handle = bpf::map_id(attached.skel().maps.ktape_syscall_agg.as_fd())
-            .and_then(|id| MapHandle::from_map_id(id).ok())
-            .ok_or_else(|| BpfError::Map {
-                map: "ktape_syscall_agg",
-                source: libbpf_rs::Error::from(std::io::Error::last_os_error()),
-            })?;
+        let handle = seconds::handle(
+            attached.skel().maps.ktape_syscall_agg.as_fd(),
+            "ktape_syscall_agg",
+        )?;
         *AGGREGATES.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(Box::new(attached))
     }
@@ -189,18 +186,12 @@ table_columns! {
     latency_hist: I64ListCol,
 }
 
-/// A key is read once its second has been over for this long: a program
-/// that read the clock in that second has long updated its entry.
-const SETTLE_NS: i64 = 200_000_000;
-
 /// Slow calls (from the rings) and the aggregates (from the map).
 pub struct Columns {
     slow: SlowColumns,
     agg: AggColumns,
-    map: Option<MapHandle>,
+    map: SecondMap<SyscallKey, SyscallAgg>,
     offset_ns: i64,
-    /// Entries read this harvest, sorted before they become rows.
-    scratch: Vec<(SyscallKey, SyscallAgg)>,
 }
 
 impl Columns {
@@ -208,46 +199,17 @@ impl Columns {
         Columns {
             slow: SlowColumns::with_capacity(0),
             agg: AggColumns::with_capacity(0),
-            map,
+            map: SecondMap::new("syscall", map),
             offset_ns: ctx.clock_offset_ns,
-            scratch: Vec::new(),
         }
     }
 
     /// Moves the entries of the seconds that are over (all of them when
     /// `last`) from the map into `syscall` rows.
     fn harvest(&mut self, now_mono_ns: i64, last: bool) {
-        let Some(map) = &self.map else { return };
-        self.scratch.clear();
-        let mut done = Vec::new();
-        if let Ok(iter) = map.lookup_batch(4096, MapFlags::ANY, MapFlags::ANY) {
-            for (k, v) in iter {
-                let (mut key, mut agg) = (SyscallKey::default(), SyscallAgg::default());
-                if plain::copy_from_bytes(&mut key, &k).is_err()
-                    || plain::copy_from_bytes(&mut agg, &v).is_err()
-                {
-                    continue;
-                }
-                if last || (key.sec as i64 + 1) * 1_000_000_000 + SETTLE_NS <= now_mono_ns {
-                    done.extend_from_slice(&k);
-                    self.scratch.push((key, agg));
-                }
-            }
-        }
-        if !self.scratch.is_empty() {
-            let n = self.scratch.len() as u32;
-            // Deleted only once read: a failure leaves them for next time
-            // rather than losing them (they would then be written twice,
-            // so say so).
-            if let Err(e) = map.delete_batch(&done, n, MapFlags::ANY, MapFlags::ANY) {
-                crate::status::say(&format!(
-                    "syscall: could not remove {n} counters once read ({e}); they may be written again"
-                ));
-            }
-        }
-        self.scratch
-            .sort_unstable_by_key(|(k, _)| (k.sec, k.tgid, k.nr, k.err));
-        for (k, a) in &self.scratch {
+        let entries = self.map.harvest(now_mono_ns, last, |k| k.sec);
+        entries.sort_unstable_by_key(|(k, _)| (k.sec, k.tgid, k.nr, k.err));
+        for (k, a) in entries.iter() {
             let c = &mut self.agg;
             c.ts.append_value(k.sec as i64 * 1_000_000_000 + self.offset_ns);
             c.tgid.append_value(k.tgid as i32);
