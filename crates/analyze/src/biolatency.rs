@@ -15,6 +15,10 @@
 //!
 //! Memory is bounded: one 64-slot histogram per (interval, disk, flags)
 //! and thread.
+//!
+//! `bitesize` is the same computation over another value (the request's
+//! size in KiB, [`BioValue::Kib`]) grouped by command name (`per_comm`),
+//! so it runs this one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,6 +38,17 @@ use crate::loss::Loss;
 use crate::output::Out;
 use crate::tables::{self, Needs};
 use crate::time::{format_rfc3339, NS_PER_MS, NS_PER_US};
+
+/// What a `bio` histogram counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BioValue {
+    /// The request's latency (`-Q`, `-m` apply): biolatency.
+    #[default]
+    Latency,
+    /// The request's size, `bytes / 1024` (integer division, as bcc
+    /// divides `__data_len`): bitesize.
+    Kib,
+}
 
 /// Options of `biolatency`. The default prints one µs histogram of device
 /// latency over the whole recording.
@@ -67,6 +82,11 @@ pub struct BiolatencyOptions {
     /// (`host=web1` folders) or, for `host`, per recorded host. Default:
     /// all recordings together.
     pub by: Option<String>,
+    /// What the histograms count. Default: latency.
+    pub value: BioValue,
+    /// One histogram per submitter command name (bitesize's key).
+    /// Default: all names together.
+    pub per_comm: bool,
 }
 
 /// One histogram of one interval.
@@ -78,6 +98,8 @@ pub struct Group {
     pub disk: Option<Arc<str>>,
     /// Flag set name with `-F`.
     pub flags: Option<Arc<str>>,
+    /// Submitter command name with `per_comm`.
+    pub comm: Option<Arc<str>>,
     /// The histogram.
     pub hist: Log2Hist,
 }
@@ -109,7 +131,15 @@ pub struct Biolatency {
     pub warnings: Vec<String>,
 }
 
-type Key = (i64, Option<Arc<str>>, Option<Arc<str>>, Option<Arc<str>>);
+/// (interval, --by value, disk, flags, comm): the groups, in print order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    iv: i64,
+    by: Option<Arc<str>>,
+    disk: Option<Arc<str>>,
+    flags: Option<Arc<str>>,
+    comm: Option<Arc<str>>,
+}
 
 /// Computes the histograms.
 pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Biolatency> {
@@ -119,9 +149,13 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     let base = window.start_ns;
     let range = window.range;
 
-    let mut cols = vec!["ts", "latency_ns"];
-    if opts.queued {
+    let sizes = opts.value == BioValue::Kib;
+    let mut cols = vec!["ts", if sizes { "bytes" } else { "latency_ns" }];
+    if opts.queued && !sizes {
         cols.push("queue_ns");
+    }
+    if opts.per_comm {
+        cols.push("comm");
     }
     if opts.per_disk || opts.disk.is_some() {
         cols.push("disk");
@@ -130,7 +164,11 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         cols.push("flags");
     }
     opts.common.filter.add_columns(&mut cols);
-    let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
+    let scale = match (opts.value, opts.millis) {
+        (BioValue::Kib, _) => 1024,
+        (BioValue::Latency, true) => NS_PER_MS,
+        (BioValue::Latency, false) => NS_PER_US,
+    };
     let table = ktape_format::bio::TABLE.name;
     let labels = match &opts.by {
         Some(key) => Some(group_labels(recordings, key)?),
@@ -148,8 +186,8 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
         |(acc, negative): &mut Acc, unit, batch| {
             let path = &unit.segment.path;
             let ts = columns::timestamps(batch, "ts", path)?;
-            let lat = columns::i64s(batch, "latency_ns", path)?;
-            let queue = if opts.queued {
+            let vals = columns::i64s(batch, cols[1], path)?;
+            let queue = if opts.queued && !sizes {
                 Some(columns::i64_array(batch, "queue_ns", path)?)
             } else {
                 None
@@ -168,10 +206,15 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
             } else {
                 None
             };
+            let comm = if opts.per_comm {
+                Some(Strings::from_batch(batch, "comm", path)?)
+            } else {
+                None
+            };
             let filter = opts.common.filter.prepare(batch, path)?;
             // Group by dictionary codes within the batch; strings are
             // attached once per group when merging into the accumulator.
-            let mut local: HashMap<(i64, u32, u32), Log2Hist> = HashMap::new();
+            let mut local: HashMap<(i64, u32, u32, u32), Log2Hist> = HashMap::new();
             for i in 0..batch.num_rows() {
                 if !range.contains(ts[i]) || !filter.keep(i) {
                     continue;
@@ -183,7 +226,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                 }
                 // A negative time is a damaged row, not a 0 µs request:
                 // it is left out and counted, and the report says so.
-                let mut v = lat[i];
+                let mut v = vals[i];
                 if let Some(q) = queue {
                     if !q.is_null(i) {
                         v = if q.value(i) < 0 {
@@ -206,20 +249,27 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                     0
                 };
                 let fc = flags.as_ref().map_or(0, |f| f.codes[i]);
+                let cc = comm.as_ref().map_or(0, |c| c.codes[i]);
                 local
-                    .entry((iv, dc, fc))
+                    .entry((iv, dc, fc, cc))
                     .or_default()
                     .add((v / scale) as u64);
             }
             let by = labels.as_ref().map(|l| l[unit.recording].clone());
-            for ((iv, dc, fc), h) in local {
+            for ((iv, dc, fc, cc), h) in local {
                 let d = if opts.per_disk {
                     disk.as_ref().map(|d| d.values[dc as usize].clone())
                 } else {
                     None
                 };
-                let f = flags.as_ref().map(|f| f.values[fc as usize].clone());
-                acc.entry((iv, by.clone(), d, f)).or_default().merge(&h);
+                let key = Key {
+                    iv,
+                    by: by.clone(),
+                    disk: d,
+                    flags: flags.as_ref().map(|f| f.values[fc as usize].clone()),
+                    comm: comm.as_ref().map(|c| c.values[cc as usize].clone()),
+                };
+                acc.entry(key).or_default().merge(&h);
             }
             Ok(())
         },
@@ -235,8 +285,12 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     let mut warnings = Vec::new();
     if negative > 0 {
         warnings.push(format!(
-            "WARNING: {negative} bio rows with a negative {} were left out of the histograms (damaged rows)",
-            if opts.queued { "latency_ns or queue_ns" } else { "latency_ns" }
+            "WARNING: {negative} bio rows with {} were left out of the histograms (damaged rows)",
+            match (opts.value, opts.queued) {
+                (BioValue::Kib, _) => "negative bytes",
+                (BioValue::Latency, true) => "a negative latency_ns or queue_ns",
+                (BioValue::Latency, false) => "a negative latency_ns",
+            }
         ));
     }
 
@@ -250,11 +304,12 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
     for k in 0..n {
         by_iv.insert(k, Vec::new());
     }
-    for ((iv, by, disk, flags), hist) in acc {
-        by_iv.entry(iv).or_default().push(Group {
-            by,
-            disk,
-            flags,
+    for (k, hist) in acc {
+        by_iv.entry(k.iv).or_default().push(Group {
+            by: k.by,
+            disk: k.disk,
+            flags: k.flags,
+            comm: k.comm,
             hist,
         });
     }
@@ -513,6 +568,7 @@ impl crate::cli::Run for BiolatencyArgs {
             interval_ns: self.window.interval,
             count: self.window.count,
             by: self.by,
+            ..Default::default()
         };
         run(&recs, &opts, out).context("biolatency")?;
         Ok(std::process::ExitCode::SUCCESS)

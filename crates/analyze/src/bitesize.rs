@@ -12,22 +12,17 @@
 //!
 //! Text output is bcc's: for each interval a blank line, the time (`-T`,
 //! or always with `--interval`), then per name `\nProcess Name = NAME`
-//! and the histogram labelled `Kbytes`. Memory is one 64-slot histogram
-//! per (interval, name) and thread.
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+//! and the histogram labelled `Kbytes`. The histograms are biolatency's
+//! computation over sizes instead of latencies (`biolatency::BioValue`),
+//! so both reports read, filter and bucket `bio` rows the same way.
 
 use ktape_format::read::Recording;
 use serde::Serialize;
 
-use crate::columns::{self, Strings};
-use crate::common::{
-    interval_bounds, interval_count, interval_index, scan, table_notes, Options, Window,
-};
+use crate::biolatency::{self, BioValue, Biolatency, BiolatencyOptions};
+use crate::common::{table_notes, Options};
 use crate::error::Result;
-use crate::hist::{self, Bucket, Log2Hist};
-use crate::loss::Loss;
+use crate::hist::{self, Bucket};
 use crate::output::Out;
 use crate::tables::{self, Needs};
 use crate::time::format_rfc3339;
@@ -51,150 +46,24 @@ pub struct BitesizeOptions {
     pub count: Option<u64>,
 }
 
-/// One process name's histogram.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    /// Command name of the submitter.
-    pub comm: Arc<str>,
-    /// Sizes in KiB.
-    pub hist: Log2Hist,
-}
+/// The computed report: biolatency's, one group per command name
+/// (`Group::comm` is always set).
+pub type Bitesize = Biolatency;
 
-/// One interval's histograms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interval {
-    /// Start, ns since the epoch.
-    pub start_ns: i64,
-    /// End (exclusive), ns since the epoch.
-    pub end_ns: i64,
-    /// By name.
-    pub groups: Vec<Group>,
-    /// `bio` events lost in seconds overlapping the interval.
-    pub lost: u64,
-}
-
-/// The computed report.
-#[derive(Debug, Clone)]
-pub struct Bitesize {
-    /// The window covered.
-    pub window: Window,
-    /// Intervals in time order (one without `--interval`).
-    pub intervals: Vec<Interval>,
-    /// Lost `bio` events overlapping the window.
-    pub loss: Loss,
-    /// What the input made different, for stderr and the JSON.
-    pub warnings: Vec<String>,
-}
-
-/// Computes the histograms.
+/// Computes the histograms: biolatency's computation over sizes, by name.
 pub fn compute(recordings: &[Recording], opts: &BitesizeOptions) -> Result<Bitesize> {
-    crate::common::check_intervals(opts.interval_ns, opts.count)?;
-    let mut window = Window::resolve(&opts.common, recordings)?;
-    window.limit_to_count(opts.interval_ns, opts.count);
-    let base = window.start_ns;
-    let range = window.range;
-    let mut cols = vec!["ts", "bytes", "comm"];
-    if opts.disk.is_some() {
-        cols.push("disk");
-    }
-    opts.common.filter.add_columns(&mut cols);
-    let table = ktape_format::bio::TABLE.name;
-
-    type Acc = (BTreeMap<(i64, Arc<str>), Log2Hist>, u64);
-    let (acc, negative): Acc = scan(
-        recordings,
-        table,
-        range,
-        &cols,
-        || (BTreeMap::new(), 0),
-        |(acc, negative): &mut Acc, unit, batch| {
-            let path = &unit.segment.path;
-            let ts = columns::timestamps(batch, "ts", path)?;
-            let bytes = columns::i64s(batch, "bytes", path)?;
-            let comm = Strings::from_batch(batch, "comm", path)?;
-            let disk_ok = match &opts.disk {
-                Some(want) => {
-                    let d = Strings::from_batch(batch, "disk", path)?;
-                    let ok = d.matching(|v| v == want);
-                    Some((d, ok))
-                }
-                None => None,
-            };
-            let filter = opts.common.filter.prepare(batch, path)?;
-            let mut local: HashMap<(i64, u32), Log2Hist> = HashMap::new();
-            for i in 0..batch.num_rows() {
-                if !range.contains(ts[i]) || !filter.keep(i) {
-                    continue;
-                }
-                if let Some((d, ok)) = &disk_ok {
-                    if !ok[d.codes[i] as usize] {
-                        continue;
-                    }
-                }
-                // A negative size is a damaged row: left out, counted, said.
-                if bytes[i] < 0 {
-                    *negative += 1;
-                    continue;
-                }
-                let iv = opts
-                    .interval_ns
-                    .map_or(0, |n| interval_index(ts[i], base, n));
-                local
-                    .entry((iv, comm.codes[i]))
-                    .or_default()
-                    .add(bytes[i] as u64 / 1024);
-            }
-            for ((iv, c), h) in local {
-                acc.entry((iv, comm.values[c as usize].clone()))
-                    .or_default()
-                    .merge(&h);
-            }
-            Ok(())
-        },
-        |(mut a, na), (b, nb)| {
-            for (k, h) in b {
-                a.entry(k).or_default().merge(&h);
-            }
-            (a, na + nb)
-        },
-    )?;
-
-    let loss = Loss::read(recordings, ktape_format::bio::TABLE.family, range)?;
-    let mut warnings = Vec::new();
-    if negative > 0 {
-        warnings.push(format!(
-            "WARNING: {negative} bio rows with negative bytes were left out of the histograms (damaged rows)"
-        ));
-    }
-    let n = match opts.interval_ns {
-        Some(iv) => interval_count(recordings, &window, iv, None)?,
-        None => 1,
+    let bio = BiolatencyOptions {
+        common: opts.common.clone(),
+        timestamp: opts.timestamp,
+        localtime: opts.localtime,
+        disk: opts.disk.clone(),
+        interval_ns: opts.interval_ns,
+        count: opts.count,
+        value: BioValue::Kib,
+        per_comm: true,
+        ..Default::default()
     };
-    let mut by_iv: BTreeMap<i64, Vec<Group>> = (0..n).map(|k| (k, Vec::new())).collect();
-    for ((iv, comm), hist) in acc {
-        by_iv.entry(iv).or_default().push(Group { comm, hist });
-    }
-    let intervals = by_iv
-        .into_iter()
-        .map(|(k, groups)| {
-            let (start_ns, end_ns) = match opts.interval_ns {
-                Some(iv) => interval_bounds(base, iv, k),
-                None => (window.start_ns, window.end_ns),
-            };
-            Interval {
-                start_ns,
-                end_ns,
-                groups,
-                lost: loss.lost_between(start_ns, end_ns),
-            }
-        })
-        .collect();
-    Ok(Bitesize {
-        window,
-        intervals,
-        loss,
-        warnings,
-    })
+    biolatency::compute(recordings, &bio)
 }
 
 /// Runs the report and prints it.
@@ -236,7 +105,7 @@ pub fn write_text(r: &Bitesize, opts: &BitesizeOptions, out: &mut Out<'_>) -> Re
             )?;
         }
         for g in &iv.groups {
-            writeln!(out.out, "\nProcess Name = {}", g.comm)?;
+            writeln!(out.out, "\nProcess Name = {}", g.comm.as_deref().unwrap_or(""))?;
             g.hist.write_text(out.out, "Kbytes")?;
         }
         if iv.lost > 0 && opts.interval_ns.is_some() {
@@ -305,7 +174,7 @@ pub fn to_json<'a>(r: &'a Bitesize, opts: &BitesizeOptions) -> impl Serialize + 
                     .groups
                     .iter()
                     .map(|g| JsonHist {
-                        comm: &g.comm,
+                        comm: g.comm.as_deref().unwrap_or(""),
                         total: g.hist.total(),
                         buckets: g.hist.buckets(),
                     })
