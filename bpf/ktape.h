@@ -350,7 +350,7 @@ struct ktape_runqlen_event {
 	__u32 cpu;
 	__u64 ts;          /* CLOCK_MONOTONIC ns */
 	__u32 len;         /* rq->nr_running minus the running task */
-	__u32 pad;
+	__u32 idle;        /* 1: the CPU ran its idle task (nothing running) */
 };
 #define KTAPE_RUNQLEN_EVENT_SIZE 24
 
@@ -633,26 +633,30 @@ struct ktape_signal_event {
 #define KTAPE_SIGNAL_EVENT_SIZE 96
 
 /* ---- oom: one OOM kill (oom:mark_victim) ------------------------------ */
+/* Sizes are in pages as the kernel counts them (mm counters): user space
+ * knows the host's page size and turns them into bytes. */
 struct ktape_oom_event {
 	__u32 kind;        /* KTAPE_KIND_OOM */
 	__u32 cpu;
 	__u64 ts;          /* mark_victim, CLOCK_MONOTONIC ns */
-	__u64 cgroup_id;   /* triggering task's cgroup v2 id */
+	__u64 cgroup_id;   /* triggering (current) task's cgroup v2 id */
+	__u64 victim_cgroup_id; /* victim's cgroup v2 id */
 	__u64 total_vm;    /* victim's mm->total_vm, pages */
 	__u64 anon_rss;    /* victim's resident anonymous pages */
 	__u64 file_rss;    /* resident file pages */
 	__u64 shmem_rss;   /* resident shared-memory pages */
+	__u64 pgtables;    /* page tables, bytes (mm->pgtables_bytes) */
 	__u32 pid;         /* current task: the one whose allocation triggered it */
 	__u32 tgid;
 	__u32 victim_pid;  /* victim thread id (the tracepoint's pid) */
 	__u32 victim_tgid;
-	__u32 victim_uid;
+	__u32 victim_uid;  /* the tracepoint's uid */
 	__s16 oom_score_adj;
 	__u16 pad;
 	char comm[KTAPE_COMM_LEN];
 	char victim_comm[KTAPE_COMM_LEN];
 };
-#define KTAPE_OOM_EVENT_SIZE 112
+#define KTAPE_OOM_EVENT_SIZE 128
 /* ---- wakeup: one wakeup of a blocked task, with both sides' stacks ---- */
 /* ktape_wakeup_event.flags: the woken task is a kernel thread. */
 #define KTAPE_WAKEUP_KTHREAD 1

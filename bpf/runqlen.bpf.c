@@ -9,7 +9,8 @@
  * rq's nr_running counts every task of every scheduling class on the CPU.
  * (The per-CPU `runqueues` ksym would be shorter, but this kernel does
  * not resolve it.) The row holds bcc's value: the tasks waiting, i.e.
- * nr_running minus the running task unless the CPU is idle.
+ * nr_running minus the running task unless the CPU is idle, and whether
+ * the CPU was idle.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -34,7 +35,9 @@ int ktape_runqlen(struct bpf_perf_event_data *ctx)
 	e->cpu = bpf_get_smp_processor_id();
 	e->ts = bpf_ktime_get_ns();
 	e->len = (cur->pid != 0 && nr > 0) ? nr - 1 : nr;
-	e->pad = 0;
+	/* len 0 is both "idle" and "one task running, none waiting": the
+	 * flag tells them apart (cpuunclaimed needs it). */
+	e->idle = cur->pid == 0;
 	ktape_submit(ring, e);
 	return 0;
 }

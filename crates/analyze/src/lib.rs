@@ -181,6 +181,10 @@ reports! {
         /// Run-queue length as a linear histogram (bcc runqlen; needs -e runqlen).
         Runqlen(RunqlenArgs),
     }
+    cpuunclaimed {
+        /// Idle CPUs while tasks waited on other CPUs' run queues (bcc cpuunclaimed; needs -e runqlen).
+        Cpuunclaimed(CpuunclaimedArgs),
+    }
     cpudist {
         /// On-CPU (or, with -O, off-CPU) time per scheduling slice as a log2 histogram (bcc cpudist).
         Cpudist(CpudistArgs),
@@ -230,5 +234,9 @@ reports! {
     syncsnoop {
         /// One line per sync/fsync/fdatasync/msync/sync_file_range/syncfs call (bcc syncsnoop; needs -e sync).
         Syncsnoop(SyncsnoopArgs),
+    }
+    oomkill {
+        /// One line per OOM kill: the victim, the task that triggered it, loadavg (bcc oomkill; needs -e oom).
+        Oomkill(OomkillArgs),
     }
 }

@@ -65,6 +65,9 @@ pub struct RecordingSummary {
     pub families: Vec<String>,
     /// Possible CPUs.
     pub ncpus: u32,
+    /// CPUs online at the start, in the kernel's list format (empty when
+    /// the recording does not say).
+    pub online_cpus: String,
     /// Start (RFC 3339, UTC).
     pub start: Option<String>,
     /// End (RFC 3339, UTC).
@@ -238,6 +241,7 @@ pub fn compute(recordings: &[Recording], opts: &SummaryOptions) -> Result<Summar
             recorder_version: rec.info.recorder_version.clone(),
             families: rec.info.families.clone(),
             ncpus: rec.info.ncpus,
+            online_cpus: ktape_format::meta::format_cpu_list(&rec.info.online_cpus),
             start: lo.map(format_rfc3339),
             end: hi.map(format_rfc3339),
             duration_s: lo
@@ -408,7 +412,11 @@ pub fn write_text(s: &Summary, out: &mut Out<'_>) -> Result<()> {
             or_unknown(&r.recorder_version)
         )?;
         writeln!(w, "families     {}", or_unknown(&r.families.join(",")))?;
-        writeln!(w, "cpus         {}", r.ncpus)?;
+        if r.online_cpus.is_empty() {
+            writeln!(w, "cpus         {}", r.ncpus)?;
+        } else {
+            writeln!(w, "cpus         {} (online: {})", r.ncpus, r.online_cpus)?;
+        }
         match (&r.start, &r.end) {
             (Some(a), Some(b)) => writeln!(w, "time (UTC)   {a} .. {b}")?,
             _ => writeln!(w, "time (UTC)   unknown")?,

@@ -236,6 +236,18 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
     ),
     ("syncsnoop", &[&[], &["--json", "--comm", "postgres"]]),
     (
+        "oomkill",
+        &[&[], &["-v", "--localtime"], &["--json", "-p", "5120"]],
+    ),
+    (
+        "cpuunclaimed",
+        &[
+            &[],
+            &["-T", "-i", "2", "--count", "3"],
+            &["--json", "--from", "+1s"],
+        ],
+    ),
+    (
         "wakeuptime",
         &[&[], &["-f", "-u", "-m", "100"], &["--json", "-k"]],
     ),
@@ -511,6 +523,7 @@ fn bases() -> &'static Bases {
             add("vfs", &|p| fixture::vfs::write_vfs(p));
             add("signal", &|p| fixture::signal::write_signal(p));
             add("wakeup", &|p| fixture::wakeup::write_wakeup(p));
+            add("oom", &|p| fixture::oom::write_oom(p));
             let whole = base.join(format!("all{suffix}")).join("rec.parquet");
             combine(&parts, &whole);
             let label: &'static str = Box::leak(format!("all{suffix}").into_boxed_str());

@@ -38,6 +38,9 @@ fn fixtures() -> &'static Fixtures {
         fixture::vfs::write_vfs(&dir.join("vfs").join("vfs.parquet"));
         fixture::signal::write_signal(&dir.join("signal").join("signal.parquet"));
         fixture::wakeup::write_wakeup(&dir.join("wakeup").join("wakeup.parquet"));
+        fixture::oom::write_oom(&dir.join("oom").join("oom.parquet"));
+        fixture::oom::write_runq(&dir.join("runq").join("runq.parquet"));
+        fixture::oom::write_runq_without_idle(&dir.join("runq_old").join("runq.parquet"));
         // A hive-style fleet of the two bio recordings.
         let fleet = dir.join("fleet");
         fixture::write(&fleet.join("dc=eu/host=web1/out.parquet"), &fixture::MAIN);
@@ -1320,4 +1323,49 @@ fn flamegraph_offwake() {
     for f in ["cons", "prod", "pipe_read", "pipe_write", "db-worker", "--"] {
         assert!(text.contains(f), "{f} missing from the offwake flame graph");
     }
+}
+
+#[test]
+fn oomkill() {
+    let rec = "$DIR/oom/oom.parquet";
+    golden("oomkill", &["oomkill", rec]);
+    golden("oomkill_v", &["oomkill", "-v", rec]);
+    golden_tz(
+        "oomkill_localtime",
+        &["oomkill", "--localtime", rec],
+        "Asia/Kolkata",
+    );
+    golden("oomkill_json", &["oomkill", "--json", rec]);
+    // -p and --comm match either side: the victim 5120, the trigger java.
+    golden("oomkill_p_victim", &["oomkill", "-p", "5120", rec]);
+    golden(
+        "oomkill_comm_trigger",
+        &["oomkill", "--comm", "kswapd0", rec],
+    );
+    golden("oomkill_window_empty", &["oomkill", "--from", "+8s", rec]);
+    golden_fails("oomkill_no_table", &["oomkill", "$DIR/procs/exec.parquet"]);
+}
+
+#[test]
+fn cpuunclaimed() {
+    let rec = "$DIR/runq/runq.parquet";
+    golden("cpuunclaimed", &["cpuunclaimed", rec]);
+    golden(
+        "cpuunclaimed_T_interval",
+        &["cpuunclaimed", "-T", "-i", "2", "--count", "3", rec],
+    );
+    golden(
+        "cpuunclaimed_json",
+        &["cpuunclaimed", "--json", "--to", "+4s", rec],
+    );
+    golden(
+        "cpuunclaimed_sched",
+        &["cpuunclaimed", "--to", "+5s", "$DIR/sched/sched.parquet"],
+    );
+    golden_fails(
+        "cpuunclaimed_without_idle",
+        &["cpuunclaimed", "$DIR/runq_old/runq.parquet"],
+    );
+    golden_fails("cpuunclaimed_p", &["cpuunclaimed", "-p", "1", rec]);
+    golden_fails("cpuunclaimed_no_table", &["cpuunclaimed", "$REC"]);
 }

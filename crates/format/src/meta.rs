@@ -27,6 +27,9 @@ pub const COMMAND_LINE: &str = "ktape.command_line";
 pub const FAMILIES: &str = "ktape.families";
 /// Number of possible CPUs on the recorded machine.
 pub const NCPUS: &str = "ktape.ncpus";
+/// CPUs online when the recording started, in the kernel's list format
+/// (`0-3,6`).
+pub const ONLINE_CPUS: &str = "ktape.online_cpus";
 /// When the recording started (ns since the epoch).
 pub const RECORDING_START_NS: &str = "ktape.recording_start_ns";
 /// Segment number of this file within its table (0, 1, …).
@@ -73,6 +76,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (FAMILIES, "Event families recorded, comma-separated."),
     (NCPUS, "Number of possible CPUs of the recorded machine."),
     (
+        ONLINE_CPUS,
+        "CPUs online when the recording started, in the kernel's list format (`0-3,6`); absent in recordings of ktape 0.1 before it was added.",
+    ),
+    (
         RECORDING_START_NS,
         "When the recording started, ns since the Unix epoch.",
     ),
@@ -118,6 +125,8 @@ pub struct RecordingInfo {
     pub families: Vec<String>,
     /// Possible CPUs.
     pub ncpus: u32,
+    /// CPUs online at the start (empty when the recording does not say).
+    pub online_cpus: Vec<u32>,
     /// Recording start, ns since the epoch.
     pub start_ns: i64,
 }
@@ -135,6 +144,7 @@ impl RecordingInfo {
             (COMMAND_LINE.into(), self.command_line.clone()),
             (FAMILIES.into(), self.families.join(",")),
             (NCPUS.into(), self.ncpus.to_string()),
+            (ONLINE_CPUS.into(), format_cpu_list(&self.online_cpus)),
             (RECORDING_START_NS.into(), self.start_ns.to_string()),
         ]
     }
@@ -157,9 +167,45 @@ impl RecordingInfo {
                 .map(str::to_string)
                 .collect(),
             ncpus: n(NCPUS) as u32,
+            online_cpus: parse_cpu_list(&s(ONLINE_CPUS)),
             start_ns: n(RECORDING_START_NS),
         }
     }
+}
+
+/// Parses the kernel's CPU list format (`0-3,6`, as in
+/// `/sys/devices/system/cpu/online`); parts that are not numbers or
+/// ranges are skipped.
+pub fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            out.extend(a..=b);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Writes CPUs (sorted, without duplicates) in the kernel's list format.
+pub fn format_cpu_list(cpus: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
 }
 
 #[cfg(test)]
@@ -177,10 +223,19 @@ mod tests {
             recorder_version: "0.1.0".into(),
             families: vec!["bio".into(), "sched".into()],
             ncpus: 2,
+            online_cpus: vec![0, 1, 2, 3, 6, 8, 9],
             start_ns: 42,
         };
         let kv = info.to_pairs().into_iter().collect();
         assert_eq!(RecordingInfo::from_pairs(&kv), info);
+    }
+
+    #[test]
+    fn cpu_lists_round_trip() {
+        assert_eq!(parse_cpu_list("0-3,6,8-9\n"), vec![0, 1, 2, 3, 6, 8, 9]);
+        assert_eq!(format_cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
+        assert_eq!(format_cpu_list(&[]), "");
+        assert!(parse_cpu_list("x,").is_empty());
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn info() -> RecordingInfo {
         recorder_version: "0.1.0".into(),
         families: vec!["bio".into()],
         ncpus: 2,
+        online_cpus: vec![0, 1],
         start_ns: START,
     }
 }

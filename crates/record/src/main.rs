@@ -223,6 +223,7 @@ mod linux {
             recorder_version: env!("CARGO_PKG_VERSION").to_string(),
             families: cfg.families.iter().map(|f| f.name().to_string()).collect(),
             ncpus: ncpus as u32,
+            online_cpus: crate::perf::online_cpus(),
             start_ns,
         };
 

@@ -14,7 +14,7 @@ use ktape_format::TableSpec;
 
 use crate::abi;
 use crate::bpf::{self, BpfError, Flavour};
-use crate::columns::{table_columns, I32Col, TsCol};
+use crate::columns::{table_columns, BoolCol, I32Col, TsCol};
 use crate::family::{DecodeCtx, Decoder, Family, LoadCtx, Loaded};
 use crate::fixed::{FixedDecoder, Rows};
 use crate::perf::{CpuClocks, Sampled, HOOKS};
@@ -87,6 +87,7 @@ table_columns! {
     ts: TsCol,
     cpu: I32Col,
     len: I32Col,
+    idle: BoolCol,
 }
 
 impl Rows for Cols {
@@ -104,6 +105,7 @@ impl Rows for Cols {
         self.ts.append_value(e.ts as i64 + offset_ns);
         self.cpu.append_value(e.cpu as i32);
         self.len.append_value(e.len.min(i32::MAX as u32) as i32);
+        self.idle.append_value(e.idle != 0);
     }
 
     fn finish(&mut self) -> RecordBatch {
@@ -131,7 +133,7 @@ mod tests {
                 cpu,
                 ts,
                 len,
-                pad: 0,
+                idle: u32::from(len == 0 && cpu == 0),
             };
             // SAFETY: RunqlenEvent is Plain.
             d.decode(unsafe { plain::as_bytes(&e) }).unwrap();
@@ -156,5 +158,7 @@ mod tests {
             b.column(2).as_primitive::<Int32Type>().values().to_vec(),
             vec![0, 2]
         );
+        let idle = b.column(3).as_boolean();
+        assert!(idle.value(0) && !idle.value(1));
     }
 }
