@@ -53,3 +53,7 @@ print(duckdb.sql(f"""
          round(quantile_cont(latency_ns, 0.99) / 1e3, 1) AS p99_us
   FROM '{sys.argv[1]}/bio/*.parquet' GROUP BY ALL ORDER BY n DESC"""))
 PY
+echo
+echo "==> ktape-analyze heatmap -o demo-heatmap.svg $OUT"
+"$BIN/ktape-analyze" heatmap -o demo-heatmap.svg "$OUT"
+echo "    open demo-heatmap.svg in a browser: hover a cell for its time, latency range and count"

@@ -4,6 +4,7 @@ recording, ktape-analyze, DuckDB and pandas see."""
 import os
 import subprocess
 import time
+from xml.etree import ElementTree
 
 import duckdb
 import pandas as pd
@@ -129,6 +130,45 @@ def test_biolatency_per_disk_equals_duckdb(dd_run):
         want = dict(duckdb.sql(BUCKET_SQL.format(
             path=out, where=f"WHERE disk = '{h['disk']}'")).fetchall())
         assert hist_counts(h) == want, h["disk"]
+
+
+HEATMAP_SQL = """
+    SELECT (epoch_ns(ts) - {start}) // {step} AS col,
+           CASE WHEN latency_ns // 1000 = 0 THEN 0
+                ELSE floor(log2(latency_ns // 1000))::INTEGER END AS slot,
+           count(*) AS n
+    FROM read_parquet('{path}/bio/*.parquet')
+    GROUP BY ALL
+"""
+
+
+def test_heatmap_cells_equal_duckdb(dd_run, tmp_path):
+    """Every cell of the heat map is DuckDB's count of the bio rows in its
+    time step and log2 bucket, and the cells add up to the rows."""
+    out, _, _ = dd_run
+    j = analyze_json("heatmap", "-s", "250ms", out)
+    assert j["of"] == "bio" and j["step_ns"] == 250_000_000
+    start = pd.Timestamp(j["from"]).value
+    got = {}
+    for c in j["maps"][0]["cells"]:
+        col = (pd.Timestamp(c["time"]).value - start) // j["step_ns"]
+        assert c["low"] == (0 if c["slot"] == 0 else 2 ** c["slot"])
+        got[(col, c["slot"])] = c["count"]
+    want = {(col, slot): n for col, slot, n in duckdb.sql(
+        HEATMAP_SQL.format(path=out, start=start, step=j["step_ns"])).fetchall()}
+    assert got == want
+    rows = pq.read_table(out / "bio").num_rows
+    assert sum(got.values()) == j["maps"][0]["total"] == rows
+    # The SVG is well-formed XML with one titled cell per JSON cell.
+    svg = tmp_path / "bio.svg"
+    p = analyze("heatmap", "-s", "250ms", "-o", svg, out)
+    assert "wrote" in p.stderr
+    root = ElementTree.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    cells = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None
+             and " -> " in r.find(f"{ns}title").text and "lost" not in r.find(f"{ns}title").text]
+    assert len(cells) == len(got)
+    assert sum(int(r.find(f"{ns}title").text.rsplit(": ", 1)[1]) for r in cells) == rows
 
 
 def test_biolatency_text_total_matches(dd_run):

@@ -17,6 +17,8 @@
 //!   [`offwaketime`], [`wakeuptime`] and [`flamegraph`] share the stack
 //!   code in [`stacks`]; runqlat, cpudist
 //!   and runqslower pair scheduler events through [`pairing`];
+//!   [`heatmap`] draws the histograms of biolatency, runqlat and fsdist,
+//!   one per time step, as an SVG;
 //! * [`crosscheck`]: rows against the kernel's own counters;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
@@ -172,6 +174,10 @@ reports! {
     flamegraph {
         /// SVG flame graph of CPU samples, off-CPU time or off-CPU time with wakers (inferno); --diff compares two windows or recordings.
         Flamegraph(FlamegraphArgs),
+    }
+    heatmap {
+        /// Latency heat map as SVG: time columns, log2 latency rows, colour by count (bio, runqlat or fileio); --json gives the cells.
+        Heatmap(HeatmapArgs),
     }
     runqslower {
         /// Run-queue waits longer than a threshold, with the task that ran meanwhile (bcc runqslower).

@@ -236,6 +236,14 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
     ),
     ("syncsnoop", &[&[], &["--json", "--comm", "postgres"]]),
     (
+        "heatmap",
+        &[
+            &["--json"],
+            &["--json", "-D", "-Q", "-s", "1"],
+            &["--json", "--of", "runqlat"],
+        ],
+    ),
+    (
         "oomkill",
         &[&[], &["-v", "--localtime"], &["--json", "-p", "5120"]],
     ),

@@ -1369,3 +1369,53 @@ fn cpuunclaimed() {
     golden_fails("cpuunclaimed_p", &["cpuunclaimed", "-p", "1", rec]);
     golden_fails("cpuunclaimed_no_table", &["cpuunclaimed", "$REC"]);
 }
+
+#[test]
+fn heatmap() {
+    // The cells are biolatency's (runqlat's, fsdist's) histograms, one per
+    // step: compare with biolatency_D's and runqlat's totals.
+    golden(
+        "heatmap_bio_json",
+        &["heatmap", "--json", "-D", "-s", "5", "$REC"],
+    );
+    golden(
+        "heatmap_runqlat_json",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "runqlat",
+            "-m",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "heatmap_fileio_json",
+        &[
+            "heatmap",
+            "--json",
+            "--op",
+            "fsync",
+            "$DIR/files/files.parquet",
+        ],
+    );
+    golden_fails("heatmap_no_output", &["heatmap", "$REC"]);
+    golden_fails(
+        "heatmap_D_runqlat",
+        &["heatmap", "--json", "--of", "runqlat", "-D", "$REC"],
+    );
+    golden_fails(
+        "heatmap_bad_op",
+        &[
+            "heatmap",
+            "--json",
+            "--op",
+            "stat",
+            "$DIR/files/files.parquet",
+        ],
+    );
+    golden_fails(
+        "heatmap_nothing",
+        &["heatmap", "--json", "$DIR/procs/exec.parquet"],
+    );
+}
