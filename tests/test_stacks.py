@@ -11,6 +11,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+
 from conftest import BIN, Recorder, analyze, analyze_json
 
 SPIN_C = r"""
@@ -96,6 +100,23 @@ def test_profile_names_survive_exit_and_move(tmp_path):
         assert title is not None and "samples" in title.text and "lost" in title.text, title.text
 
     check(rec)
+    # The FlameScope-style map counts each of the spinner's samples in its
+    # second and 20 ms offset, as DuckDB does.
+    j = analyze_json("heatmap", "--of", "profile", "-p", prog.pid, rec)
+    assert j["scale"] == "offset" and j["step_ns"] == 10**9
+    start = pd.Timestamp(j["from"]).value
+    got = {((pd.Timestamp(c["time"]).value - start) // 10**9, c["slot"]): c["count"]
+           for c in j["maps"][0]["cells"]}
+    want = {(sec, row): n for sec, row, n in duckdb.sql(f"""
+        SELECT (epoch_ns(ts) - {start}) // 1000000000 AS sec,
+               ((epoch_ns(ts) - {start}) % 1000000000) // 20000000 AS row, count(*)
+        FROM read_parquet('{rec}/profile/*.parquet') WHERE tgid = {prog.pid}
+        GROUP BY ALL""").fetchall()}
+    assert got == want and sum(got.values()) > 0
+    svg = tmp_path / "scope.svg"
+    analyze("heatmap", "--of", "profile", "-o", svg, rec)
+    titles = [t.text for t in ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}title")]
+    assert any("flamegraph --from +" in t for t in titles), titles[:5]
     # The process is gone and so is its binary; the recording moves away.
     spin.unlink()
     moved = tmp_path / "elsewhere" / "moved.parquet"
@@ -133,6 +154,13 @@ def test_offcputime_of_a_sleeper(tmp_path):
     svg = tmp_path / "off.svg"
     analyze("flamegraph", "--type", "offcpu", "-o", svg, "-p", prog.pid, rec)
     assert "schedule" in " ".join(svg_names(svg))
+    # The off-CPU heat map holds every episode of the sleeper's, and (as
+    # above, an episode may be lost to the stack map) its 100 sleeps of 10 ms
+    # and a little more in the 8192 -> 16383 and 16384 -> 32767 µs rows.
+    j = analyze_json("heatmap", "--of", "offcpu", "-p", prog.pid, rec)
+    rows = pq.read_table(rec / "offcpu").to_pandas()
+    assert j["maps"][0]["total"] == int((rows["tgid"] == prog.pid).sum())
+    assert sum(c["count"] for c in j["maps"][0]["cells"] if c["slot"] in (13, 14)) >= 95
 
 
 def top_leaf(folded, comm):

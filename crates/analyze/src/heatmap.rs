@@ -8,11 +8,19 @@
 //! map and its report always agree: `--of bio` is `biolatency
 //! --interval STEP` (`-D` one map per disk, `-Q` with the OS queue),
 //! `--of runqlat` is `runqlat --interval STEP`, `--of fileio` is `fsdist
-//! --interval STEP` with every operation together (or `--op`). Rows and
+//! --interval STEP` with every operation together (or `--op`), `--of
+//! offcpu` the `offcpu` table's time blocked (what offcputime sums), at
+//! the switch-in. Rows and
 //! their ranges are bcc's log2 slots (`0 -> 1`, `2 -> 3`, `4 -> 7` …) in µs,
 //! or ms with `-m`. Columns start at the window's start (`--from`, else
 //! the recording's). Steps in which the recorder lost events of the
 //! family are marked red under the time axis; their cells may be short.
+//!
+//! `--of profile` is FlameScope's sub-second offset map instead: a column
+//! per second, rows the offset of each CPU sample within its second (50
+//! rows of 20 ms by default, offset 0 at the bottom), colour the samples;
+//! stripes show periodic work, and a cell's title gives the `--from/--to`
+//! that draws its flame graph.
 //!
 //! The SVG needs no script: each cell's `<title>` gives its time range,
 //! latency range and count, which browsers show on hover. `--json`
@@ -27,6 +35,10 @@ use std::sync::Arc;
 use ktape_format::read::Recording;
 
 use crate::biolatency::{self, BiolatencyOptions};
+use crate::columns;
+use crate::scan::scan;
+use crate::tables::{self, Needs};
+use crate::window::{interval_bounds, interval_count, interval_index};
 use crate::common::{Options, Window};
 use crate::error::{Error, Result};
 use crate::fsdist::{self, FsdistOptions, OPS};
@@ -34,7 +46,9 @@ use crate::hist::{log2_bounds, Log2Hist, LOG2_SLOTS};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::runqlat::{self, RunqlatOptions};
-use crate::time::{format_hms, format_rfc3339, format_secs, secs_between, NS_PER_MS, NS_PER_SEC};
+use crate::time::{
+    format_hms, format_rfc3339, format_secs, secs_between, NS_PER_MS, NS_PER_SEC, NS_PER_US,
+};
 
 /// What a heat map shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +59,11 @@ pub enum Of {
     Runqlat,
     /// File operation latency (`file_op`, `-e fileio`), as fsdist.
     Fileio,
+    /// Time blocked off CPU (`offcpu`, `-e offcpu`), as offcputime.
+    Offcpu,
+    /// CPU samples by second and offset within the second (`profile`,
+    /// `-e profile`), as FlameScope draws them.
+    Profile,
 }
 
 impl Of {
@@ -53,6 +72,8 @@ impl Of {
             Of::Bio => "bio",
             Of::Runqlat => "runqlat",
             Of::Fileio => "fileio",
+            Of::Offcpu => "offcpu",
+            Of::Profile => "profile",
         }
     }
 
@@ -61,6 +82,8 @@ impl Of {
             Of::Bio => "Block I/O latency",
             Of::Runqlat => "Run queue latency",
             Of::Fileio => "File operation latency",
+            Of::Offcpu => "Off-CPU time",
+            Of::Profile => "CPU samples by sub-second offset",
         }
     }
 
@@ -69,6 +92,8 @@ impl Of {
             Of::Bio => "I/Os",
             Of::Runqlat => "wakeups",
             Of::Fileio => "operations",
+            Of::Offcpu => "blocks",
+            Of::Profile => "samples",
         }
     }
 
@@ -78,6 +103,8 @@ impl Of {
             Of::Bio => ktape_format::bio::TABLE.name,
             Of::Runqlat => ktape_format::sched::SWITCH_TABLE.name,
             Of::Fileio => ktape_format::fileio::TABLE.name,
+            Of::Offcpu => ktape_format::offcpu::TABLE.name,
+            Of::Profile => ktape_format::profile::TABLE.name,
         }
     }
 }
@@ -101,6 +128,33 @@ pub struct HeatmapOptions {
     pub queued: bool,
     /// `--of fileio`: one operation only (read, write, open, fsync).
     pub op: Option<String>,
+    /// `--of profile`: rows per second. Default [`DEFAULT_OFFSET_ROWS`].
+    pub rows: Option<usize>,
+}
+
+/// `--of profile`'s rows per second: 20 ms each, as FlameScope.
+pub const DEFAULT_OFFSET_ROWS: usize = 50;
+
+/// What the rows of a map are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// bcc's log2 slots of a latency.
+    Log2,
+    /// `n` equal parts of a second, offset 0 at the bottom.
+    Offsets(usize),
+}
+
+impl Rows {
+    /// Row `i`'s range, inclusive, in the map's unit.
+    pub fn bounds(self, i: usize) -> (u64, u64) {
+        match self {
+            Rows::Log2 => log2_bounds(i),
+            Rows::Offsets(n) => {
+                let ms = 1000 / n as u64;
+                (i as u64 * ms, (i as u64 + 1) * ms - 1)
+            }
+        }
+    }
 }
 
 /// The most columns the default step gives.
@@ -145,10 +199,14 @@ impl Map {
 pub struct Heatmap {
     /// What they show.
     pub of: Of,
-    /// Row unit: `usecs` or `msecs`.
+    /// What the rows are.
+    pub rows: Rows,
+    /// Row unit: `usecs`, `msecs` or, for offsets, `ms`.
     pub unit: &'static str,
     /// The window.
     pub window: Window,
+    /// The recordings' start, which `--from +OFFSET` counts from.
+    pub origin_ns: i64,
     /// Column length, ns.
     pub step_ns: i64,
     /// Each column's `[start, end)` and the family's events lost in
@@ -166,6 +224,9 @@ impl Heatmap {
     /// The rows drawn: the slots from the lowest to the highest holding
     /// any event in any map (`None` when every map is empty).
     pub fn slot_range(&self) -> Option<(usize, usize)> {
+        if let Rows::Offsets(n) = self.rows {
+            return Some((0, n - 1));
+        }
         let mut lo = LOG2_SLOTS;
         let mut hi = 0;
         for m in &self.maps {
@@ -200,8 +261,8 @@ fn default_of(recordings: &[Recording]) -> Result<Of> {
         .find(|of| has(of.table()))
         .ok_or_else(|| {
             Error::Usage(
-                "nothing to draw: the recordings have no bio, sched_switch or file_op table \
-                 (record with -e bio, -e sched or -e fileio)"
+                "nothing to draw by default: the recordings have no bio, sched_switch or file_op table \
+                 (record with -e bio, -e sched or -e fileio, or give --of offcpu or --of profile)"
                     .into(),
             )
         })
@@ -226,10 +287,31 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
         })?),
         (Some(_), _) => return Err(Error::Usage("--op needs --of fileio".into())),
     };
+    let rows = match (opts.rows, of) {
+        (None, Of::Profile) => Rows::Offsets(DEFAULT_OFFSET_ROWS),
+        (Some(n), Of::Profile) if n > 0 && n <= 50 && 1000 % n == 0 => Rows::Offsets(n),
+        (Some(n), Of::Profile) => {
+            return Err(Error::Usage(format!(
+                "--rows {n}: the rows split a second into whole milliseconds, at most 50: \
+                 one of 1, 2, 4, 5, 8, 10, 20, 25, 40, 50"
+            )))
+        }
+        (Some(_), _) => return Err(Error::Usage("--rows needs --of profile".into())),
+        (None, _) => Rows::Log2,
+    };
+    if of == Of::Profile && opts.step_ns.is_some_and(|s| s != NS_PER_SEC) {
+        return Err(Error::Usage(
+            "--of profile draws one column per second (its rows are the offsets within it): drop --step".into(),
+        ));
+    }
+    if of == Of::Profile && opts.millis {
+        return Err(Error::Usage("-m applies to latencies, not to --of profile".into()));
+    }
     let window = Window::resolve(&opts.common, recordings)?;
     let step = match opts.step_ns {
         Some(s) if s <= 0 => return Err(Error::Usage("--step must be longer than 0".into())),
         Some(s) => s,
+        None if of == Of::Profile => NS_PER_SEC,
         None => auto_step(window.end_ns.saturating_sub(window.start_ns)),
     };
     let common = Options {
@@ -307,13 +389,39 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             let cols = r.intervals.iter().map(|i| (i.range.0, i.range.1, i.lost));
             (cols.collect(), r.loss)
         }
+        Of::Offcpu | Of::Profile => {
+            let spec = if of == Of::Offcpu {
+                &ktape_format::offcpu::TABLE
+            } else {
+                &ktape_format::profile::TABLE
+            };
+            warnings.extend(tables::check(recordings, &Needs::one(spec.name))?);
+            let n = interval_count(recordings, &window, step, None)?;
+            let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
+            let hists = scan_rows_into(recordings, spec.name, &window, step, n, &opts.common, of, rows, scale)?;
+            maps.insert(None, hists);
+            let loss = Loss::read(recordings, spec.family, window.range)?;
+            let cols = (0..n)
+                .map(|k| {
+                    let (a, b) = interval_bounds(window.start_ns, step, k);
+                    (a, b, if loss.total() > 0 { loss.lost_between(a, b) } else { 0 })
+                })
+                .collect();
+            (cols, loss)
+        }
     };
     if maps.is_empty() {
         maps.insert(None, vec![Log2Hist::default(); columns.len()]);
     }
     Ok(Heatmap {
         of,
-        unit: if opts.millis { "msecs" } else { "usecs" },
+        rows,
+        unit: match (rows, opts.millis) {
+            (Rows::Offsets(_), _) => "ms",
+            (_, true) => "msecs",
+            (_, false) => "usecs",
+        },
+        origin_ns: Window::resolve(&Options::default(), recordings)?.start_ns,
         window,
         step_ns: step,
         columns,
@@ -324,6 +432,79 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
         loss,
         warnings,
     })
+}
+
+/// One histogram per column from the rows of `offcpu` (log2 of the time
+/// blocked, counted at the switch-in) or `profile` (each sample in the
+/// row of its offset within its second).
+#[allow(clippy::too_many_arguments)]
+fn scan_rows_into(
+    recordings: &[Recording],
+    table: &str,
+    window: &Window,
+    step: i64,
+    n: i64,
+    common: &Options,
+    of: Of,
+    rows: Rows,
+    scale: i64,
+) -> Result<Vec<Log2Hist>> {
+    let range = window.range;
+    let base = window.start_ns;
+    let mut cols = vec!["ts"];
+    if of == Of::Offcpu {
+        cols.push("duration_ns");
+    }
+    common.filter.add_columns(&mut cols);
+    let n = n as usize;
+    scan(
+        recordings,
+        table,
+        range,
+        &cols,
+        || vec![Log2Hist::default(); n],
+        |acc: &mut Vec<Log2Hist>, unit, batch| {
+            let path = &unit.segment.path;
+            let ts = columns::timestamps(batch, "ts", path)?;
+            let dur = if of == Of::Offcpu {
+                Some(columns::i64s(batch, "duration_ns", path)?)
+            } else {
+                None
+            };
+            let filter = common.filter.prepare(batch, path)?;
+            for i in 0..batch.num_rows() {
+                if !range.contains(ts[i]) || !filter.keep(i) {
+                    continue;
+                }
+                let Some(col) = usize::try_from(interval_index(ts[i], base, step))
+                    .ok()
+                    .filter(|&c| c < n)
+                else {
+                    continue;
+                };
+                match (rows, dur) {
+                    (Rows::Offsets(per_sec), _) => {
+                        let off = (ts[i] - interval_bounds(base, step, col as i64).0) as i128;
+                        let row = (off * per_sec as i128 / NS_PER_SEC as i128) as usize;
+                        acc[col].add_n(row.min(per_sec - 1), 1);
+                    }
+                    (Rows::Log2, Some(d)) => {
+                        if d[i] >= 0 {
+                            acc[col].add((d[i] / scale) as u64);
+                        }
+                    }
+                    (Rows::Log2, None) => {}
+                }
+            }
+            Ok(())
+        },
+        |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                x.merge(y);
+            }
+            a
+        },
+    )
 }
 
 /// `&`, `<`, `>` and quotes as XML entities.
@@ -367,6 +548,12 @@ fn hms_ms(ns: i64, local: bool) -> String {
     format!("{}.{:03}", format_hms(ns, local), ns.rem_euclid(NS_PER_SEC) / NS_PER_MS)
 }
 
+/// A `--from`/`--to` value for the instant `ns`: its offset from the
+/// recordings' start.
+fn offset_spec(origin: i64, ns: i64) -> String {
+    format!("+{:.3}s", secs_between(origin, ns))
+}
+
 /// A time-axis label: the offset from the window's start.
 fn offset_label(ns: i64, start: i64, step: i64) -> String {
     let s = secs_between(start, ns);
@@ -394,8 +581,12 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
     let grid_w = cw * ncols;
     let width = (LEFT + grid_w + RIGHT).max(MIN_WIDTH);
     let (lo, hi) = r.slot_range().unwrap_or((0, 0));
+    let row_h = match r.rows {
+        Rows::Offsets(n) if n > 25 => ROW_H / 2,
+        _ => ROW_H,
+    };
     let nrows = hi - lo + 1;
-    let map_h = MAP_HEAD + nrows * ROW_H + AXIS_H;
+    let map_h = MAP_HEAD + nrows * row_h + AXIS_H;
     let height = TITLE_H + map_h * r.maps.len() + 30;
     let max = r.max_count();
     let unit = r.unit;
@@ -415,13 +606,17 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
     );
     let _ = writeln!(
         s,
-        r###"<text x="{}" y="42" text-anchor="middle" fill="#555">{} .. {} {} ({}) · columns of {} · rows: log2 {unit} · {total} {} · at most {max} per cell</text>"###,
+        r###"<text x="{}" y="42" text-anchor="middle" fill="#555">{} .. {} {} ({}) · columns of {} · rows: {} · {total} {} · at most {max} per cell</text>"###,
         width / 2,
         hms_ms(r.window.start_ns, localtime),
         hms_ms(r.window.end_ns, localtime),
         if localtime { "local" } else { "UTC" },
         format_secs(r.window.end_ns.saturating_sub(r.window.start_ns)),
         format_secs(r.step_ns),
+        match r.rows {
+            Rows::Log2 => format!("log2 {unit}"),
+            Rows::Offsets(n) => format!("{} ms offsets within the second", 1000 / n),
+        },
         r.of.counted(),
     );
     for (m_i, m) in r.maps.iter().enumerate() {
@@ -440,24 +635,30 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
         let _ = writeln!(
             s,
             r###"<rect x="{LEFT}" y="{grid_top}" width="{grid_w}" height="{}" fill="#f8f8f8" stroke="#ccc"/>"###,
-            nrows * ROW_H
+            nrows * row_h
         );
-        // Row labels: the low end of each slot, bcc's ranges in titles.
+        // Row labels: bcc's ranges for latencies; for offsets, every
+        // tenth of a second's row start (all fifty would overlap).
         for slot in lo..=hi {
-            let y = grid_top + (hi - slot) * ROW_H;
-            let (low, high) = log2_bounds(slot);
+            let y = grid_top + (hi - slot) * row_h;
+            let (low, high) = r.rows.bounds(slot);
+            let label = match r.rows {
+                Rows::Log2 => format!("{low} -&gt; {high}"),
+                Rows::Offsets(n) if slot % (n / 10).max(1) == 0 => format!("{low}"),
+                Rows::Offsets(_) => continue,
+            };
             let _ = writeln!(
                 s,
-                r###"<text x="{}" y="{}" text-anchor="end" fill="#333">{low} -&gt; {high}</text>"###,
+                r###"<text x="{}" y="{}" text-anchor="end" fill="#333">{label}</text>"###,
                 LEFT - 6,
-                y + ROW_H - 4
+                y + row_h - 1
             );
         }
         let _ = writeln!(
             s,
             r###"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle" fill="#333">{unit}</text>"###,
-            grid_top + nrows * ROW_H / 2,
-            grid_top + nrows * ROW_H / 2
+            grid_top + nrows * row_h / 2,
+            grid_top + nrows * row_h / 2
         );
         let _ = writeln!(s, r###"<g class="cells">"###);
         for (c, h) in m.columns.iter().enumerate() {
@@ -467,21 +668,38 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
                 if n == 0 {
                     continue;
                 }
-                let (low, high) = log2_bounds(slot);
+                let (low, high) = r.rows.bounds(slot);
+                let title = match r.rows {
+                    Rows::Log2 => format!(
+                        "{} .. {}, {low} -&gt; {high} {unit}: {n}",
+                        hms_ms(a, localtime),
+                        hms_ms(b, localtime)
+                    ),
+                    Rows::Offsets(_) => {
+                        let from = a + low as i64 * NS_PER_MS;
+                        let to = a + (high as i64 + 1) * NS_PER_MS;
+                        format!(
+                            "{} .. {}: {n} {}; flamegraph --from {} --to {}",
+                            hms_ms(from, localtime),
+                            hms_ms(to, localtime),
+                            r.of.counted(),
+                            offset_spec(r.origin_ns, from),
+                            offset_spec(r.origin_ns, to)
+                        )
+                    }
+                };
                 let _ = writeln!(
                     s,
-                    r###"<rect x="{}" y="{}" width="{cw}" height="{ROW_H}" fill="{}"><title>{} .. {}, {low} -&gt; {high} {unit}: {n}</title></rect>"###,
+                    r###"<rect x="{}" y="{}" width="{cw}" height="{row_h}" fill="{}"><title>{title}</title></rect>"###,
                     LEFT + c * cw,
-                    grid_top + (hi - slot) * ROW_H,
+                    grid_top + (hi - slot) * row_h,
                     colour(n, max),
-                    hms_ms(a, localtime),
-                    hms_ms(b, localtime),
                 );
             }
         }
         let _ = writeln!(s, "</g>");
         // The time axis, with the steps that lost events marked.
-        let axis_y = grid_top + nrows * ROW_H;
+        let axis_y = grid_top + nrows * row_h;
         let every = 60usize.div_ceil(cw).max(1);
         for (c, &(a, b, lost)) in r.columns.iter().enumerate() {
             let x = LEFT + c * cw;
@@ -549,7 +767,7 @@ pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
                 for slot in 0..LOG2_SLOTS {
                     let n = h.slot(slot);
                     if n > 0 {
-                        let (low, high) = log2_bounds(slot);
+                        let (low, high) = r.rows.bounds(slot);
                         cells.push(serde_json::json!({
                             "time": format_rfc3339(a),
                             "time_s": secs_between(r.window.start_ns, a),
@@ -579,7 +797,7 @@ pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
         "report": "heatmap",
         "of": r.of.name(),
         "unit": r.unit,
-        "scale": "log2",
+        "scale": match r.rows { Rows::Log2 => "log2", Rows::Offsets(_) => "offset" },
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "step_ns": r.step_ns,
@@ -617,6 +835,9 @@ pub struct HeatmapArgs {
     /// --of fileio: only this operation (read, write, open, fsync).
     #[arg(long, value_name = "OP")]
     op: Option<String>,
+    /// --of profile: rows per second (a divisor of 1000 up to 50). Default: 50, 20 ms each, as FlameScope.
+    #[arg(long, value_name = "N")]
+    rows: Option<usize>,
     /// Times of day (title, hover texts) in this machine's local time zone instead of UTC.
     #[arg(long)]
     localtime: bool,
@@ -635,6 +856,7 @@ impl crate::cli::Run for HeatmapArgs {
             per_disk: self.disks,
             queued: self.queued,
             op: self.op,
+            rows: self.rows,
         };
         if self.output.is_none() && !opts.common.json {
             return Err(Error::Usage(

@@ -1399,6 +1399,42 @@ fn heatmap() {
             "$DIR/files/files.parquet",
         ],
     );
+    golden(
+        "heatmap_offcpu_json",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "offcpu",
+            "-s",
+            "2",
+            "$DIR/stacks/stacks.parquet",
+        ],
+    );
+    golden(
+        "heatmap_profile_json",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "profile",
+            "--rows",
+            "10",
+            "$DIR/stacks/stacks.parquet",
+        ],
+    );
+    golden_fails(
+        "heatmap_profile_step",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "profile",
+            "-s",
+            "2",
+            "$DIR/stacks/stacks.parquet",
+        ],
+    );
     golden_fails("heatmap_no_output", &["heatmap", "$REC"]);
     golden_fails(
         "heatmap_D_runqlat",
