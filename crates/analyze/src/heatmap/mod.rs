@@ -27,9 +27,13 @@
 //! prints the non-empty cells, `{time, low, high, count}` per map, whose
 //! counts add up to the rows the map covers.
 
+mod args;
+mod svg;
+
+pub use args::HeatmapArgs;
+pub use svg::svg;
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ktape_format::read::Recording;
@@ -47,7 +51,7 @@ use crate::loss::Loss;
 use crate::output::Out;
 use crate::runqlat::{self, RunqlatOptions};
 use crate::time::{
-    format_hms, format_rfc3339, format_secs, secs_between, NS_PER_MS, NS_PER_SEC, NS_PER_US,
+    format_rfc3339, secs_between, NS_PER_MS, NS_PER_SEC, NS_PER_US,
 };
 
 /// What a heat map shows.
@@ -268,6 +272,16 @@ fn default_of(recordings: &[Recording]) -> Result<Of> {
         })
 }
 
+/// The maps being built: per label, one histogram per column.
+type Maps = BTreeMap<Option<Arc<str>>, Vec<Log2Hist>>;
+
+/// Adds a report's histogram of column `k` (of `n`) to the map `label`.
+fn add(maps: &mut Maps, label: Option<Arc<str>>, n: usize, k: usize, h: &Log2Hist) {
+    maps.entry(label)
+        .or_insert_with(|| vec![Log2Hist::default(); n])[k]
+        .merge(h);
+}
+
 /// Computes the maps.
 pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatmap> {
     let of = match opts.of {
@@ -319,7 +333,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
         ..opts.common.clone()
     };
     let mut warnings = Vec::new();
-    let mut maps: BTreeMap<Option<Arc<str>>, Vec<Log2Hist>> = BTreeMap::new();
+    let mut maps = Maps::new();
     let (columns, loss): (Vec<(i64, i64, u64)>, Loss) = match of {
         Of::Bio => {
             let r = biolatency::compute(
@@ -337,8 +351,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             for (k, iv) in r.intervals.iter().enumerate() {
                 for g in &iv.groups {
                     let label = if opts.per_disk { g.disk.clone() } else { None };
-                    maps.entry(label).or_insert_with(|| vec![Log2Hist::default(); n])[k]
-                        .merge(&g.hist);
+                    add(&mut maps, label, n, k, &g.hist);
                 }
             }
             warnings.extend(r.warnings);
@@ -358,8 +371,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             let n = r.intervals.len();
             for (k, iv) in r.intervals.iter().enumerate() {
                 for g in &iv.groups {
-                    maps.entry(None).or_insert_with(|| vec![Log2Hist::default(); n])[k]
-                        .merge(&g.hist);
+                    add(&mut maps, None, n, k, &g.hist);
                 }
             }
             warnings.extend(r.warnings);
@@ -380,8 +392,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             for (k, iv) in r.intervals.iter().enumerate() {
                 for (i, h) in iv.hists.iter().enumerate() {
                     if op.is_none_or(|o| o == i) {
-                        maps.entry(None).or_insert_with(|| vec![Log2Hist::default(); n])[k]
-                            .merge(h);
+                        add(&mut maps, None, n, k, h);
                     }
                 }
             }
@@ -507,253 +518,6 @@ fn scan_rows_into(
     )
 }
 
-/// `&`, `<`, `>` and quotes as XML entities.
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// A cell's colour: pale yellow for one event to dark red for the most,
-/// on a square-root scale so that rare latencies stay visible next to
-/// the common ones.
-fn colour(count: u64, max: u64) -> String {
-    let t = if max <= 1 {
-        1.0
-    } else {
-        ((count - 1) as f64 / (max - 1) as f64).sqrt()
-    };
-    let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
-    // #ffeda0 -> #f03b20 -> #800026 would need two legs; one leg from
-    // pale yellow to dark red reads well enough and stays monotone.
-    format!(
-        "#{:02x}{:02x}{:02x}",
-        lerp(255.0, 128.0),
-        lerp(237.0, 0.0),
-        lerp(160.0, 38.0)
-    )
-}
-
-/// `HH:MM:SS.mmm`, for hover titles of sub-second columns.
-fn hms_ms(ns: i64, local: bool) -> String {
-    format!("{}.{:03}", format_hms(ns, local), ns.rem_euclid(NS_PER_SEC) / NS_PER_MS)
-}
-
-/// A `--from`/`--to` value for the instant `ns`: its offset from the
-/// recordings' start.
-fn offset_spec(origin: i64, ns: i64) -> String {
-    format!("+{:.3}s", secs_between(origin, ns))
-}
-
-/// A time-axis label: the offset from the window's start.
-fn offset_label(ns: i64, start: i64, step: i64) -> String {
-    let s = secs_between(start, ns);
-    if step % NS_PER_SEC == 0 {
-        format!("+{s:.0}s")
-    } else {
-        format!("+{s:.1}s")
-    }
-}
-
-/// Layout constants, px.
-const LEFT: usize = 110;
-const RIGHT: usize = 20;
-const TITLE_H: usize = 60;
-const MAP_HEAD: usize = 22;
-const AXIS_H: usize = 40;
-const ROW_H: usize = 16;
-const WIDTH_TARGET: usize = 1000;
-const MIN_WIDTH: usize = 760;
-
-/// The SVG of the heat maps.
-pub fn svg(r: &Heatmap, localtime: bool) -> String {
-    let ncols = r.columns.len().max(1);
-    let cw = (WIDTH_TARGET / ncols).clamp(2, 24);
-    let grid_w = cw * ncols;
-    let width = (LEFT + grid_w + RIGHT).max(MIN_WIDTH);
-    let (lo, hi) = r.slot_range().unwrap_or((0, 0));
-    let row_h = match r.rows {
-        Rows::Offsets(n) if n > 25 => ROW_H / 2,
-        _ => ROW_H,
-    };
-    let nrows = hi - lo + 1;
-    let map_h = MAP_HEAD + nrows * row_h + AXIS_H;
-    let height = TITLE_H + map_h * r.maps.len() + 30;
-    let max = r.max_count();
-    let unit = r.unit;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r###"<?xml version="1.0" standalone="no"?>
-<svg version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" font-family="Verdana, sans-serif" font-size="11">
-<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"###
-    );
-    let total: u64 = r.maps.iter().map(Map::total).sum();
-    let _ = writeln!(
-        s,
-        r###"<text x="{}" y="22" text-anchor="middle" font-size="16">{} heat map</text>"###,
-        width / 2,
-        esc(r.of.what())
-    );
-    let _ = writeln!(
-        s,
-        r###"<text x="{}" y="42" text-anchor="middle" fill="#555">{} .. {} {} ({}) · columns of {} · rows: {} · {total} {} · at most {max} per cell</text>"###,
-        width / 2,
-        hms_ms(r.window.start_ns, localtime),
-        hms_ms(r.window.end_ns, localtime),
-        if localtime { "local" } else { "UTC" },
-        format_secs(r.window.end_ns.saturating_sub(r.window.start_ns)),
-        format_secs(r.step_ns),
-        match r.rows {
-            Rows::Log2 => format!("log2 {unit}"),
-            Rows::Offsets(n) => format!("{} ms offsets within the second", 1000 / n),
-        },
-        r.of.counted(),
-    );
-    for (m_i, m) in r.maps.iter().enumerate() {
-        let top = TITLE_H + m_i * map_h;
-        let grid_top = top + MAP_HEAD;
-        let head = match &m.label {
-            Some(l) => format!("disk {} ({} {})", l, m.total(), r.of.counted()),
-            None => format!("{} {}", m.total(), r.of.counted()),
-        };
-        let _ = writeln!(
-            s,
-            r###"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"###,
-            top + 15,
-            esc(&head)
-        );
-        let _ = writeln!(
-            s,
-            r###"<rect x="{LEFT}" y="{grid_top}" width="{grid_w}" height="{}" fill="#f8f8f8" stroke="#ccc"/>"###,
-            nrows * row_h
-        );
-        // Row labels: bcc's ranges for latencies; for offsets, every
-        // tenth of a second's row start (all fifty would overlap).
-        for slot in lo..=hi {
-            let y = grid_top + (hi - slot) * row_h;
-            let (low, high) = r.rows.bounds(slot);
-            let label = match r.rows {
-                Rows::Log2 => format!("{low} -&gt; {high}"),
-                Rows::Offsets(n) if slot % (n / 10).max(1) == 0 => format!("{low}"),
-                Rows::Offsets(_) => continue,
-            };
-            let _ = writeln!(
-                s,
-                r###"<text x="{}" y="{}" text-anchor="end" fill="#333">{label}</text>"###,
-                LEFT - 6,
-                y + row_h - 1
-            );
-        }
-        let _ = writeln!(
-            s,
-            r###"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle" fill="#333">{unit}</text>"###,
-            grid_top + nrows * row_h / 2,
-            grid_top + nrows * row_h / 2
-        );
-        let _ = writeln!(s, r###"<g class="cells">"###);
-        for (c, h) in m.columns.iter().enumerate() {
-            let (a, b, _) = r.columns[c];
-            for slot in lo..=hi {
-                let n = h.slot(slot);
-                if n == 0 {
-                    continue;
-                }
-                let (low, high) = r.rows.bounds(slot);
-                let title = match r.rows {
-                    Rows::Log2 => format!(
-                        "{} .. {}, {low} -&gt; {high} {unit}: {n}",
-                        hms_ms(a, localtime),
-                        hms_ms(b, localtime)
-                    ),
-                    Rows::Offsets(_) => {
-                        let from = a + low as i64 * NS_PER_MS;
-                        let to = a + (high as i64 + 1) * NS_PER_MS;
-                        format!(
-                            "{} .. {}: {n} {}; flamegraph --from {} --to {}",
-                            hms_ms(from, localtime),
-                            hms_ms(to, localtime),
-                            r.of.counted(),
-                            offset_spec(r.origin_ns, from),
-                            offset_spec(r.origin_ns, to)
-                        )
-                    }
-                };
-                let _ = writeln!(
-                    s,
-                    r###"<rect x="{}" y="{}" width="{cw}" height="{row_h}" fill="{}"><title>{title}</title></rect>"###,
-                    LEFT + c * cw,
-                    grid_top + (hi - slot) * row_h,
-                    colour(n, max),
-                );
-            }
-        }
-        let _ = writeln!(s, "</g>");
-        // The time axis, with the steps that lost events marked.
-        let axis_y = grid_top + nrows * row_h;
-        let every = 60usize.div_ceil(cw).max(1);
-        for (c, &(a, b, lost)) in r.columns.iter().enumerate() {
-            let x = LEFT + c * cw;
-            if lost > 0 {
-                let _ = writeln!(
-                    s,
-                    r###"<rect x="{x}" y="{}" width="{cw}" height="5" fill="#d00"><title>{} .. {}: {lost} {} events lost; cells may be short</title></rect>"###,
-                    axis_y + 2,
-                    hms_ms(a, localtime),
-                    hms_ms(b, localtime),
-                    r.of.name()
-                );
-            }
-            if c % every == 0 {
-                let _ = writeln!(
-                    s,
-                    r###"<line x1="{x}" y1="{axis_y}" x2="{x}" y2="{}" stroke="#999"/><text x="{x}" y="{}" fill="#333">{}</text>"###,
-                    axis_y + 10,
-                    axis_y + 22,
-                    offset_label(a, r.window.start_ns, r.step_ns)
-                );
-            }
-        }
-        let _ = writeln!(
-            s,
-            r###"<text x="{}" y="{}" text-anchor="end" fill="#555">time since {}</text>"###,
-            LEFT + grid_w,
-            axis_y + 36,
-            hms_ms(r.window.start_ns, localtime)
-        );
-    }
-    // The colour scale.
-    let ly = height - 18;
-    let _ = writeln!(s, r###"<text x="{LEFT}" y="{}" fill="#555">1</text>"###, ly + 9);
-    for i in 0..10u64 {
-        let n = if max <= 1 { 1 } else { 1 + i * (max - 1) / 9 };
-        let _ = writeln!(
-            s,
-            r###"<rect x="{}" y="{ly}" width="16" height="10" fill="{}"><title>{n}</title></rect>"###,
-            LEFT + 12 + i as usize * 16,
-            colour(n, max.max(1))
-        );
-    }
-    let _ = writeln!(
-        s,
-        r###"<text x="{}" y="{}" fill="#555">{max} {} per cell</text>"###,
-        LEFT + 12 + 10 * 16 + 4,
-        ly + 9,
-        r.of.counted()
-    );
-    s.push_str("</svg>\n");
-    s
-}
-
 /// Prints the cells as one JSON object: per map its non-empty cells in
 /// time then latency order.
 pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
@@ -811,95 +575,6 @@ pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `heatmap` on the command line.
-#[derive(clap::Args)]
-pub struct HeatmapArgs {
-    /// Where to write the SVG (required unless --json).
-    #[arg(short = 'o', long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// What to draw. Default: bio when the recording has it, else runqlat, else fileio.
-    #[arg(long, value_enum, value_name = "WHAT")]
-    of: Option<Of>,
-    /// Length of a column (plain numbers are seconds; 100ms, 5s, 1m …). Default: the shortest of 100ms, 200ms, 500ms, 1s, 2s, 5s … that gives at most 200 columns.
-    #[arg(short = 's', long, value_name = "SECS", value_parser = crate::cli::parse_secs_arg)]
-    step: Option<i64>,
-    /// Rows in milliseconds instead of microseconds.
-    #[arg(short = 'm', long)]
-    milliseconds: bool,
-    /// --of bio: one map per disk.
-    #[arg(short = 'D', long)]
-    disks: bool,
-    /// --of bio: include the time queued in the OS (as biolatency -Q).
-    #[arg(short = 'Q', long)]
-    queued: bool,
-    /// --of fileio: only this operation (read, write, open, fsync).
-    #[arg(long, value_name = "OP")]
-    op: Option<String>,
-    /// --of profile: rows per second (a divisor of 1000 up to 50). Default: 50, 20 ms each, as FlameScope.
-    #[arg(long, value_name = "N")]
-    rows: Option<usize>,
-    /// Times of day (title, hover texts) in this machine's local time zone instead of UTC.
-    #[arg(long)]
-    localtime: bool,
-    #[command(flatten)]
-    common: crate::cli::CommonArgs,
-}
-
-impl crate::cli::Run for HeatmapArgs {
-    fn run(self, out: &mut Out<'_>) -> anyhow::Result<std::process::ExitCode> {
-        use anyhow::Context;
-        let opts = HeatmapOptions {
-            common: self.common.options(),
-            of: self.of,
-            step_ns: self.step,
-            millis: self.milliseconds,
-            per_disk: self.disks,
-            queued: self.queued,
-            op: self.op,
-            rows: self.rows,
-        };
-        if self.output.is_none() && !opts.common.json {
-            return Err(Error::Usage(
-                "heatmap draws an SVG: give -o FILE for it, or --json for the cells".into(),
-            ))
-            .context("heatmap");
-        }
-        let recs = self.common.open()?;
-        let r = compute(&recs, &opts).context("heatmap")?;
-        if opts.common.json {
-            write_json(&r, out).context("heatmap")?;
-        }
-        if let Some(path) = &self.output {
-            std::fs::write(path, svg(&r, self.localtime))
-                .with_context(|| format!("heatmap: writing {}", path.display()))?;
-            let cells: usize = r
-                .maps
-                .iter()
-                .flat_map(|m| m.columns.iter())
-                .map(|h| (0..LOG2_SLOTS).filter(|&s| h.slot(s) > 0).count())
-                .sum();
-            writeln!(
-                out.err,
-                "heatmap: wrote {} ({} map{}, {} columns of {}, {cells} cells)",
-                path.display(),
-                r.maps.len(),
-                if r.maps.len() == 1 { "" } else { "s" },
-                r.columns.len(),
-                format_secs(r.step_ns)
-            )?;
-        }
-        for w in &r.warnings {
-            writeln!(out.err, "{w}")?;
-        }
-        if !opts.common.json {
-            if let Some(w) = r.loss.warning() {
-                writeln!(out.err, "{w}")?;
-            }
-        }
-        Ok(std::process::ExitCode::SUCCESS)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,13 +589,5 @@ mod tests {
         for span in [1, NS_PER_SEC, 7 * 3600 * NS_PER_SEC] {
             assert!(span / auto_step(span) <= MAX_AUTO_COLUMNS);
         }
-    }
-
-    #[test]
-    fn colours_run_from_pale_to_dark() {
-        assert_eq!(colour(1, 100), "#ffeda0");
-        assert_eq!(colour(100, 100), "#800026");
-        assert_eq!(colour(1, 1), "#800026");
-        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
 }
