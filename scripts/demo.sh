@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: records 10 s of this machine's block I/O (with a little load
-# of our own so the histograms are not empty), then shows the reports.
+# `make demo`: records 10 s of this machine (block I/O, the scheduler, CPU
+# samples and execs, with a little load of our own so that nothing is
+# empty), shows a few reports, then writes the HTML report demo.html and a
+# flame graph demo-flame.svg and says where they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
@@ -14,17 +16,21 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "==> ktape-record -e bio -d $SECS --force $OUT   (plus some direct I/O of our own)"
-"$BIN/ktape-record" -e bio -d "$SECS" --force "$OUT" &
+echo "==> ktape-record -e bio,sched,profile,exec -d $SECS --force $OUT   (plus some load of our own)"
+"$BIN/ktape-record" -e bio,sched,profile,exec -d "$SECS" --force "$OUT" &
 rec=$!
 sleep 1
-# Background load: direct writes and reads of 4 KiB and 64 KiB, so several
-# latency buckets and both operations show up.
+# Background load: direct writes and reads of 4 KiB and 64 KiB (several
+# latency buckets, both operations), a CPU-bound loop (samples), context
+# switches through a pipe, and short-lived processes (execs).
 ( for i in 1 2 3; do
     dd if=/dev/zero of="$scratch/a" bs=4k count=2000 oflag=direct status=none
     dd if="$scratch/a" of=/dev/null bs=4k iflag=direct status=none
     dd if=/dev/zero of="$scratch/b" bs=64k count=200 oflag=direct conv=fsync status=none
-    sleep 1
+    timeout 1 sh -c 'while :; do :; done' || true
+    perf bench sched pipe -l 20000 >/dev/null 2>&1 || true
+    for j in 1 2 3 4 5; do ls "$scratch" >/dev/null; date >/dev/null; done
+    sleep 0.5
   done ) || true
 wait "$rec"
 
@@ -57,3 +63,14 @@ echo
 echo "==> ktape-analyze heatmap -o demo-heatmap.svg $OUT"
 "$BIN/ktape-analyze" heatmap -o demo-heatmap.svg "$OUT"
 echo "    open demo-heatmap.svg in a browser: hover a cell for its time, latency range and count"
+echo
+echo "==> ktape-analyze flamegraph -o demo-flame.svg $OUT"
+"$BIN/ktape-analyze" flamegraph -o demo-flame.svg "$OUT"
+echo
+echo "==> ktape-analyze report -o demo.html $OUT"
+"$BIN/ktape-analyze" report -o demo.html "$OUT"
+echo
+echo "Open these in a browser (they need nothing else, also offline):"
+echo "    file://$PWD/demo.html          the whole recording on one page"
+echo "    file://$PWD/demo-flame.svg     CPU flame graph (click to zoom, Ctrl-F to search)"
+echo "    file://$PWD/demo-heatmap.svg   block I/O latency heat map"

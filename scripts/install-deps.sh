@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # clang compiles bpf/*.bpf.c; libelf/zlib/pkg-config build the vendored
 # libbpf; linux-perf gives `perf bench` for loads; bpftool lets the tests
 # check that nothing stays attached; nftables lets the tcp tests drop packets
-# (retransmits, a lost SYN) without sch_netem.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make linux-perf bpftool nftables)
+# (retransmits, a lost SYN) without sch_netem; chromium renders the HTML
+# report headless in its test.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make linux-perf bpftool nftables chromium)
 # Spark (for the SQL tests) needs a Java 17+ runtime.
 if ! command -v java >/dev/null 2>&1; then
   packages+=(openjdk-17-jre-headless)

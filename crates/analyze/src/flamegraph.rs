@@ -232,8 +232,12 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
     }
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut fg, folded.lines(), &mut svg).map_err(Error::Output)?;
-    std::fs::write(&opts.output, &svg)
-        .map_err(|e| Error::Usage(format!("writing {}: {e}", opts.output.display())))?;
+    if opts.output.as_os_str() == "-" {
+        out.out.write_all(&svg)?;
+    } else {
+        std::fs::write(&opts.output, &svg)
+            .map_err(|e| Error::Usage(format!("writing {}: {e}", opts.output.display())))?;
+    }
     if let Some(w) = after.loss.warning() {
         out.warn(&w)?;
     }
@@ -252,7 +256,7 @@ pub fn run(recordings: &[Recording], opts: &FlamegraphOptions, out: &mut Out<'_>
 /// `flamegraph` on the command line.
 #[derive(clap::Args)]
 pub struct FlamegraphArgs {
-    /// Where to write the SVG.
+    /// Where to write the SVG; `-` writes it to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: PathBuf,
     /// cpu: width is CPU samples (profile table); offcpu: width is time blocked (offcpu table); offwake: time blocked, the blocked stack below `--` and the waker's stack above it (wakeup table).

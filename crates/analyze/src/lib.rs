@@ -18,7 +18,8 @@
 //!   code in [`stacks`]; runqlat, cpudist
 //!   and runqslower pair scheduler events through [`pairing`];
 //!   [`heatmap`] draws the histograms of biolatency, runqlat and fsdist,
-//!   one per time step, as an SVG;
+//!   one per time step, as an SVG; [`report`] puts the other reports'
+//!   outputs on one HTML page;
 //! * [`crosscheck`]: rows against the kernel's own counters;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
 //!   libbpf-tools `print_log2_hist` / `print_linear_hist`;
@@ -34,7 +35,8 @@
 //!   when one is missing, so that no result is quietly different;
 //! * [`time`]: parsing `--from/--to` and durations, formatting times;
 //! * [`columns`]: typed access to Arrow columns by name;
-//! * [`output`]: small helpers for text and JSON output;
+//! * [`output`]: small helpers for text and JSON output; [`progress`]:
+//!   the progress bar on a terminal;
 //! * [`error`]: the error type, each variant naming what went wrong.
 //!
 //! Text output matches the bcc tool a report replaces, byte for byte in the
@@ -52,6 +54,7 @@ pub mod hist;
 pub mod loss;
 pub mod output;
 pub mod pairing;
+pub mod progress;
 pub mod scan;
 pub mod stacks;
 pub mod tables;
@@ -176,8 +179,12 @@ reports! {
         Flamegraph(FlamegraphArgs),
     }
     heatmap {
-        /// Latency heat map as SVG: time columns, log2 latency rows, colour by count (bio, runqlat or fileio); --json gives the cells.
+        /// Latency heat map as SVG: time columns, log2 latency rows, colour by count (bio, runqlat, fileio, offcpu, tcpconnlat; or FlameScope's map of CPU samples); --json gives the cells.
         Heatmap(HeatmapArgs),
+    }
+    report {
+        /// One self-contained HTML page for whole recordings: the summary, then each family's histograms, heat maps, flame graphs and top lists, each with the command that prints it.
+        Report(ReportArgs),
     }
     runqslower {
         /// Run-queue waits longer than a threshold, with the task that ran meanwhile (bcc runqslower).

@@ -32,13 +32,16 @@
 //! (`ktape_analyze::Command`) makes both the subcommands and the match that
 //! runs them. Errors become one `error: …`
 //! line (`{:#}`, so the file name that the library put in the message
-//! shows) and exit status 1. A closed pipe (`… | head`) is success.
+//! shows) and exit status 1. A closed pipe (`… | head`) is success. On a
+//! terminal, long analyses show a progress bar on stderr
+//! (`ktape_analyze::progress`), cleared before the first line of output.
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use ktape_analyze::output::{is_broken_pipe, Out};
+use ktape_analyze::progress;
 use ktape_analyze::Command;
 
 #[derive(Parser)]
@@ -52,13 +55,35 @@ struct Cli {
     command: Command,
 }
 
+/// A writer that clears the progress bar before its first byte, so that
+/// the report never lands on the bar's line.
+struct AfterBar<W>(W, bool);
+
+impl<W: Write> Write for AfterBar<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.1 {
+            progress::finish();
+            self.1 = true;
+        }
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if io::stderr().is_terminal() {
+        progress::enable();
+    }
     let stdout = io::stdout();
-    let mut stdout = BufWriter::new(stdout.lock());
+    let mut stdout = AfterBar(BufWriter::new(stdout.lock()), false);
     let stderr = io::stderr();
-    let mut stderr = stderr.lock();
+    let mut stderr = AfterBar(stderr.lock(), false);
     let mut out = Out::new(&mut stdout, &mut stderr);
-    let code = cli.command.run(&mut out)?;
+    let result = cli.command.run(&mut out);
+    progress::finish();
+    let code = result?;
     out.out.flush()?;
     Ok(code)
 }

@@ -92,6 +92,7 @@ where
     M: Fn(A, A) -> A + Sync + Send,
 {
     let units = scan_units(recordings, table, range);
+    crate::progress::start(table, units.len());
     units
         .par_iter()
         .try_fold(&init, |mut acc, unit| {
@@ -113,6 +114,7 @@ where
                 })?;
                 fold(&mut acc, unit, &batch)?;
             }
+            crate::progress::unit_done();
             Ok(acc)
         })
         .try_reduce(&init, |a, b| Ok(merge(a, b)))

@@ -247,6 +247,15 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
         "oomkill",
         &[&[], &["-v", "--localtime"], &["--json", "-p", "5120"]],
     ),
+    // Every view of the page runs another report in-process: a damaged
+    // file must come out as a view's error, never a panic.
+    (
+        "report",
+        &[
+            &["-o", "$OUT"],
+            &["-o", "$OUT", "-p", "1234", "--from", "+1s"],
+        ],
+    ),
     (
         "cpuunclaimed",
         &[

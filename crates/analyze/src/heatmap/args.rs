@@ -13,7 +13,7 @@ use crate::time::format_secs;
 /// `heatmap` on the command line.
 #[derive(clap::Args)]
 pub struct HeatmapArgs {
-    /// Where to write the SVG (required unless --json).
+    /// Where to write the SVG (required unless --json); `-` writes it to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// What to draw. Default: bio when the recording has it, else runqlat, else fileio.
@@ -63,14 +63,25 @@ impl crate::cli::Run for HeatmapArgs {
             ))
             .context("heatmap");
         }
+        if opts.common.json && self.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+            return Err(Error::Usage(
+                "-o - and --json would both write to stdout: give -o a file name".into(),
+            ))
+            .context("heatmap");
+        }
         let recs = self.common.open()?;
         let r = compute(&recs, &opts).context("heatmap")?;
         if opts.common.json {
             write_json(&r, out).context("heatmap")?;
         }
         if let Some(path) = &self.output {
-            std::fs::write(path, svg(&r, self.localtime))
-                .with_context(|| format!("heatmap: writing {}", path.display()))?;
+            let image = svg(&r, self.localtime);
+            if path.as_os_str() == "-" {
+                out.out.write_all(image.as_bytes())?;
+            } else {
+                std::fs::write(path, image)
+                    .with_context(|| format!("heatmap: writing {}", path.display()))?;
+            }
             let cells: usize = r
                 .maps
                 .iter()

@@ -28,6 +28,7 @@
 //! counts add up to the rows the map covers.
 
 mod args;
+mod rows;
 mod svg;
 
 pub use args::HeatmapArgs;
@@ -39,10 +40,8 @@ use std::sync::Arc;
 use ktape_format::read::Recording;
 
 use crate::biolatency::{self, BiolatencyOptions};
-use crate::columns;
-use crate::scan::scan;
 use crate::tables::{self, Needs};
-use crate::window::{interval_bounds, interval_count, interval_index};
+use crate::window::{interval_bounds, interval_count};
 use crate::common::{Options, Window};
 use crate::error::{Error, Result};
 use crate::fsdist::{self, FsdistOptions, OPS};
@@ -68,6 +67,9 @@ pub enum Of {
     /// CPU samples by second and offset within the second (`profile`,
     /// `-e profile`), as FlameScope draws them.
     Profile,
+    /// TCP connect latency (`tcp_state`, `-e tcp`), as tcpconnlat: the
+    /// time in SYN_SENT, at the move to ESTABLISHED.
+    Tcpconnlat,
 }
 
 impl Of {
@@ -78,6 +80,7 @@ impl Of {
             Of::Fileio => "fileio",
             Of::Offcpu => "offcpu",
             Of::Profile => "profile",
+            Of::Tcpconnlat => "tcpconnlat",
         }
     }
 
@@ -88,6 +91,7 @@ impl Of {
             Of::Fileio => "File operation latency",
             Of::Offcpu => "Off-CPU time",
             Of::Profile => "CPU samples by sub-second offset",
+            Of::Tcpconnlat => "TCP connect latency",
         }
     }
 
@@ -98,6 +102,7 @@ impl Of {
             Of::Fileio => "operations",
             Of::Offcpu => "blocks",
             Of::Profile => "samples",
+            Of::Tcpconnlat => "connects",
         }
     }
 
@@ -109,6 +114,7 @@ impl Of {
             Of::Fileio => ktape_format::fileio::TABLE.name,
             Of::Offcpu => ktape_format::offcpu::TABLE.name,
             Of::Profile => ktape_format::profile::TABLE.name,
+            Of::Tcpconnlat => ktape_format::tcp::STATE_TABLE.name,
         }
     }
 }
@@ -275,6 +281,17 @@ fn default_of(recordings: &[Recording]) -> Result<Of> {
 /// The maps being built: per label, one histogram per column.
 type Maps = BTreeMap<Option<Arc<str>>, Vec<Log2Hist>>;
 
+/// The `n` columns of `step` from the window's start, with the events of
+/// `loss` lost in each.
+fn step_columns(window: &Window, step: i64, n: i64, loss: &Loss) -> Vec<(i64, i64, u64)> {
+    (0..n)
+        .map(|k| {
+            let (a, b) = interval_bounds(window.start_ns, step, k);
+            (a, b, if loss.total() > 0 { loss.lost_between(a, b) } else { 0 })
+        })
+        .collect()
+}
+
 /// Adds a report's histogram of column `k` (of `n`) to the map `label`.
 fn add(maps: &mut Maps, label: Option<Arc<str>>, n: usize, k: usize, h: &Log2Hist) {
     maps.entry(label)
@@ -400,6 +417,14 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             let cols = r.intervals.iter().map(|i| (i.range.0, i.range.1, i.lost));
             (cols.collect(), r.loss)
         }
+        Of::Tcpconnlat => {
+            let n = interval_count(recordings, &window, step, None)?;
+            let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
+            let (hists, loss, w) = rows::tcpconnlat(recordings, &window, step, n, &common, scale)?;
+            warnings.extend(w);
+            maps.insert(None, hists);
+            (step_columns(&window, step, n, &loss), loss)
+        }
         Of::Offcpu | Of::Profile => {
             let spec = if of == Of::Offcpu {
                 &ktape_format::offcpu::TABLE
@@ -409,16 +434,10 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             warnings.extend(tables::check(recordings, &Needs::one(spec.name))?);
             let n = interval_count(recordings, &window, step, None)?;
             let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
-            let hists = scan_rows_into(recordings, spec.name, &window, step, n, &opts.common, of, rows, scale)?;
+            let hists = rows::scan_rows_into(recordings, spec.name, &window, step, n, &opts.common, of, rows, scale)?;
             maps.insert(None, hists);
             let loss = Loss::read(recordings, spec.family, window.range)?;
-            let cols = (0..n)
-                .map(|k| {
-                    let (a, b) = interval_bounds(window.start_ns, step, k);
-                    (a, b, if loss.total() > 0 { loss.lost_between(a, b) } else { 0 })
-                })
-                .collect();
-            (cols, loss)
+            (step_columns(&window, step, n, &loss), loss)
         }
     };
     if maps.is_empty() {
@@ -443,79 +462,6 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
         loss,
         warnings,
     })
-}
-
-/// One histogram per column from the rows of `offcpu` (log2 of the time
-/// blocked, counted at the switch-in) or `profile` (each sample in the
-/// row of its offset within its second).
-#[allow(clippy::too_many_arguments)]
-fn scan_rows_into(
-    recordings: &[Recording],
-    table: &str,
-    window: &Window,
-    step: i64,
-    n: i64,
-    common: &Options,
-    of: Of,
-    rows: Rows,
-    scale: i64,
-) -> Result<Vec<Log2Hist>> {
-    let range = window.range;
-    let base = window.start_ns;
-    let mut cols = vec!["ts"];
-    if of == Of::Offcpu {
-        cols.push("duration_ns");
-    }
-    common.filter.add_columns(&mut cols);
-    let n = n as usize;
-    scan(
-        recordings,
-        table,
-        range,
-        &cols,
-        || vec![Log2Hist::default(); n],
-        |acc: &mut Vec<Log2Hist>, unit, batch| {
-            let path = &unit.segment.path;
-            let ts = columns::timestamps(batch, "ts", path)?;
-            let dur = if of == Of::Offcpu {
-                Some(columns::i64s(batch, "duration_ns", path)?)
-            } else {
-                None
-            };
-            let filter = common.filter.prepare(batch, path)?;
-            for i in 0..batch.num_rows() {
-                if !range.contains(ts[i]) || !filter.keep(i) {
-                    continue;
-                }
-                let Some(col) = usize::try_from(interval_index(ts[i], base, step))
-                    .ok()
-                    .filter(|&c| c < n)
-                else {
-                    continue;
-                };
-                match (rows, dur) {
-                    (Rows::Offsets(per_sec), _) => {
-                        let off = (ts[i] - interval_bounds(base, step, col as i64).0) as i128;
-                        let row = (off * per_sec as i128 / NS_PER_SEC as i128) as usize;
-                        acc[col].add_n(row.min(per_sec - 1), 1);
-                    }
-                    (Rows::Log2, Some(d)) => {
-                        if d[i] >= 0 {
-                            acc[col].add((d[i] / scale) as u64);
-                        }
-                    }
-                    (Rows::Log2, None) => {}
-                }
-            }
-            Ok(())
-        },
-        |mut a, b| {
-            for (x, y) in a.iter_mut().zip(&b) {
-                x.merge(y);
-            }
-            a
-        },
-    )
 }
 
 /// Prints the cells as one JSON object: per map its non-empty cells in

@@ -71,7 +71,8 @@ impl Report {
         }
     }
 
-    fn table(&self) -> &'static str {
+    /// The table the report reads.
+    pub fn table(&self) -> &'static str {
         match self {
             Report::Accept(_) => ACCEPT_TABLE.name,
             Report::Retrans(_) => RETRANSMIT_TABLE.name,
