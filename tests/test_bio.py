@@ -171,6 +171,27 @@ def test_heatmap_cells_equal_duckdb(dd_run, tmp_path):
     assert sum(int(r.find(f"{ns}title").text.rsplit(": ", 1)[1]) for r in cells) == rows
 
 
+def test_heatmap_linear_rows_equal_duckdb(dd_run):
+    """--linear 50: rows of 50 µs from 0, the 64th taking the rest; every
+    cell is DuckDB's count per (250 ms, least(latency_us // 50, 63))."""
+    out, _, _ = dd_run
+    j = analyze_json("heatmap", "-s", "250ms", "--linear", "50", out)
+    assert j["scale"] == "linear"
+    start = pd.Timestamp(j["from"]).value
+    got = {}
+    for c in j["maps"][0]["cells"]:
+        col = (pd.Timestamp(c["time"]).value - start) // j["step_ns"]
+        assert c["low"] == 50 * c["slot"]
+        assert c["high"] == (None if c["slot"] == 63 else 50 * c["slot"] + 49)
+        got[(col, c["slot"])] = c["count"]
+    want = {(col, slot): n for col, slot, n in duckdb.sql(f"""
+        SELECT (epoch_ns(ts) - {start}) // {j["step_ns"]} AS col,
+               least(latency_ns // 1000 // 50, 63) AS slot, count(*)
+        FROM read_parquet('{out}/bio/*.parquet') GROUP BY ALL""").fetchall()}
+    assert got == want
+    assert sum(got.values()) == pq.read_table(out / "bio").num_rows
+
+
 def test_biolatency_text_total_matches(dd_run):
     out, _, _ = dd_run
     text = analyze("biolatency", out).stdout

@@ -33,7 +33,7 @@ use crate::common::{
     Window,
 };
 use crate::error::Result;
-use crate::hist::{self, Bucket, Log2Hist};
+use crate::hist::{self, Bucket, Log2Hist, Slots};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::tables::{self, Needs};
@@ -87,6 +87,9 @@ pub struct BiolatencyOptions {
     /// One histogram per submitter command name (bitesize's key).
     /// Default: all names together.
     pub per_comm: bool,
+    /// How values map to slots. Default: log2 (what the text and JSON
+    /// print); heatmap's linear rows set `Linear`.
+    pub slots: Slots,
 }
 
 /// One histogram of one interval.
@@ -253,7 +256,7 @@ pub fn compute(recordings: &[Recording], opts: &BiolatencyOptions) -> Result<Bio
                 local
                     .entry((iv, dc, fc, cc))
                     .or_default()
-                    .add((v / scale) as u64);
+                    .add_in(opts.slots, (v / scale) as u64);
             }
             let by = labels.as_ref().map(|l| l[unit.recording].clone());
             for ((iv, dc, fc, cc), h) in local {

@@ -31,7 +31,7 @@ use crate::common::{
     interval_bounds, interval_count, interval_index, scan, table_notes, Options, Window,
 };
 use crate::error::Result;
-use crate::hist::{self, Bucket, Log2Hist};
+use crate::hist::{self, Bucket, Log2Hist, Slots};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::tables::{self, Needs};
@@ -67,6 +67,9 @@ pub struct FsdistOptions {
     pub interval_ns: Option<i64>,
     /// `--count`: at most this many intervals.
     pub count: Option<u64>,
+    /// How values map to slots. Default: log2 (what the text and JSON
+    /// print); heatmap's linear rows set `Linear`.
+    pub slots: Slots,
 }
 
 /// One interval's histograms, by [`OPS`] index.
@@ -174,7 +177,7 @@ pub fn compute(recordings: &[Recording], opts: &FsdistOptions) -> Result<Fsdist>
                     *negative += 1;
                     continue;
                 }
-                acc.entry(iv_of(ts[i])).or_default()[o].add((lat[i] / scale) as u64);
+                acc.entry(iv_of(ts[i])).or_default()[o].add_in(opts.slots, (lat[i] / scale) as u64);
             }
             Ok(())
         },
@@ -206,7 +209,7 @@ pub fn compute(recordings: &[Recording], opts: &FsdistOptions) -> Result<Fsdist>
                         *negative += 1;
                         continue;
                     }
-                    acc.entry(iv_of(ts[i])).or_default()[2].add((lat[i] / scale) as u64);
+                    acc.entry(iv_of(ts[i])).or_default()[2].add_in(opts.slots, (lat[i] / scale) as u64);
                 }
                 Ok(())
             },
@@ -456,6 +459,7 @@ impl FsdistFlags {
             localtime: self.localtime,
             interval_ns: self.window.interval,
             count: self.window.count,
+            slots: Slots::Log2,
         };
         run(&recs, &opts, out).context("fsdist")?;
         Ok(std::process::ExitCode::SUCCESS)

@@ -42,6 +42,31 @@ pub fn log2_bounds(i: usize) -> (u64, u64) {
     }
 }
 
+/// How values map to the slots of a [`Log2Hist`]: bcc's log2 slots (the
+/// reports), or linear rows of `step` each for the heat maps that ask for
+/// them (`heatmap --linear`), the last slot taking everything past it.
+/// The reports' text and JSON writers label slots as log2: only the heat
+/// map, which labels its own rows, sets `Linear`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Slots {
+    /// `floor(log2(v))`.
+    #[default]
+    Log2,
+    /// `v / step`, up to the last slot.
+    Linear(u64),
+}
+
+impl Slots {
+    /// The slot of `v`.
+    #[inline]
+    pub fn slot(self, v: u64) -> usize {
+        match self {
+            Slots::Log2 => log2_slot(v),
+            Slots::Linear(step) => ((v / step.max(1)) as usize).min(LOG2_SLOTS - 1),
+        }
+    }
+}
+
 /// One printed row of a histogram, for JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Bucket {
@@ -74,6 +99,12 @@ impl Log2Hist {
     #[inline]
     pub fn add(&mut self, v: u64) {
         self.slots[log2_slot(v)] += 1;
+    }
+
+    /// Counts one value in the slot `slots` gives it.
+    #[inline]
+    pub fn add_in(&mut self, slots: Slots, v: u64) {
+        self.slots[slots.slot(v)] += 1;
     }
 
     /// Counts `n` values in slot `slot` (the last slot takes anything
@@ -298,6 +329,20 @@ pub fn interval_loss_warning(family: &str, interval: (i64, i64), lost: u64) -> S
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn linear_slots_cap_at_the_last() {
+        let l = Slots::Linear(100);
+        assert_eq!(
+            (l.slot(0), l.slot(99), l.slot(100), l.slot(6399)),
+            (0, 0, 1, 63)
+        );
+        assert_eq!(l.slot(u64::MAX), LOG2_SLOTS - 1);
+        assert_eq!(Slots::Log2.slot(1024), 10);
+        let mut h = Log2Hist::default();
+        h.add_in(l, 250);
+        assert_eq!(h.slot(2), 1);
+    }
+
     use super::*;
 
     fn text(h: &Log2Hist, t: &str) -> String {

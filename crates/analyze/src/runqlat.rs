@@ -26,7 +26,7 @@ use crate::common::{
     interval_bounds, interval_count, interval_index, table_notes, Options, Window,
 };
 use crate::error::{Error, Result};
-use crate::hist::{self, Bucket, Log2Hist};
+use crate::hist::{self, Bucket, Log2Hist, Slots};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::pairing::{collect, collect_comms, pair_slices, slices, Comms};
@@ -56,6 +56,9 @@ pub struct RunqlatOptions {
     pub interval_ns: Option<i64>,
     /// `--count`: at most this many intervals. Default: all.
     pub count: Option<u64>,
+    /// How values map to slots. Default: log2 (what the text and JSON
+    /// print); heatmap's linear rows set `Linear`.
+    pub slots: Slots,
 }
 
 /// One histogram of one interval.
@@ -183,7 +186,9 @@ pub fn compute(recordings: &[Recording], opts: &RunqlatOptions) -> Result<Runqla
         HashMap::new,
         |h: &mut HashMap<(i64, i32), Log2Hist>, l| {
             if let Some(k) = bin(opts, base, &comms, l.pid, l.tgid, l.ts) {
-                h.entry(k).or_default().add((l.latency_ns / scale) as u64);
+                h.entry(k)
+                    .or_default()
+                    .add_in(opts.slots, (l.latency_ns / scale) as u64);
             }
         },
         merge_hists,
@@ -461,6 +466,7 @@ impl RunqlatArgs {
             localtime: self.localtime,
             interval_ns: self.window.interval,
             count: self.window.count,
+            slots: Slots::Log2,
         }
     }
 }

@@ -1435,6 +1435,41 @@ fn heatmap() {
             "$DIR/stacks/stacks.parquet",
         ],
     );
+    golden(
+        "heatmap_runqlat_linear_json",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "runqlat",
+            "--linear",
+            "500",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden(
+        "heatmap_tcpconnlat_json",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "tcpconnlat",
+            "$DIR/tcp/tcp.parquet",
+        ],
+    );
+    golden_fails(
+        "heatmap_profile_linear",
+        &[
+            "heatmap",
+            "--json",
+            "--of",
+            "profile",
+            "--linear",
+            "10",
+            "$DIR/stacks/stacks.parquet",
+        ],
+    );
+    golden_fails("report_to_stdout", &["report", "-o", "-", "$REC"]);
     golden_fails("heatmap_no_output", &["heatmap", "$REC"]);
     golden_fails(
         "heatmap_D_runqlat",

@@ -34,6 +34,9 @@ pub struct HeatmapArgs {
     /// --of fileio: only this operation (read, write, open, fsync).
     #[arg(long, value_name = "OP")]
     op: Option<String>,
+    /// Linear latency rows of this many µs (ms with -m) each, from 0, instead of log2; the top row (64th) takes everything longer.
+    #[arg(long, value_name = "STEP")]
+    linear: Option<u64>,
     /// --of profile: rows per second (a divisor of 1000 up to 50). Default: 50, 20 ms each, as FlameScope.
     #[arg(long, value_name = "N")]
     rows: Option<usize>,
@@ -56,6 +59,7 @@ impl crate::cli::Run for HeatmapArgs {
             queued: self.queued,
             op: self.op,
             rows: self.rows,
+            linear: self.linear,
         };
         if self.output.is_none() && !opts.common.json {
             return Err(Error::Usage(

@@ -45,7 +45,7 @@ use crate::window::{interval_bounds, interval_count};
 use crate::common::{Options, Window};
 use crate::error::{Error, Result};
 use crate::fsdist::{self, FsdistOptions, OPS};
-use crate::hist::{log2_bounds, Log2Hist, LOG2_SLOTS};
+use crate::hist::{log2_bounds, Log2Hist, Slots, LOG2_SLOTS};
 use crate::loss::Loss;
 use crate::output::Out;
 use crate::runqlat::{self, RunqlatOptions};
@@ -140,6 +140,9 @@ pub struct HeatmapOptions {
     pub op: Option<String>,
     /// `--of profile`: rows per second. Default [`DEFAULT_OFFSET_ROWS`].
     pub rows: Option<usize>,
+    /// `--linear`: latency rows of this many µs (ms with `-m`) each,
+    /// instead of log2. Default: log2.
+    pub linear: Option<u64>,
 }
 
 /// `--of profile`'s rows per second: 20 ms each, as FlameScope.
@@ -152,6 +155,9 @@ pub enum Rows {
     Log2,
     /// `n` equal parts of a second, offset 0 at the bottom.
     Offsets(usize),
+    /// Rows of this many units each (`--linear`), from 0; the last row
+    /// takes everything past it.
+    Linear(u64),
 }
 
 impl Rows {
@@ -163,6 +169,16 @@ impl Rows {
                 let ms = 1000 / n as u64;
                 (i as u64 * ms, (i as u64 + 1) * ms - 1)
             }
+            Rows::Linear(step) if i == LOG2_SLOTS - 1 => (i as u64 * step, u64::MAX),
+            Rows::Linear(step) => (i as u64 * step, (i as u64 + 1) * step - 1),
+        }
+    }
+
+    /// How the reports behind a map must slot their values.
+    pub fn slots(self) -> Slots {
+        match self {
+            Rows::Linear(step) => Slots::Linear(step),
+            _ => Slots::Log2,
         }
     }
 }
@@ -328,8 +344,17 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
             )))
         }
         (Some(_), _) => return Err(Error::Usage("--rows needs --of profile".into())),
-        (None, _) => Rows::Log2,
+        (None, _) => match opts.linear {
+            None => Rows::Log2,
+            Some(0) => return Err(Error::Usage("--linear: a row must be at least 1 unit high".into())),
+            Some(step) => Rows::Linear(step),
+        },
     };
+    if opts.linear.is_some() && of == Of::Profile {
+        return Err(Error::Usage(
+            "--linear applies to latencies; --of profile's rows are offsets (see --rows)".into(),
+        ));
+    }
     if of == Of::Profile && opts.step_ns.is_some_and(|s| s != NS_PER_SEC) {
         return Err(Error::Usage(
             "--of profile draws one column per second (its rows are the offsets within it): drop --step".into(),
@@ -361,6 +386,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
                     queued: opts.queued,
                     per_disk: opts.per_disk,
                     interval_ns: Some(step),
+                    slots: rows.slots(),
                     ..Default::default()
                 },
             )?;
@@ -382,6 +408,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
                     common,
                     millis: opts.millis,
                     interval_ns: Some(step),
+                    slots: rows.slots(),
                     ..Default::default()
                 },
             )?;
@@ -402,6 +429,7 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
                     common,
                     millis: opts.millis,
                     interval_ns: Some(step),
+                    slots: rows.slots(),
                     ..Default::default()
                 },
             )?;
@@ -420,7 +448,8 @@ pub fn compute(recordings: &[Recording], opts: &HeatmapOptions) -> Result<Heatma
         Of::Tcpconnlat => {
             let n = interval_count(recordings, &window, step, None)?;
             let scale = if opts.millis { NS_PER_MS } else { NS_PER_US };
-            let (hists, loss, w) = rows::tcpconnlat(recordings, &window, step, n, &common, scale)?;
+            let (hists, loss, w) =
+                rows::tcpconnlat(recordings, &window, step, n, &common, scale, rows.slots())?;
             warnings.extend(w);
             maps.insert(None, hists);
             (step_columns(&window, step, n, &loss), loss)
@@ -484,7 +513,8 @@ pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
                             "step_s": (b - a) as f64 / NS_PER_SEC as f64,
                             "slot": slot,
                             "low": low,
-                            "high": high,
+                            // The last linear row is open-ended.
+                            "high": (high != u64::MAX).then_some(high),
                             "count": n,
                         }));
                     }
@@ -507,7 +537,7 @@ pub fn write_json(r: &Heatmap, out: &mut Out<'_>) -> Result<()> {
         "report": "heatmap",
         "of": r.of.name(),
         "unit": r.unit,
-        "scale": match r.rows { Rows::Log2 => "log2", Rows::Offsets(_) => "offset" },
+        "scale": match r.rows { Rows::Log2 => "log2", Rows::Offsets(_) => "offset", Rows::Linear(_) => "linear" },
         "from": format_rfc3339(r.window.start_ns),
         "to": format_rfc3339(r.window.end_ns),
         "step_ns": r.step_ns,

@@ -7,7 +7,7 @@ use super::{Of, Rows};
 use crate::columns;
 use crate::common::{Options, Window};
 use crate::error::Result;
-use crate::hist::Log2Hist;
+use crate::hist::{Log2Hist, Slots};
 use crate::loss::Loss;
 use crate::scan::scan;
 use crate::tcp::{self, tcpconnlat::ConnlatOptions, Report, TcpOptions};
@@ -68,12 +68,12 @@ pub(super) fn scan_rows_into(
                         let row = (off * per_sec as i128 / NS_PER_SEC as i128) as usize;
                         acc[col].add_n(row.min(per_sec - 1), 1);
                     }
-                    (Rows::Log2, Some(d)) => {
+                    (_, Some(d)) => {
                         if d[i] >= 0 {
-                            acc[col].add((d[i] / scale) as u64);
+                            acc[col].add_in(rows.slots(), (d[i] / scale) as u64);
                         }
                     }
-                    (Rows::Log2, None) => {}
+                    (_, None) => {}
                 }
             }
             Ok(())
@@ -98,6 +98,7 @@ pub(super) fn tcpconnlat(
     n: i64,
     common: &Options,
     scale: i64,
+    slots: Slots,
 ) -> Result<(Vec<Log2Hist>, Loss, Vec<String>)> {
     let opts = TcpOptions {
         common: common.clone(),
@@ -113,7 +114,7 @@ pub(super) fn tcpconnlat(
         };
         let col = interval_index(l.row.ts, window.start_ns, step);
         if let Some(h) = usize::try_from(col).ok().and_then(|c| hists.get_mut(c)) {
-            h.add((lat / scale) as u64);
+            h.add_in(slots, (lat / scale) as u64);
         }
     }
     Ok((hists, r.loss, warnings))

@@ -115,6 +115,7 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
         format_secs(r.step_ns),
         match r.rows {
             Rows::Log2 => format!("log2 {unit}"),
+            Rows::Linear(step) => format!("{step} {unit} each"),
             Rows::Offsets(n) => format!("{} ms offsets within the second", 1000 / n),
         },
         r.of.counted(),
@@ -144,6 +145,10 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
             let (low, high) = r.rows.bounds(slot);
             let label = match r.rows {
                 Rows::Log2 => format!("{low} -&gt; {high}"),
+                Rows::Linear(_) if high == u64::MAX => format!("&#8805; {low}"),
+                // Every row would crowd the axis: a label every fifth.
+                Rows::Linear(_) if (slot - lo) % 5 != 0 && slot != hi => continue,
+                Rows::Linear(_) => format!("{low}"),
                 Rows::Offsets(n) if slot % (n / 10).max(1) == 0 => format!("{low}"),
                 Rows::Offsets(_) => continue,
             };
@@ -170,8 +175,13 @@ pub fn svg(r: &Heatmap, localtime: bool) -> String {
                 }
                 let (low, high) = r.rows.bounds(slot);
                 let title = match r.rows {
-                    Rows::Log2 => format!(
+                    Rows::Log2 | Rows::Linear(_) if high != u64::MAX => format!(
                         "{} .. {}, {low} -&gt; {high} {unit}: {n}",
+                        hms_ms(a, localtime),
+                        hms_ms(b, localtime)
+                    ),
+                    Rows::Log2 | Rows::Linear(_) => format!(
+                        "{} .. {}, &#8805; {low} {unit}: {n}",
                         hms_ms(a, localtime),
                         hms_ms(b, localtime)
                     ),
