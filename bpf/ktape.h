@@ -308,9 +308,13 @@ struct ktape_tcp_event {
 #define KTAPE_STACK_DEPTH 127
 
 /*
- * One CPU sample (family profile). Stacks are ids into the shared stack
- * map (ktape_stacks), -1 when absent, -2 when lost; user space turns them into
- * recording-wide ids of the stacks table.
+ * One CPU sample (family profile). Variable length: the header is followed
+ * by kframes kernel return addresses, then uframes user ones (the frame
+ * pointer walk, --call-graph fp), then stack_len bytes of the user stack
+ * copied from sp upwards (--call-graph dwarf), which user space unwinds
+ * with the modules' CFI while the process lives. Taking the stacks into
+ * the record rather than a stack map means no stack is ever refused for a
+ * full or colliding map; user space deduplicates them.
  */
 struct ktape_profile_event {
 	__u32 kind;        /* KTAPE_KIND_PROFILE */
@@ -319,11 +323,29 @@ struct ktape_profile_event {
 	__u64 cgroup_id;
 	__u32 pid;
 	__u32 tgid;
-	__s32 kstack;      /* stack map id of the kernel stack; -1 none, -2 lost */
-	__s32 ustack;      /* stack map id of the user stack; -1 none, -2 lost */
+	__u64 mm;          /* task->mm: the address space, new at every exec */
+	__u64 ip;          /* user registers at the sample (the task's saved */
+	__u64 sp;          /* user registers when it was in the kernel) */
+	__u64 bp;
+	__u32 stack_len;   /* bytes of user stack after the frames */
+	__u16 kframes;
+	__u16 uframes;
+	__u8 flags;        /* KTAPE_PROF_* */
+	__u8 pad[7];
 	char comm[KTAPE_COMM_LEN];
 };
-#define KTAPE_PROFILE_EVENT_SIZE 56
+#define KTAPE_PROFILE_EVENT_SIZE 96
+/* ktape_profile_event.flags: which stacks the sample has, and which of
+ * them the kernel failed to take (the row keeps a "lost" stack id). */
+#define KTAPE_PROF_KSTACK 1
+#define KTAPE_PROF_USTACK 2
+#define KTAPE_PROF_KLOST 4
+#define KTAPE_PROF_ULOST 8
+/* Most user stack bytes a sample can carry (--stack-size). */
+#define KTAPE_STACK_COPY_MAX 32768
+/* --call-graph: how user stacks are taken. */
+#define KTAPE_CALL_GRAPH_FP 0
+#define KTAPE_CALL_GRAPH_DWARF 1
 
 /*
  * One off-CPU episode (family offcpu), emitted at switch-in; the stacks

@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # libbpf; linux-perf gives `perf bench` for loads; bpftool lets the tests
 # check that nothing stays attached; nftables lets the tcp tests drop packets
 # (retransmits, a lost SYN) without sch_netem; chromium renders the HTML
-# report headless in its test.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make linux-perf bpftool nftables chromium)
+# report headless in its test; libc6-dbg gives libc's internal function
+# names (found by build id) that the stack tests check; xz is sampled by
+# them.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make linux-perf bpftool nftables chromium libc6-dbg xz-utils)
 # Spark (for the SQL tests) needs a Java 17+ runtime.
 if ! command -v java >/dev/null 2>&1; then
   packages+=(openjdk-17-jre-headless)

@@ -2,8 +2,8 @@
 recording, analyzed after the processes are gone and the recording moved.
 
 The test programs are C built here with frame pointers (-O0
--fno-omit-frame-pointer), because frame pointers are how the kernel walks
-user stacks."""
+-fno-omit-frame-pointer): offcpu's stacks are walked by the kernel with
+them (profile's are unwound from .eh_frame: see test_unwind.py)."""
 
 import shutil
 import subprocess

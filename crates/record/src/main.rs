@@ -69,6 +69,8 @@ mod status;
 #[cfg(target_os = "linux")]
 mod tracefs;
 #[cfg(target_os = "linux")]
+mod unwind;
+#[cfg(target_os = "linux")]
 mod writer;
 
 // The registry: every family is a `bpf/X.bpf.c` and its `src/X.rs`,

@@ -1,11 +1,14 @@
-//! Stacks for the `profile`, `offcpu` and `wakeup` families: the shared map,
-//! stack ids unique in the recording, and symbolization while recording.
+//! Stacks for the `profile`, `offcpu` and `wakeup` families: stack ids
+//! unique in the recording, and symbolization while recording.
 //!
-//! The kernel stores each distinct stack once in a `STACK_TRACE` map and
-//! hands out its bucket id. User stacks are only meaningful in their
-//! process's address space, so here a stack is keyed by (kind, tgid for
-//! user stacks, map id) and given a recording-wide id: the `stacks.id`
-//! that `kstack_id`/`ustack_id` columns hold. A new key is symbolized once,
+//! Stacks arrive two ways. `profile` records carry their stacks' addresses
+//! (a kernel walk, and a user stack unwound by [`crate::unwind`] or walked
+//! with frame pointers); `offcpu` and `wakeup` store theirs in a shared
+//! `STACK_TRACE` map and hand out bucket ids, which are read from the map
+//! once per new id. Either way a stack is keyed by its addresses (with the
+//! tgid for user stacks: they only mean something in their process's
+//! address space) and given a recording-wide id: the `stacks.id` that
+//! `kstack`/`ustack` columns hold. A new stack is symbolized once,
 //! on a thread of its own (so the drain thread never waits on ELF parsing),
 //! and right away, while the process is still alive:
 //!
@@ -16,8 +19,10 @@
 //!
 //! The finished rows wait in a shared list until a decoder's flush writes
 //! them into the `stacks` table, so the recording carries every name and
-//! the analyzer never reads /proc or a binary. Stacks are unwound by the
-//! kernel with frame pointers.
+//! the analyzer never reads /proc or a binary. Names come from the
+//! module's symbols or, when its debug file is installed (found by build
+//! id or `.gnu_debuglink` under /usr/lib/debug), from its DWARF, inlined
+//! functions included as frames of their own.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -50,9 +55,13 @@ struct Job {
     id: i32,
     user: bool,
     tgid: u32,
-    map_id: u32,
+    addrs: Box<[u64]>,
     ts_ns: i64,
 }
+
+/// Whose stacks: user or kernel, and the process of a user stack (0 for
+/// kernel ones).
+type Owner = (bool, u32);
 
 /// One finished `stacks` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,14 +85,24 @@ pub struct Frame {
 
 /// The stack service the stack families share.
 pub struct Stacks {
-    map: MapHandle,
-    ids: Mutex<HashMap<(bool, u32, u32), i32>>,
+    /// The stack map, created when the first family that uses one loads.
+    map: OnceLock<Result<MapHandle, String>>,
+    ids: Mutex<Ids>,
     /// The next recording-wide id (ids are never reused, even forgotten
     /// ones).
     next_id: AtomicUsize,
     jobs: Sender<Job>,
     done: Arc<Mutex<Vec<StackRow>>>,
     pending: Arc<(AtomicUsize, Mutex<()>, Condvar)>,
+}
+
+/// Recording-wide ids by stack, and by stack map bucket.
+#[derive(Default)]
+struct Ids {
+    /// By owner, then addresses leaf first (nested, so that a known stack
+    /// is found from a borrowed slice without allocating).
+    by_stack: HashMap<Owner, HashMap<Box<[u64]>, i32>>,
+    by_bucket: HashMap<(bool, u32, u32), i32>,
 }
 
 static SHARED: OnceLock<Result<Arc<Stacks>, String>> = OnceLock::new();
@@ -138,40 +157,20 @@ pub fn hand_over(stacks: Option<&Stacks>, sink: &mut Sink<'_>, last: bool) {
 
 impl Stacks {
     fn create() -> Result<Stacks, BpfError> {
-        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let map = MapHandle::create(
-            MapType::StackTrace,
-            Some("ktape_stacks"),
-            4,
-            (MAX_DEPTH * 8) as u32,
-            STACK_MAP_ENTRIES,
-            &opts,
-        )
-        .map_err(|source| BpfError::Map {
-            map: "ktape_stacks",
-            source,
-        })?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let done = Arc::new(Mutex::new(Vec::new()));
         let pending = Arc::new((AtomicUsize::new(0), Mutex::new(()), Condvar::new()));
-        let reader = MapHandle::try_from(&map).map_err(|source| BpfError::Map {
-            map: "ktape_stacks",
-            source,
-        })?;
         let (d, p) = (done.clone(), pending.clone());
         std::thread::Builder::new()
             .name("ktape-symbolize".into())
-            .spawn(move || symbolize_loop(reader, rx, d, p))
+            .spawn(move || symbolize_loop(rx, d, p))
             .map_err(|e| BpfError::Map {
                 map: "ktape_stacks",
                 source: libbpf_rs::Error::from(e),
             })?;
         Ok(Stacks {
-            map,
-            ids: Mutex::new(HashMap::new()),
+            map: OnceLock::new(),
+            ids: Mutex::new(Ids::default()),
             next_id: AtomicUsize::new(0),
             jobs: tx,
             done,
@@ -179,37 +178,88 @@ impl Stacks {
         })
     }
 
-    /// Points a family object's declared `ktape_stacks` at the shared map.
-    pub fn share_with(&self, map: &mut OpenMapMut<'_>) -> Result<(), libbpf_rs::Error> {
-        map.reuse_fd(self.map.as_fd())
+    /// The stack map (16 MiB of kernel memory: made only for the families
+    /// that use it).
+    fn map(&self) -> Result<&MapHandle, libbpf_rs::Error> {
+        self.map
+            .get_or_init(|| {
+                let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+                    sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+                    ..Default::default()
+                };
+                MapHandle::create(
+                    MapType::StackTrace,
+                    Some("ktape_stacks"),
+                    4,
+                    (MAX_DEPTH * 8) as u32,
+                    STACK_MAP_ENTRIES,
+                    &opts,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| libbpf_rs::Error::from(std::io::Error::other(e.clone())))
     }
 
-    /// Kernel id of the map.
+    /// Points a family object's declared `ktape_stacks` at the shared map.
+    pub fn share_with(&self, map: &mut OpenMapMut<'_>) -> Result<(), libbpf_rs::Error> {
+        map.reuse_fd(self.map()?.as_fd())
+    }
+
+    /// Kernel id of the map, if one was made.
     pub fn map_id(&self) -> Option<u32> {
-        crate::bpf::map_id(self.map.as_fd())
+        match self.map.get() {
+            Some(Ok(m)) => crate::bpf::map_id(m.as_fd()),
+            _ => None,
+        }
     }
 
     /// The recording-wide id of a stack map id (-1 "none" and -2 "lost"
-    /// pass through); a stack seen for the first time is queued for
-    /// symbolization.
+    /// pass through): a bucket seen for the first time is read from the
+    /// map (which never overwrites a stored stack) and resolved by its
+    /// addresses.
     pub fn resolve(&self, user: bool, tgid: u32, map_id: i32, ts_ns: i64) -> i32 {
         if map_id < 0 {
             return map_id.clamp(LOST_STACK, NO_STACK);
         }
-        let key = (user, if user { tgid } else { 0 }, map_id as u32);
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        *ids.entry(key).or_insert_with(|| {
-            let n = self.next_id.fetch_add(1, Ordering::SeqCst) as i32;
-            self.pending.0.fetch_add(1, Ordering::SeqCst);
-            let _ = self.jobs.send(Job {
-                id: n,
-                user,
-                tgid: key.1,
-                map_id: key.2,
-                ts_ns,
-            });
-            n
-        })
+        let bucket = (user, if user { tgid } else { 0 }, map_id as u32);
+        if let Some(&id) = self.lock().by_bucket.get(&bucket) {
+            return id;
+        }
+        let addrs = match self.map.get() {
+            Some(Ok(m)) => read_stack(m, bucket.2),
+            _ => Vec::new(),
+        };
+        let id = self.resolve_addrs(user, tgid, &addrs, ts_ns);
+        self.lock().by_bucket.insert(bucket, id);
+        id
+    }
+
+    /// The recording-wide id of a stack given by its addresses, leaf
+    /// first; a stack seen for the first time is queued for
+    /// symbolization.
+    pub fn resolve_addrs(&self, user: bool, tgid: u32, addrs: &[u64], ts_ns: i64) -> i32 {
+        let tgid = if user { tgid } else { 0 };
+        let mut ids = self.lock();
+        let known = ids.by_stack.entry((user, tgid)).or_default();
+        if let Some(&id) = known.get(addrs) {
+            return id;
+        }
+        let n = self.next_id.fetch_add(1, Ordering::SeqCst) as i32;
+        self.pending.0.fetch_add(1, Ordering::SeqCst);
+        known.insert(addrs.into(), n);
+        let _ = self.jobs.send(Job {
+            id: n,
+            user,
+            tgid,
+            addrs: addrs.into(),
+            ts_ns,
+        });
+        n
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Number of distinct stacks so far.
@@ -225,8 +275,12 @@ impl Stacks {
         if gone.is_empty() {
             return;
         }
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.retain(|_, id| !gone.contains(id));
+        let mut ids = self.lock();
+        for known in ids.by_stack.values_mut() {
+            known.retain(|_, id| !gone.contains(id));
+        }
+        ids.by_stack.retain(|_, known| !known.is_empty());
+        ids.by_bucket.retain(|_, id| !gone.contains(id));
     }
 
     /// Writes the stacks symbolized so far as one `stacks` batch.
@@ -260,7 +314,6 @@ impl Stacks {
 
 /// The symbolization thread: one job per distinct stack.
 fn symbolize_loop(
-    map: MapHandle,
     rx: Receiver<Job>,
     done: Arc<Mutex<Vec<StackRow>>>,
     pending: Arc<(AtomicUsize, Mutex<()>, Condvar)>,
@@ -270,14 +323,16 @@ fn symbolize_loop(
         .enable_build_ids(true)
         .enable_build_id_caching(true)
         .build();
+    // Code info is only asked for because blazesym reports inlined
+    // functions only with it; the file and line are not kept.
     let symbolizer = Symbolizer::builder()
-        .enable_code_info(false)
-        .enable_inlined_fns(false)
+        .enable_code_info(true)
+        .enable_inlined_fns(true)
         .build();
     for job in rx {
-        let addrs = read_stack(&map, job.map_id);
+        let addrs = &job.addrs[..];
         let frames = if job.user {
-            symbolize_user(&normalizer, &symbolizer, job.tgid, &addrs)
+            symbolize_user(&normalizer, &symbolizer, job.tgid, addrs)
         } else {
             without_tracing_frames(
                 addrs
@@ -375,10 +430,40 @@ fn symbolize_user(
         .map(|(i, &a)| if i > 0 { a.saturating_sub(1) } else { a })
         .collect();
     let src = Source::Process(Process::new(pid));
-    if let Ok(syms) = symbolizer.symbolize(&src, Input::AbsAddr(&lookup)) {
-        for (f, s) in frames.iter_mut().zip(syms) {
-            if let Symbolized::Sym(sym) = s {
+    // Per address, the functions inlined at it, innermost first: each
+    // becomes a frame of its own above the function it was inlined into
+    // (as perf shows them), sharing its address.
+    let mut inlined: Vec<Vec<String>> = vec![Vec::new(); frames.len()];
+    // One module blazesym cannot read (a compressed section it lacks
+    // support for, a corrupt debug file) fails the whole batch: then each
+    // address is tried alone, so the others keep their names.
+    let syms: Vec<Option<Symbolized<'_>>> =
+        match symbolizer.symbolize(&src, Input::AbsAddr(&lookup)) {
+            Ok(syms) => syms.into_iter().map(Some).collect(),
+            Err(_) => lookup
+                .iter()
+                .map(|&a| symbolizer.symbolize_single(&src, Input::AbsAddr(a)).ok())
+                .collect(),
+        };
+    {
+        // Only code is named: an address outside executable mappings (a
+        // junk frame of a frame-pointer walk through code built without
+        // them) would otherwise take the name of whatever data symbol
+        // precedes it.
+        let code = exec_ranges(tgid);
+        let in_code = |a: u64| {
+            code.as_ref()
+                .is_none_or(|c| c.iter().any(|r| r.contains(&a)))
+        };
+        for ((f, s), inl) in frames.iter_mut().zip(syms).zip(&mut inlined) {
+            if let Some(Symbolized::Sym(sym)) = s.filter(|_| in_code(f.addr)) {
                 f.function = sym.name.into_owned();
+                *inl = sym
+                    .inlined
+                    .iter()
+                    .rev()
+                    .map(|i| format!("{} (inlined)", i.name))
+                    .collect();
                 if f.module.is_empty() {
                     if let Some(m) = sym.module {
                         f.module = m.to_string_lossy().into_owned();
@@ -387,7 +472,36 @@ fn symbolize_user(
             }
         }
     }
-    unknown_names(frames)
+    let frames = unknown_names(frames);
+    if inlined.iter().all(Vec::is_empty) {
+        return frames;
+    }
+    let mut out = Vec::with_capacity(frames.len() + inlined.iter().map(Vec::len).sum::<usize>());
+    for (f, inl) in frames.into_iter().zip(inlined) {
+        out.extend(inl.into_iter().map(|function| Frame {
+            function,
+            ..f.clone()
+        }));
+        out.push(f);
+    }
+    out
+}
+
+/// The executable mappings of a process (`None` if they cannot be read).
+fn exec_ranges(tgid: u32) -> Option<Vec<std::ops::Range<u64>>> {
+    let maps = std::fs::read_to_string(format!("/proc/{tgid}/maps")).ok()?;
+    Some(
+        maps.lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let (range, perms) = (it.next()?, it.next()?);
+                let (a, b) = range.split_once('-')?;
+                perms
+                    .contains('x')
+                    .then_some(u64::from_str_radix(a, 16).ok()?..u64::from_str_radix(b, 16).ok()?)
+            })
+            .collect(),
+    )
 }
 
 /// Frames no symbol covers are named `module+0xOFFSET` (or
@@ -568,14 +682,19 @@ mod tests {
         let n = Normalizer::builder().enable_build_ids(true).build();
         let s = Symbolizer::new();
         let f = symbolize_user(&n, &s, std::process::id(), &[here + 1]);
+        // Functions inlined at the address come first, each a frame of its
+        // own with the same address; the function itself is last.
+        let (outer, inlined) = f.split_last().unwrap();
         assert!(
-            f[0].function.contains("symbolizes_this_process_by_name"),
-            "{:?}",
-            f[0]
+            outer.function.contains("symbolizes_this_process_by_name"),
+            "{f:?}"
         );
-        assert!(f[0].module.contains("ktape_record"), "{:?}", f[0]);
-        assert!(f[0].file_offset > 0);
-        assert!(!f[0].build_id.is_empty(), "{:?}", f[0]);
+        assert!(inlined
+            .iter()
+            .all(|i| i.function.ends_with(" (inlined)") && i.addr == outer.addr));
+        assert!(outer.module.contains("ktape_record"), "{outer:?}");
+        assert!(outer.file_offset > 0);
+        assert!(!outer.build_id.is_empty(), "{outer:?}");
     }
 
     #[test]
