@@ -121,7 +121,7 @@ impl Interner {
 
 /// Bytes of a hex string (`None` when empty or not hex).
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -138,7 +138,7 @@ impl Tracks {
 
 /// Writes the items of one time slice, in start order.
 fn emit(items: &mut [Item], tracks: &mut Tracks, sink: &mut Sink<'_>) -> Result<()> {
-    items.sort_by(|a, b| (a.start, a.end, a.order).cmp(&(b.start, b.end, b.order)));
+    items.sort_by_key(|a| (a.start, a.end, a.order));
     for it in items.iter_mut() {
         let track = tracks.place(sink, it)?;
         let mut p = packet(it.start, SEQ_TRACKS);
@@ -163,6 +163,7 @@ fn emit(items: &mut [Item], tracks: &mut Tracks, sink: &mut Sink<'_>) -> Result<
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 /// A table's rows as items: `cols` read, `make` called per row that
 /// passes the window (and `-p`/`--comm`/`--cgroup` when `filtered`).
 fn table_items(
