@@ -18,7 +18,8 @@
 //!   code in [`stacks`]; runqlat, cpudist
 //!   and runqslower pair scheduler events through [`pairing`];
 //!   [`heatmap`] draws the histograms of biolatency, runqlat and fsdist,
-//!   one per time step, as an SVG; [`report`] puts the other reports'
+//!   one per time step, as an SVG; [`perfetto`] writes the recording as
+//!   a Perfetto trace for its timeline UI; [`report`] puts the other reports'
 //!   outputs on one HTML page;
 //! * [`crosscheck`]: rows against the kernel's own counters;
 //! * [`hist`]: log2 and linear histograms, printed exactly like bcc's
@@ -181,6 +182,10 @@ reports! {
     heatmap {
         /// Latency heat map as SVG: time columns, log2 latency rows, colour by count (bio, runqlat, fileio, offcpu, tcpconnlat; or FlameScope's map of CPU samples); --json gives the cells.
         Heatmap(HeatmapArgs),
+    }
+    perfetto {
+        /// Perfetto trace (protobuf) for ui.perfetto.dev: CPU scheduling, CPU samples with stacks, off-CPU, block I/O, file ops, TCP, execs, exits and loss on one timeline.
+        Perfetto(PerfettoArgs),
     }
     report {
         /// One self-contained HTML page for whole recordings: the summary, then each family's histograms, heat maps, flame graphs and top lists, each with the command that prints it.

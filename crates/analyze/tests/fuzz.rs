@@ -256,6 +256,16 @@ const REPORTS: &[(&str, &[&[&str]])] = &[
             &["-o", "$OUT", "-p", "1234", "--from", "+1s"],
         ],
     ),
+    // The trace of every table: a damaged file is an error naming it,
+    // never a panic or a half-written trace.
+    (
+        "perfetto",
+        &[
+            &["-o", "$OUT"],
+            &["-o", "$OUT", "--json", "-p", "1234", "--from", "+1s"],
+            &["-o", "$OUT", "--cgroup", "1", "--comm", "dd"],
+        ],
+    ),
     (
         "cpuunclaimed",
         &[

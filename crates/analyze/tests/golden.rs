@@ -1490,3 +1490,148 @@ fn heatmap() {
         &["heatmap", "--json", "$DIR/procs/exec.parquet"],
     );
 }
+
+/// The trace of a fixture, decoded with the message definitions and
+/// rendered as text: per kind of packet, its count, then its first
+/// packets in short form, so a golden shows what the trace holds.
+fn perfetto_dump(name: &str, args: &[&str]) {
+    use ktape_analyze::perfetto::proto::{Trace, TracePacket};
+    use prost::Message;
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    const SHOWN: usize = 12;
+    let f = fixtures();
+    let out = f.dir.join(format!("{name}.pftrace"));
+    let mut full = vec!["perfetto", "-o"];
+    let out_s = out.to_string_lossy().to_string();
+    full.push(&out_s);
+    full.extend_from_slice(args);
+    let (ok, log) = run(&full);
+    assert!(ok, "{log}");
+    let bytes = std::fs::read(&out).unwrap();
+    let trace = Trace::decode(&bytes[..]).unwrap();
+    let kind = |p: &TracePacket| -> &'static str {
+        if p.ftrace_events.is_some() {
+            "ftrace_events"
+        } else if p.process_tree.is_some() {
+            "process_tree"
+        } else if p.clock_snapshot.is_some() {
+            "clock_snapshot"
+        } else if p.system_info.is_some() {
+            "system_info"
+        } else if p.perf_sample.is_some() {
+            "perf_sample"
+        } else if p.track_descriptor.is_some() {
+            "track_descriptor"
+        } else if p.track_event.is_some() {
+            "track_event"
+        } else {
+            "other"
+        }
+    };
+    let mut by: BTreeMap<&str, Vec<&TracePacket>> = BTreeMap::new();
+    for p in &trace.packet {
+        by.entry(kind(p)).or_default().push(p);
+    }
+    let mut text = format!(
+        "{log}--- trace: {} packets, {} bytes ---\n",
+        trace.packet.len(),
+        bytes.len()
+    );
+    for (k, ps) in &by {
+        writeln!(text, "{k}: {}", ps.len()).unwrap();
+        for p in ps.iter().take(SHOWN) {
+            let mut p = (*p).clone();
+            // Long columns are summarized: the golden stays readable.
+            if let Some((cpu, Some(c))) =
+                p.ftrace_events.as_ref().map(|b| (b.cpu, &b.compact_sched))
+            {
+                writeln!(
+                    text,
+                    "  cpu {cpu:?}: {} switches (first {:?}), {} wakings, {} names",
+                    c.switch_timestamp.len(),
+                    c.switch_next_pid
+                        .iter()
+                        .zip(&c.switch_prev_state)
+                        .take(4)
+                        .collect::<Vec<_>>(),
+                    c.waking_timestamp.len(),
+                    c.intern_table.len()
+                )
+                .unwrap();
+                continue;
+            }
+            if let Some(t) = p.process_tree.as_mut() {
+                t.processes.truncate(3);
+                t.threads.truncate(3);
+            }
+            writeln!(text, "  {p:?}").unwrap();
+        }
+    }
+    let text = text.replace(&f.dir.to_string_lossy().to_string(), "$DIR");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("KTAPE_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with KTAPE_BLESS=1", path.display()));
+    assert!(
+        text == want,
+        "{name} differs from {}\n--- got ---\n{text}",
+        path.display()
+    );
+}
+
+#[test]
+fn perfetto() {
+    perfetto_dump("perfetto_sched", &["$DIR/sched/sched.parquet"]);
+    perfetto_dump("perfetto_stacks", &["$DIR/stacks/stacks.parquet"]);
+    perfetto_dump("perfetto_bio", &["$REC"]);
+    perfetto_dump("perfetto_exec", &["$DIR/procs/exec.parquet"]);
+    perfetto_dump(
+        "perfetto_files_tcp",
+        &["$DIR/files/files.parquet", "$DIR/tcp/tcp.parquet"],
+    );
+    perfetto_dump(
+        "perfetto_bio_pid_window",
+        &["-p", "1234", "--from", "+5s", "--to", "+15s", "$REC"],
+    );
+    golden(
+        "perfetto_json",
+        &[
+            "perfetto",
+            "--json",
+            "-o",
+            "$DIR/sched.pftrace",
+            "$DIR/sched/sched.parquet",
+        ],
+    );
+    golden_fails(
+        "perfetto_json_stdout",
+        &["perfetto", "--json", "-o", "-", "$DIR/sched/sched.parquet"],
+    );
+    golden_fails(
+        "perfetto_no_tables",
+        &[
+            "perfetto",
+            "-o",
+            "$DIR/never.pftrace",
+            "$DIR/syscall/syscall.parquet",
+        ],
+    );
+    golden(
+        "perfetto_cgroup",
+        &[
+            "perfetto",
+            "--json",
+            "--cgroup",
+            "1",
+            "-o",
+            "$DIR/cg.pftrace",
+            "$DIR/stacks/stacks.parquet",
+        ],
+    );
+}
