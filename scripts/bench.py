@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_peer  # noqa: E402
+import bench_stacks  # noqa: E402
 from benchlib import cpu_ns, pipe_load, wait_holding  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,6 +188,8 @@ def main():
                     help="size each load to run about this many seconds (default: fixed size; "
                          "env KTAPE_BENCH_SECONDS)")
     ap.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    ap.add_argument("--stacks-secs", type=int, default=10,
+                    help="seconds per run of the profile stacks bench (scripts/bench_stacks.py; 0 skips it)")
     ap.add_argument("--peer-rounds", type=int, default=3,
                     help="rounds of the side-by-side run against perf record -z (default 3; 0: skip)")
     args = ap.parse_args()
@@ -221,6 +224,9 @@ def main():
             print(f"  {'  ns/run ' + name:<22} {ns:.0f}")
     if peer:
         bench_peer.print_table(peer)
+    if args.stacks_secs > 0:
+        print()
+        bench_stacks.print_table(bench_stacks.run(args.stacks_secs, [49, 499, 999]))
 
 
 if __name__ == "__main__":
