@@ -439,6 +439,7 @@ fn loss(ctx: &Ctx<'_>, t: &mut Tracks, sink: &mut Sink<'_>, summary: &mut Summar
     let mut families: BTreeSet<String> = ctx.recordings.iter().flat_map(|r| r.info.families.iter().cloned()).collect();
     families.extend(seconds.keys().map(|(f, _)| f.clone()));
     let start = ctx.clocks.mono(0, ctx.window.start_ns).unwrap_or(0);
+    let end = ctx.clocks.mono(0, ctx.window.end_ns).unwrap_or(u64::MAX);
     for fam in families {
         let name = format!("lost {fam} events");
         let u = t.uuid(sink, Key::Counter(fam.clone()), |_, u| {
@@ -453,9 +454,14 @@ fn loss(ctx: &Ctx<'_>, t: &mut Tracks, sink: &mut Sink<'_>, summary: &mut Summar
             points.insert(*s, *n);
             summary.lost = summary.lost.saturating_add(*n);
         }
+        // Back to 0 when a lossy second ends, but never past the window:
+        // the recording's last second is usually cut short by its stop.
         let lossy: Vec<u64> = points.iter().filter(|(_, &n)| n > 0).map(|(&s, _)| s).collect();
         for s in lossy {
-            points.entry(s + NS_PER_SEC as u64).or_insert(0);
+            let after = (s + NS_PER_SEC as u64).min(end);
+            if after > s {
+                points.entry(after).or_insert(0);
+            }
         }
         for (ts, n) in points {
             let mut p = packet(ts, SEQ_TRACKS);
