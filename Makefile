@@ -46,4 +46,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv demo.parquet demo-heatmap.svg demo-flame.svg demo.html bench-out
+	rm -rf .venv demo.parquet demo-heatmap.svg demo-flame.svg demo.html demo.pftrace bench-out

@@ -70,7 +70,12 @@ echo
 echo "==> ktape-analyze report -o demo.html $OUT"
 "$BIN/ktape-analyze" report -o demo.html "$OUT"
 echo
+echo "==> ktape-analyze perfetto -o demo.pftrace $OUT"
+"$BIN/ktape-analyze" perfetto -o demo.pftrace "$OUT"
+echo
 echo "Open these in a browser (they need nothing else, also offline):"
 echo "    file://$PWD/demo.html          the whole recording on one page"
 echo "    file://$PWD/demo-flame.svg     CPU flame graph (click to zoom, Ctrl-F to search)"
 echo "    file://$PWD/demo-heatmap.svg   block I/O latency heat map"
+echo "and the timeline: open https://ui.perfetto.dev, then \"Open trace file\" and pick"
+echo "    $PWD/demo.pftrace   (per-CPU scheduling, CPU samples, block I/O, execs)"
