@@ -97,6 +97,38 @@ def test_one_sample_per_profile_row(trace):
     assert len({s.trusted_packet_sequence_id for s in samples}) == 1
 
 
+def test_event_names_are_interned_once_and_resolve(trace):
+    _, _, t, _ = trace
+    names, args = {}, {}
+    seqs, first = set(), None
+    used = 0
+    for pk in t.packet:
+        if not pk.HasField("track_event") or pk.track_event.type == pk.track_event.TYPE_SLICE_END:
+            continue
+        e = pk.track_event
+        if e.type == e.TYPE_COUNTER:
+            continue
+        seqs.add(pk.trusted_packet_sequence_id)
+        if first is None:
+            first = pk
+            assert pk.sequence_flags & SEQ_INCREMENTAL_STATE_CLEARED
+        else:
+            assert not pk.sequence_flags & SEQ_INCREMENTAL_STATE_CLEARED
+        assert pk.sequence_flags & SEQ_NEEDS_INCREMENTAL_STATE
+        for n in pk.interned_data.event_names:
+            assert n.iid not in names, "a name interned twice"
+            names[n.iid] = n.name
+        for n in pk.interned_data.debug_annotation_names:
+            assert n.iid not in args
+            args[n.iid] = n.name
+        assert e.name_iid in names and not e.HasField("name")
+        assert all(a.name_iid in args for a in e.debug_annotations)
+        used += 1
+    assert used > 0 and len(seqs) == 1
+    # Block requests are named by their operation and carry their sector.
+    assert "sector" in args.values()
+
+
 def test_every_callstack_is_interned_before_use(trace):
     _, _, t, _ = trace
     callstacks, frames, names, mappings = {}, set(), set(), set()

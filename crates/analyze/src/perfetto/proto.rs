@@ -203,6 +203,10 @@ pub const MODE_USER: i32 = 2;
 /// `InternedData`: what the packets of a sequence refer to by iid.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct InternedData {
+    #[prost(message, repeated, tag = "2")]
+    pub event_names: Vec<EventName>,
+    #[prost(message, repeated, tag = "3")]
+    pub debug_annotation_names: Vec<EventName>,
     #[prost(message, repeated, tag = "5")]
     pub function_names: Vec<InternedString>,
     #[prost(message, repeated, tag = "6")]
@@ -215,6 +219,16 @@ pub struct InternedData {
     pub mapping_paths: Vec<InternedString>,
     #[prost(message, repeated, tag = "19")]
     pub mappings: Vec<Mapping>,
+}
+
+/// `EventName` and `DebugAnnotationName` (the same two fields): a name
+/// that track events refer to by iid, written once per sequence.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EventName {
+    #[prost(uint64, optional, tag = "1")]
+    pub iid: Option<u64>,
+    #[prost(string, optional, tag = "2")]
+    pub name: Option<String>,
 }
 
 /// `InternedString`.
@@ -312,6 +326,8 @@ pub struct TrackEvent {
     pub track_uuid: Option<u64>,
     #[prost(string, repeated, tag = "22")]
     pub categories: Vec<String>,
+    #[prost(uint64, optional, tag = "10")]
+    pub name_iid: Option<u64>,
     #[prost(string, optional, tag = "23")]
     pub name: Option<String>,
     #[prost(int64, optional, tag = "30")]
@@ -330,6 +346,8 @@ pub const TYPE_COUNTER: i32 = 4;
 /// `DebugAnnotation`: a named argument of an event (one of the values).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DebugAnnotation {
+    #[prost(uint64, optional, tag = "1")]
+    pub name_iid: Option<u64>,
     #[prost(string, optional, tag = "10")]
     pub name: Option<String>,
     #[prost(int64, optional, tag = "4")]
@@ -342,6 +360,7 @@ impl DebugAnnotation {
     /// An integer argument.
     pub fn int(name: &str, v: i64) -> Self {
         DebugAnnotation {
+            name_iid: None,
             name: Some(name.into()),
             int_value: Some(v),
             string_value: None,
@@ -351,6 +370,7 @@ impl DebugAnnotation {
     /// A string argument.
     pub fn str(name: &str, v: &str) -> Self {
         DebugAnnotation {
+            name_iid: None,
             name: Some(name.into()),
             int_value: None,
             string_value: Some(v.into()),

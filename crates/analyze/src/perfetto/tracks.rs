@@ -18,7 +18,7 @@ use arrow_array::{Array, RecordBatch};
 use ktape_format::read::ScanUnit;
 
 use super::proto::{self, CounterDescriptor, DebugAnnotation, ThreadDescriptor};
-use super::proto::{TrackDescriptor, TrackEvent};
+use super::proto::{EventName, InternedData, TrackDescriptor, TrackEvent};
 use super::{packet, Ctx, Sink, Summary, SEQ_TRACKS};
 use crate::columns::{self, Strings};
 use crate::common::scan_rows;
@@ -64,11 +64,44 @@ enum Key {
 #[derive(Default)]
 struct Tracks {
     uuids: HashMap<Key, u64>,
+    /// Event and argument names by iid: a block request's name and its
+    /// seven argument names are written once, not in every slice.
+    names: HashMap<String, u64>,
+    arg_names: HashMap<String, u64>,
+    /// Whether the sequence's first interning packet was written.
+    cleared: bool,
     /// Per (group, lane name): the end of each lane's last slice.
     lanes: HashMap<(&'static str, Arc<str>), Vec<u64>>,
 }
 
 impl Tracks {
+    /// The iid of an event (`arg`: argument) name, adding it to `new` the
+    /// first time.
+    fn intern(&mut self, name: String, arg: bool, new: &mut Vec<EventName>) -> u64 {
+        let table = if arg { &mut self.arg_names } else { &mut self.names };
+        if let Some(&iid) = table.get(&name) {
+            return iid;
+        }
+        let iid = table.len() as u64 + 1;
+        new.push(EventName {
+            iid: Some(iid),
+            name: Some(name.clone()),
+        });
+        table.insert(name, iid);
+        iid
+    }
+
+    /// The flags of a packet that uses interned names: the first one
+    /// starts the sequence's state.
+    fn flags(&mut self) -> u32 {
+        let first = !std::mem::replace(&mut self.cleared, true);
+        if first {
+            proto::SEQ_INCREMENTAL_STATE_CLEARED | proto::SEQ_NEEDS_INCREMENTAL_STATE
+        } else {
+            proto::SEQ_NEEDS_INCREMENTAL_STATE
+        }
+    }
+
     /// The uuid of `key`, writing its descriptor the first time.
     fn uuid(&mut self, sink: &mut Sink<'_>, key: Key, desc: impl FnOnce(&mut Self, u64) -> Result<TrackDescriptor>) -> Result<u64> {
         if let Some(&u) = self.uuids.get(&key) {
@@ -141,12 +174,24 @@ fn emit(items: &mut [Item], tracks: &mut Tracks, sink: &mut Sink<'_>) -> Result<
     items.sort_by_key(|a| (a.start, a.end, a.order));
     for it in items.iter_mut() {
         let track = tracks.place(sink, it)?;
+        let mut interned = InternedData::default();
+        let name_iid = tracks.intern(std::mem::take(&mut it.name), false, &mut interned.event_names);
+        let mut args = std::mem::take(&mut it.args);
+        for a in &mut args {
+            if let Some(n) = a.name.take() {
+                a.name_iid = Some(tracks.intern(n, true, &mut interned.debug_annotation_names));
+            }
+        }
         let mut p = packet(it.start, SEQ_TRACKS);
+        p.sequence_flags = Some(tracks.flags());
+        if !interned.event_names.is_empty() || !interned.debug_annotation_names.is_empty() {
+            p.interned_data = Some(interned);
+        }
         p.track_event = Some(TrackEvent {
             r#type: Some(if it.end.is_some() { proto::TYPE_SLICE_BEGIN } else { proto::TYPE_INSTANT }),
             track_uuid: Some(track),
-            name: Some(std::mem::take(&mut it.name)),
-            debug_annotations: std::mem::take(&mut it.args),
+            name_iid: Some(name_iid),
+            debug_annotations: args,
             ..Default::default()
         });
         sink.put(&p)?;
