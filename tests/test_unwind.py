@@ -10,7 +10,6 @@ internal functions come from libc6-dbg's debug files, found by build id."""
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import duckdb
@@ -97,18 +96,26 @@ def record_with_perf(tmp_path, argv, hz, secs=3):
     return rec, prog.pid, perf_script_stacks(data)
 
 
-def test_frameless_leaf_keeps_its_caller(tmp_path):
-    c = tmp_path / "chain.c"
+def sample_chain(tmp_path, name, cflags, secs, extra):
+    """Builds CHAIN_C as `name` with `cflags`, runs it for `secs` and
+    records 2 s of its samples with `extra` options; returns the binary,
+    the recording and the pid."""
+    c = tmp_path / f"{name}.c"
     c.write_text(CHAIN_C)
-    exe = tmp_path / "chain"
-    subprocess.run(["gcc", "-O2", "-fomit-frame-pointer", "-o", str(exe), str(c)], check=True)
-    prog = subprocess.Popen([str(exe), "4"])
-    rec = tmp_path / "chain.parquet"
-    r = Recorder(rec, events="profile", extra=["-F", "499", "-p", str(prog.pid), "-d", "2", "-q"])
+    exe = tmp_path / name
+    subprocess.run(["gcc", *cflags, "-o", str(exe), str(c)], check=True)
+    prog = subprocess.Popen([str(exe), str(secs)])
+    rec = tmp_path / f"{name}.parquet"
+    r = Recorder(rec, events="profile", extra=[*extra, "-p", str(prog.pid), "-d", "2", "-q"])
     assert r.wait() == 0, r.stderr()
     prog.wait(timeout=30)
+    return exe, rec, prog.pid
+
+
+def test_frameless_leaf_keeps_its_caller(tmp_path):
+    exe, rec, pid = sample_chain(tmp_path, "chain", ["-O2", "-fomit-frame-pointer"], 4, ["-F", "499"])
     exe.unlink()  # names were taken while recording
-    lines = folded(rec, prog.pid)
+    lines = folded(rec, pid)
     got, total = share(lines, r";main;alpha;beta;gamma_( |;|$)")
     assert total >= 200, lines
     assert got >= 0.9, (got, sorted(lines, key=lambda l: -l[1])[:5])
@@ -118,17 +125,9 @@ def test_frameless_leaf_keeps_its_caller(tmp_path):
 
 
 def test_frame_pointer_mode_still_walks_frame_pointers(tmp_path):
-    c = tmp_path / "fp.c"
-    c.write_text(CHAIN_C)
-    exe = tmp_path / "fp"
-    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(exe), str(c)], check=True)
-    prog = subprocess.Popen([str(exe), "3"])
-    rec = tmp_path / "fp.parquet"
-    r = Recorder(rec, events="profile",
-                 extra=["--call-graph", "fp", "-F", "199", "-p", str(prog.pid), "-d", "2", "-q"])
-    assert r.wait() == 0, r.stderr()
-    prog.wait(timeout=30)
-    got, total = share(folded(rec, prog.pid), r"alpha;beta;gamma_")
+    _, rec, pid = sample_chain(tmp_path, "fp", ["-O0", "-fno-omit-frame-pointer"], 3,
+                               ["--call-graph", "fp", "-F", "199"])
+    got, total = share(folded(rec, pid), r"alpha;beta;gamma_")
     assert total >= 50 and got >= 0.8, (got, total)
 
 

@@ -234,10 +234,15 @@ impl ProfileDecoder {
         let mut e = ProfileEvent::default();
         plain::copy_from_bytes(&mut e, rec).expect("checked in decode");
         let ts = e.ts as i64 + self.offset_ns;
-        let words = |b: &[u8]| -> Vec<u64> {
-            b.chunks_exact(8)
-                .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
-                .collect()
+        // Every stack lands in the one reused `frames` buffer: no
+        // allocation per sample (only a new stack is copied, once).
+        let mut frames = std::mem::take(&mut self.frames);
+        let words = |b: &[u8], out: &mut Vec<u64>| {
+            out.clear();
+            out.extend(
+                b.chunks_exact(8)
+                    .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes"))),
+            );
         };
         let kend = HDR + e.kframes as usize * 8;
         let uend = kend + e.uframes as usize * 8;
@@ -248,16 +253,17 @@ impl ProfileDecoder {
         } else if flags & abi::PROF_KLOST != 0 || e.kframes == 0 {
             LOST_STACK
         } else {
-            self.resolve(false, e.tgid, &words(&rec[HDR..kend]), ts)
+            words(&rec[HDR..kend], &mut frames);
+            self.resolve(false, e.tgid, &frames, ts)
         };
         let u = if flags & abi::PROF_USTACK == 0 {
             NO_STACK
         } else if flags & abi::PROF_ULOST != 0 {
             LOST_STACK
         } else if e.uframes > 0 {
-            self.resolve(true, e.tgid, &words(&rec[kend..uend]), ts)
+            words(&rec[kend..uend], &mut frames);
+            self.resolve(true, e.tgid, &frames, ts)
         } else {
-            let mut frames = std::mem::take(&mut self.frames);
             self.unwinder.unwind(
                 e.tgid,
                 e.mm,
@@ -265,14 +271,13 @@ impl ProfileDecoder {
                 &rec[uend..send],
                 &mut frames,
             );
-            let id = if frames.is_empty() {
+            if frames.is_empty() {
                 LOST_STACK
             } else {
                 self.resolve(true, e.tgid, &frames, ts)
-            };
-            self.frames = frames;
-            id
+            }
         };
+        self.frames = frames;
         self.c.ts.append_value(ts);
         self.c.cpu.append_value(e.cpu as i32);
         self.c.pid.append_value(e.pid as i32);

@@ -161,8 +161,9 @@ impl FileInfo {
 struct Mapped {
     /// All its mappings, lowest start to highest end.
     range: Range<u64>,
-    /// Its first executable mapping: start and file offset.
-    exec: (u64, u64),
+    /// Its first executable mapping: its range (what `map_files` names it
+    /// by) and file offset.
+    exec: Option<(Range<u64>, u64)>,
     /// (dev, inode), or `None` for the vDSO.
     file: Option<(String, u64)>,
     path: String,
@@ -200,19 +201,19 @@ fn parse_maps(text: &str) -> Vec<Mapped> {
             Some(m) => {
                 m.range.start = m.range.start.min(start);
                 m.range.end = m.range.end.max(end);
-                if exec && m.exec.0 == u64::MAX {
-                    m.exec = (start, off);
+                if exec && m.exec.is_none() {
+                    m.exec = Some((start..end, off));
                 }
             }
             None => out.push(Mapped {
                 range: start..end,
-                exec: if exec { (start, off) } else { (u64::MAX, 0) },
+                exec: exec.then_some((start..end, off)),
                 file,
                 path: path.to_string(),
             }),
         }
     }
-    out.retain(|m| m.exec.0 != u64::MAX);
+    out.retain(|m| m.exec.is_some());
     out
 }
 
@@ -232,11 +233,17 @@ impl Space {
     }
 }
 
+/// Each file's sections, read on first sight whatever process maps it.
+#[derive(Default)]
+struct Files {
+    by_inode: HashMap<(String, u64), Option<Arc<FileInfo>>>,
+    vdso: Option<Option<Arc<FileInfo>>>,
+}
+
 /// The unwinder of every sampled process.
 pub struct DwarfUnwinder {
     spaces: HashMap<(u32, u64), Space>,
-    files: HashMap<(String, u64), Option<Arc<FileInfo>>>,
-    vdso: Option<Option<Arc<FileInfo>>>,
+    files: Files,
     cache: CacheX86_64,
     swept: Instant,
     max_depth: usize,
@@ -247,8 +254,7 @@ impl DwarfUnwinder {
     pub fn new(max_depth: usize) -> Self {
         DwarfUnwinder {
             spaces: HashMap::new(),
-            files: HashMap::new(),
-            vdso: None,
+            files: Files::default(),
             cache: CacheX86_64::new(),
             swept: Instant::now(),
             max_depth,
@@ -271,29 +277,36 @@ impl DwarfUnwinder {
             self.spaces.retain(|_, s| now.duration_since(s.used) < IDLE);
             self.swept = now;
         }
-        let key = (tgid, mm);
-        if !self.spaces.contains_key(&key) {
+        let DwarfUnwinder {
+            spaces,
+            files,
+            cache,
+            max_depth,
+            ..
+        } = self;
+        // One lookup per sample; the space stays in place.
+        let s = spaces.entry((tgid, mm)).or_insert_with(|| {
             let mut s = Space {
                 unwinder: UnwinderX86_64::new(),
                 modules: Vec::new(),
                 refreshed: now,
                 used: now,
             };
-            self.refresh(tgid, &mut s);
-            self.spaces.insert(key, s);
-        }
-        let mut s = self.spaces.remove(&key).expect("inserted above");
+            files.refresh(tgid, &mut s);
+            s
+        });
         s.used = now;
-        let complete = walk(&s, &mut self.cache, regs, stack, self.max_depth, out);
+        let complete = walk(s, cache, regs, stack, *max_depth, out);
         if !complete && now.duration_since(s.refreshed) >= REFRESH {
             s.refreshed = now;
-            if self.refresh(tgid, &mut s) {
-                walk(&s, &mut self.cache, regs, stack, self.max_depth, out);
+            if files.refresh(tgid, s) {
+                walk(s, cache, regs, stack, *max_depth, out);
             }
         }
-        self.spaces.insert(key, s);
     }
+}
 
+impl Files {
     /// Adds the modules `tgid` maps now that `s` lacks; whether any was
     /// added.
     fn refresh(&mut self, tgid: u32, s: &mut Space) -> bool {
@@ -308,7 +321,10 @@ impl DwarfUnwinder {
             let Some(info) = self.file(tgid, &m) else {
                 continue;
             };
-            let base = info.bias(m.exec.0, m.exec.1);
+            let Some((exec, offset)) = &m.exec else {
+                continue;
+            };
+            let base = info.bias(exec.start, *offset);
             s.unwinder.add_module(Module::new(
                 m.path.clone(),
                 m.range.clone(),
@@ -334,16 +350,16 @@ impl DwarfUnwinder {
                 })
                 .clone();
         };
-        if let Some(f) = self.files.get(key) {
+        let (exec, _) = m.exec.as_ref()?;
+        if let Some(f) = self.by_inode.get(key) {
             return f.clone();
         }
-        if self.files.len() >= MAX_FILES {
-            self.files.clear();
+        if self.by_inode.len() >= MAX_FILES {
+            self.by_inode.clear();
         }
         let file = std::fs::File::open(format!(
             "/proc/{tgid}/map_files/{:x}-{:x}",
-            m.exec.0,
-            exec_end(tgid, m).unwrap_or(m.range.end)
+            exec.start, exec.end
         ))
         .or_else(|_| std::fs::File::open(format!("/proc/{tgid}/root{}", m.path)));
         // SAFETY: read-only; a binary rewritten in place while mapped
@@ -354,19 +370,9 @@ impl DwarfUnwinder {
         let info = image
             .and_then(|m| FileInfo::parse(Image::Mapped(m)))
             .map(Arc::new);
-        self.files.insert(key.clone(), info.clone());
+        self.by_inode.insert(key.clone(), info.clone());
         info
     }
-}
-
-/// The end of the executable mapping of `m` (map_files names one mapping
-/// by its exact range).
-fn exec_end(tgid: u32, m: &Mapped) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/maps")).ok()?;
-    let prefix = format!("{:x}-", m.exec.0);
-    let line = text.lines().find(|l| l.starts_with(&prefix))?;
-    let end = line[prefix.len()..].split_whitespace().next()?;
-    u64::from_str_radix(end, 16).ok()
 }
 
 /// Bytes of another process's memory (the vDSO has no file).
@@ -434,7 +440,7 @@ mod tests {
         let m = parse_maps(text);
         assert_eq!(m.len(), 2, "{m:?}");
         assert_eq!(m[0].range, 0x5600000000..0x5600006000);
-        assert_eq!(m[0].exec, (0x5600001000, 0x1000));
+        assert_eq!(m[0].exec, Some((0x5600001000..0x5600005000, 0x1000)));
         assert_eq!(m[0].path, "/usr/bin/prog");
         assert_eq!(m[1].file, None);
     }

@@ -248,12 +248,13 @@ impl Stacks {
         }
         let n = self.next_id.fetch_add(1, Ordering::SeqCst) as i32;
         self.pending.0.fetch_add(1, Ordering::SeqCst);
-        known.insert(addrs.into(), n);
+        let addrs: Box<[u64]> = addrs.into();
+        known.insert(addrs.clone(), n);
         let _ = self.jobs.send(Job {
             id: n,
             user,
             tgid,
-            addrs: addrs.into(),
+            addrs,
             ts_ns,
         });
         n
